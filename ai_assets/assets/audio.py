@@ -1,0 +1,47 @@
+"""audio: 16 kHz mono speech track plus VAD speech regions."""
+
+
+from dataclasses import asdict
+from pathlib import Path
+
+import dagster as dg
+import pyarrow as pa
+
+from ai_assets.assets.failures import media_failures
+from ai_assets.media import SAMPLE_RATE, extract_audio, load_wav
+from ai_assets.partitions import videos
+from ai_assets.speech import VadParams, speech_regions
+from ai_assets.tables import to_table
+from resources import MediaStore, MetricsResource
+
+
+@dg.asset(partitions_def=videos, group_name="audio", code_version="1", kinds={"audio"})
+def audio(
+    context: dg.AssetExecutionContext, source_video: pa.Table, media_store: MediaStore, metrics: MetricsResource
+) -> dg.Output[pa.Table]:
+    """The first audio stream at 16 kHz mono (WAV in media storage) and its Silero VAD speech regions."""
+    video = source_video.to_pylist()[0]
+    vad = VadParams()
+    with metrics.track(context) as row, media_failures(context.partition_key):
+        wav = media_store.audio_path(video["sha256"])
+        duration = extract_audio(Path(video["media_path"]), wav)
+        regions = speech_regions(load_wav(wav), vad)
+        row.model, row.params, row.audio_seconds = "silero-vad", asdict(vad), duration
+    speech = sum(end - start for start, end in regions)
+    table = to_table(
+        "audio",
+        [
+            {
+                "video": context.partition_key,
+                "audio_path": str(wav),
+                "sample_rate": SAMPLE_RATE,
+                "duration": duration,
+                "speech_seconds": round(speech, 3),
+                "speech_ratio": round(speech / duration, 4),
+                "speech_regions": [{"start": round(s, 3), "end": round(e, 3)} for s, e in regions],
+            }
+        ],
+    )
+    return dg.Output(
+        table, metadata={"duration_s": round(duration, 2), "speech_ratio": round(speech / duration, 3), "speech_regions": len(regions)}
+    )

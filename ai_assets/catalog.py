@@ -1,0 +1,65 @@
+"""Query every output from a notebook: `connect().sql("from segments").df()`.
+
+`connect()` returns an in-memory DuckDB connection with one view per asset over the parquet lake,
+and a `metrics` table snapshot. It never keeps `metrics.duckdb` open, so a notebook does not block
+the pipeline's writers.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from ai_assets.metrics import CREATE_TABLE, INSERT_NEW, TABLE, MetricsStore, row_values
+from ai_assets.settings import Layout
+from ai_assets.tables import SCHEMAS
+
+
+def connect(home: str | Path | None = None, lock_wait_s: float = 2.0):
+    """A DuckDB connection with views `source_video`, `audio`, `transcript`, `transcript_embeddings`,
+    `segments`, and a `metrics` table (committed rows plus rows still in the spool)."""
+    import duckdb
+    import pyarrow as pa
+
+    layout = Layout(Path(home).resolve()) if home else Layout.from_env()
+    conn = duckdb.connect()
+    for asset, schema in SCHEMAS.items():
+        folder = layout.lake / asset
+        if any(folder.glob("*.parquet")):
+            conn.execute(
+                f"CREATE VIEW {asset} AS SELECT * FROM read_parquet('{_quote(folder)}/*.parquet', union_by_name = true)"
+            )
+        else:
+            conn.register(f"_{asset}_empty", pa.Table.from_pylist([], schema=schema))
+            conn.execute(f"CREATE VIEW {asset} AS SELECT * FROM _{asset}_empty")
+    _load_metrics(conn, MetricsStore(layout.metrics_db, layout.metrics_spool), lock_wait_s)
+    return conn
+
+
+def _quote(path: Path) -> str:
+    return str(path).replace("'", "''")
+
+
+def _load_metrics(conn, store: MetricsStore, lock_wait_s: float) -> None:
+    conn.execute(CREATE_TABLE)
+    if store.db_path.exists() and _attach_read_only(conn, store.db_path, lock_wait_s):
+        conn.execute(f"INSERT INTO {TABLE} SELECT * FROM metrics_file.{TABLE}")
+        conn.execute("DETACH metrics_file")
+    spooled = [row_values(r) for r in store.spooled_rows()]
+    if spooled:
+        conn.executemany(INSERT_NEW, spooled)
+
+
+def _attach_read_only(conn, db_path: Path, wait_s: float) -> bool:
+    """Attach briefly for a snapshot; False if a writer keeps it locked (then only spooled rows show)."""
+    import duckdb
+
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            conn.execute(f"ATTACH '{_quote(db_path)}' AS metrics_file (READ_ONLY)")
+            return True
+        except duckdb.Error:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.05)

@@ -1,0 +1,134 @@
+"""`ai-assets`: the headless main job, and the demo sample.
+
+    ai-assets process FILE...   ingest files and materialize every asset for them, in-process
+    ai-assets sample PATH       write a synthetic talk video (espeak-ng over test patterns)
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+import uuid
+from pathlib import Path
+
+STEP_EVENTS = {"STEP_START": "…", "STEP_SUCCESS": "✓", "STEP_FAILURE": "✗"}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="ai-assets", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    process = sub.add_parser("process", help="ingest video files and run every stage on them")
+    process.add_argument("files", nargs="+", type=Path)
+    process.add_argument("--top", type=int, default=5, help="segments to print per video (default 5)")
+    sample = sub.add_parser("sample", help="write a synthetic sample talk video")
+    sample.add_argument("path", type=Path)
+    args = parser.parse_args(argv)
+    if args.command == "sample":
+        from ai_assets.samples import make_video
+
+        print(make_video(args.path))
+        return 0
+    return process_files(args.files, args.top)
+
+
+def process_files(files: list[Path], top: int) -> int:
+    os.environ.setdefault("TQDM_DISABLE", "1")
+    from ai_assets.definitions import build_defs
+    from ai_assets.instance import get_instance
+    from ai_assets.intake import ingest_local
+    from ai_assets.metrics import MetricsStore
+    from ai_assets.partitions import videos
+    from ai_assets.settings import Layout
+
+    layout = Layout.from_env()
+    instance = get_instance(layout)
+    job = build_defs(layout).resolve_job_def("process_video")
+    failures: list[str] = []
+    done: list[tuple[str, str]] = []
+    for path in files:
+        if not path.is_file():
+            failures.append(f"{path}: no such file")
+            continue
+        upload = ingest_local(layout.intake, path)
+        instance.add_dynamic_partitions(videos.name, [upload.key])
+        print(f"[{path.name}] partition {upload.key}", flush=True)
+        error = _run_partition(job, instance, upload.key, path.name)
+        if error:
+            failures.append(f"{path}: {error}")
+        else:
+            done.append((path.name, upload.key))
+    MetricsStore(layout.metrics_db, layout.metrics_spool).flush(wait_s=5.0)
+    for name, key in done:
+        _print_segments(layout, name, key, top)
+    if done:
+        print(f"\noutputs: {layout.lake}/<asset>/<partition>.parquet   metrics: {layout.metrics_db}")
+        print('query:   python -c "from ai_assets.catalog import connect; print(connect().sql(\'from segments\').df())"')
+    for line in failures:
+        print(f"error: {line}", file=sys.stderr)
+    return 1 if failures else 0
+
+
+def _run_partition(job, instance, key: str, name: str) -> str | None:
+    """Run the job for one partition, printing a line per stage; return the failure reason, if any."""
+    run_id = str(uuid.uuid4())
+    started: dict[str, float] = {}
+
+    def on_event(entry) -> None:
+        event = entry.dagster_event
+        if event is None or event.event_type_value not in STEP_EVENTS:
+            return
+        step = event.step_key
+        if event.event_type_value == "STEP_START":
+            started[step] = time.perf_counter()
+            print(f"[{name}] {STEP_EVENTS['STEP_START']} {step}", flush=True)
+        else:
+            seconds = time.perf_counter() - started.get(step, time.perf_counter())
+            print(f"[{name}] {STEP_EVENTS[event.event_type_value]} {step} ({seconds:.1f} s)", flush=True)
+
+    instance.add_event_listener(run_id, on_event)
+    result = job.execute_in_process(
+        instance=instance,
+        partition_key=key,
+        run_id=run_id,
+        raise_on_error=False,
+        run_config={"loggers": {"console": {"config": {"log_level": "ERROR"}}}},
+    )
+    if result.success:
+        return None
+    for event in result.all_events:
+        if event.is_step_failure:
+            data = event.step_failure_data
+            if data.user_failure_data is not None and data.user_failure_data.description:
+                return data.user_failure_data.description.removeprefix(f"{key}: ")
+            return data.error.message.strip().splitlines()[-1] if data.error else "step failed"
+    return "run failed"
+
+
+def _print_segments(layout, name: str, key: str, top: int) -> None:
+    import pyarrow.parquet as pq
+
+    from resources.lake import lake_file
+
+    rows = pq.read_table(lake_file(layout.lake, "segments", key)).to_pylist()[:top]
+    print(f"\n{name} ({key}): top {len(rows)} segments")
+    if not rows:
+        print("  no span of 15–60 s of continuous speech was found")
+        return
+    print(f"  {'rank':>4}  {'start':>7}  {'end':>7}  {'score':>5}  {'dens':>4}  {'hook':>4}  {'coh':>4}  text")
+    for r in rows:
+        text = r["text"] if len(r["text"]) <= 60 else r["text"][:59] + "…"
+        print(
+            f"  {r['rank']:>4}  {_clock(r['start']):>7}  {_clock(r['end']):>7}  {r['score']:.3f}  "
+            f"{r['speech_density']:.2f}  {r['hook']:.2f}  {r['coherence']:.2f}  {text}"
+        )
+
+
+def _clock(seconds: float) -> str:
+    minutes, secs = divmod(seconds, 60)
+    return f"{int(minutes)}:{secs:04.1f}"
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,62 @@
+"""The Dagster code location: `dagster dev -w workspace.yaml` loads `defs` from here."""
+
+from __future__ import annotations
+
+import os
+
+import dagster as dg
+from dagster_aws.s3 import S3Resource
+
+from ai_assets.assets import ALL_ASSETS
+from ai_assets.jobs import process_video
+from ai_assets.settings import Layout
+from resources import LakeIOManager, MediaStore, MetricsResource, TextEmbedder, UploadSource, WhisperResource
+from resources.models import allow_download_from_env
+from sensors.uploads import upload_sensor
+
+
+def s3_resource() -> S3Resource:
+    """S3 client settings from the environment; credentials only through EnvVar."""
+    secrets = {}
+    if os.environ.get("AWS_ACCESS_KEY_ID"):
+        secrets = {
+            "aws_access_key_id": dg.EnvVar("AWS_ACCESS_KEY_ID"),
+            "aws_secret_access_key": dg.EnvVar("AWS_SECRET_ACCESS_KEY"),
+        }
+    return S3Resource(
+        endpoint_url=os.environ.get("AI_ASSETS_S3_ENDPOINT_URL"),
+        region_name=os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
+        **secrets,
+    )
+
+
+def build_resources(layout: Layout) -> dict:
+    allow_download = allow_download_from_env()
+    return {
+        "io_manager": LakeIOManager(root=str(layout.lake)),
+        "media_store": MediaStore(root=str(layout.media)),
+        "metrics": MetricsResource(db_path=str(layout.metrics_db), spool_dir=str(layout.metrics_spool)),
+        "uploads": UploadSource(
+            local_dir=str(layout.uploads),
+            intake_dir=str(layout.intake),
+            s3_bucket=os.environ.get("AI_ASSETS_S3_BUCKET") or None,
+            s3_prefix=os.environ.get("AI_ASSETS_S3_PREFIX", ""),
+        ),
+        "s3": s3_resource(),
+        "whisper": WhisperResource(cache_dir=str(layout.model_cache), allow_download=allow_download),
+        "embedder": TextEmbedder(allow_download=allow_download),
+    }
+
+
+def build_defs(layout: Layout | None = None) -> dg.Definitions:
+    layout = layout or Layout.from_env()
+    return dg.Definitions(
+        assets=ALL_ASSETS,
+        jobs=[process_video],
+        sensors=[upload_sensor],
+        resources=build_resources(layout),
+        executor=dg.in_process_executor,
+    )
+
+
+defs = build_defs()

@@ -1,0 +1,123 @@
+"""Speech: VAD regions, chunking for batched Whisper, and transcript rows. No Dagster here."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from ai_assets.media import SAMPLE_RATE
+
+# Whisper sees 30 s windows; chunks are packed up to this length.
+CHUNK_SECONDS = 30.0
+# Seconds of speech fed to language identification.
+LANGUAGE_PROBE_SECONDS = 30.0
+
+
+@dataclass(frozen=True)
+class VadParams:
+    threshold: float = 0.5
+    min_speech_duration_ms: int = 250
+    min_silence_duration_ms: int = 500
+    speech_pad_ms: int = 200
+    max_speech_duration_s: float = CHUNK_SECONDS
+
+
+def speech_regions(audio: np.ndarray, params: VadParams = VadParams()) -> list[tuple[float, float]]:
+    """Silero VAD (bundled with faster-whisper) speech regions, in seconds."""
+    from faster_whisper.vad import VadOptions, get_speech_timestamps
+
+    stamps = get_speech_timestamps(audio, VadOptions(**asdict(params)))
+    return [(s["start"] / SAMPLE_RATE, s["end"] / SAMPLE_RATE) for s in stamps]
+
+
+def pack_chunks(regions: list[tuple[float, float]], max_seconds: float = CHUNK_SECONDS) -> list[tuple[float, float]]:
+    """Merge consecutive speech regions into spans of at most `max_seconds` each.
+
+    Each span keeps the silence between its regions, so word timestamps stay on the file's clock
+    and Whisper gets context; no region is cut, since VAD already split those at `max_seconds`.
+    """
+    chunks: list[tuple[float, float]] = []
+    for start, end in regions:
+        if chunks and end - chunks[-1][0] <= max_seconds:
+            chunks[-1] = (chunks[-1][0], end)
+        else:
+            chunks.append((start, min(end, start + max_seconds)))
+    return chunks
+
+
+def language_probe(audio: np.ndarray, regions: list[tuple[float, float]], seconds: float = LANGUAGE_PROBE_SECONDS) -> np.ndarray:
+    """The first `seconds` of speech, concatenated, for language identification."""
+    pieces, total = [], 0.0
+    for start, end in regions:
+        take = min(end - start, seconds - total)
+        if take <= 0:
+            break
+        a = int(start * SAMPLE_RATE)
+        pieces.append(audio[a : a + int(take * SAMPLE_RATE)])
+        total += take
+    return np.concatenate(pieces) if pieces else audio[: int(seconds * SAMPLE_RATE)]
+
+
+@dataclass(frozen=True)
+class DecodeParams:
+    """Whisper decoding choices; recorded verbatim with every transcript."""
+
+    beam_size: int = 1
+    batch_size: int = 8
+    word_timestamps: bool = True
+    condition_on_previous_text: bool = False
+    temperature: float = 0.0
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class Transcription:
+    language: str
+    language_probability: float
+    segments: list[dict] = field(default_factory=list)
+
+    @property
+    def mean_logprob(self) -> float | None:
+        if not self.segments:
+            return None
+        weights = np.array([max(len(s["words"]), 1) for s in self.segments], dtype=float)
+        return float(np.average([s["avg_logprob"] for s in self.segments], weights=weights))
+
+
+def segment_row(segment) -> dict:
+    """A faster-whisper Segment to a plain row with rounded times and its words."""
+    words = [
+        {"start": round(w.start, 3), "end": round(w.end, 3), "word": w.word.strip(), "probability": round(w.probability, 4)}
+        for w in (segment.words or [])
+        if w.word.strip()
+    ]
+    return {
+        "start": round(segment.start, 3),
+        "end": round(segment.end, 3),
+        "text": segment.text.strip(),
+        "avg_logprob": float(segment.avg_logprob),
+        "no_speech_prob": float(segment.no_speech_prob),
+        "compression_ratio": float(segment.compression_ratio),
+        "words": words,
+    }
+
+
+def transcribe_batched(pipeline, audio: np.ndarray, chunks: list[tuple[float, float]], language: str, params: DecodeParams) -> list[dict]:
+    """Transcribe the given chunks with a faster-whisper BatchedInferencePipeline."""
+    if not chunks:
+        return []
+    segments, _ = pipeline.transcribe(
+        audio,
+        language=language,
+        clip_timestamps=[{"start": s, "end": e} for s, e in chunks],
+        beam_size=params.beam_size,
+        batch_size=params.batch_size,
+        word_timestamps=params.word_timestamps,
+        condition_on_previous_text=params.condition_on_previous_text,
+        temperature=params.temperature,
+    )
+    rows = [segment_row(s) for s in segments]
+    return [r for r in rows if r["text"]]

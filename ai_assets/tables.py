@@ -1,0 +1,100 @@
+"""Arrow schemas of the lake tables, so every partition file has the same column types."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+WORD = pa.struct([("start", pa.float64()), ("end", pa.float64()), ("word", pa.string()), ("probability", pa.float64())])
+REGION = pa.struct([("start", pa.float64()), ("end", pa.float64())])
+
+SCHEMAS: dict[str, pa.Schema] = {
+    "source_video": pa.schema(
+        [
+            ("video", pa.string()),
+            ("name", pa.string()),
+            ("source", pa.string()),
+            ("sha256", pa.string()),
+            ("media_path", pa.string()),
+            ("container", pa.string()),
+            ("duration", pa.float64()),
+            ("size_bytes", pa.int64()),
+            ("has_audio", pa.bool_()),
+            ("has_video", pa.bool_()),
+            ("width", pa.int32()),
+            ("height", pa.int32()),
+            ("fps", pa.float64()),
+            ("video_codec", pa.string()),
+            ("audio_codec", pa.string()),
+            ("audio_sample_rate", pa.int32()),
+            ("audio_channels", pa.int32()),
+            ("streams", pa.string()),
+        ]
+    ),
+    "audio": pa.schema(
+        [
+            ("video", pa.string()),
+            ("audio_path", pa.string()),
+            ("sample_rate", pa.int32()),
+            ("duration", pa.float64()),
+            ("speech_seconds", pa.float64()),
+            ("speech_ratio", pa.float64()),
+            ("speech_regions", pa.list_(REGION)),
+        ]
+    ),
+    "transcript": pa.schema(
+        [
+            ("video", pa.string()),
+            ("segment", pa.int32()),
+            ("start", pa.float64()),
+            ("end", pa.float64()),
+            ("text", pa.string()),
+            ("language", pa.string()),
+            ("language_probability", pa.float64()),
+            ("avg_logprob", pa.float64()),
+            ("no_speech_prob", pa.float64()),
+            ("compression_ratio", pa.float64()),
+            ("words", pa.list_(WORD)),
+            ("model", pa.string()),
+        ]
+    ),
+    "transcript_embeddings": pa.schema(
+        [
+            ("video", pa.string()),
+            ("window", pa.int32()),
+            ("sentence_index", pa.int32()),
+            ("sentence_count", pa.int32()),
+            ("start", pa.float64()),
+            ("end", pa.float64()),
+            ("text", pa.string()),
+            ("model", pa.string()),
+            ("embedding", pa.list_(pa.float32())),
+        ]
+    ),
+    "segments": pa.schema(
+        [
+            ("video", pa.string()),
+            ("rank", pa.int32()),
+            ("start", pa.float64()),
+            ("end", pa.float64()),
+            ("duration", pa.float64()),
+            ("score", pa.float64()),
+            ("speech_density", pa.float64()),
+            ("hook", pa.float64()),
+            ("coherence", pa.float64()),
+            ("hook_kind", pa.string()),
+            ("first_sentence", pa.int32()),
+            ("last_sentence", pa.int32()),
+            ("text", pa.string()),
+        ]
+    ),
+}
+
+
+def to_table(asset: str, rows: list[dict]) -> pa.Table:
+    """Rows to an Arrow table with the asset's schema; extra keys are an error, not silently dropped."""
+    schema = SCHEMAS[asset]
+    for row in rows:
+        extra = set(row) - set(schema.names)
+        if extra:
+            raise KeyError(f"{asset}: columns not in schema: {sorted(extra)}")
+    return pa.Table.from_pylist(rows, schema=schema)

@@ -1,0 +1,20 @@
+"""Dagster resources: model loading, storage roots and clients, each owning its lifecycle."""
+
+from resources.lake import LakeIOManager
+from resources.media_store import MediaStore
+from resources.metrics import MetricsResource
+from resources.models import ModelRegistry, ModelUnavailable
+from resources.text_embedder import TextEmbedder
+from resources.uploads import UploadSource
+from resources.whisper import WhisperResource
+
+__all__ = [
+    "LakeIOManager",
+    "MediaStore",
+    "MetricsResource",
+    "ModelRegistry",
+    "ModelUnavailable",
+    "TextEmbedder",
+    "UploadSource",
+    "WhisperResource",
+]

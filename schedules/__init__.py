@@ -1,0 +1,1 @@
+"""Schedules. None yet: the policy issue adds the nightly stale sweep and metrics compaction."""
