@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -40,15 +41,28 @@ def record_path(intake_dir: Path, key: str) -> Path:
 
 
 def register(intake_dir: Path, upload: Upload) -> Upload:
-    """Store the record unless the key exists already; return the record that is kept.
+    """Store the record unless these bytes are registered already; return the record that is kept.
 
-    The first source of a given content wins, so re-uploading the same bytes changes nothing.
+    Content decides identity: the same bytes under another name or path map to the first key.
+    The by-hash index is claimed with an exclusive link, so two concurrent registrations agree.
     """
-    existing = lookup(intake_dir, upload.key)
-    if existing is not None:
-        return existing
-    write_bytes_atomic(record_path(intake_dir, upload.key), json.dumps(asdict(upload), indent=1).encode())
-    return upload
+    index = intake_dir / "by_sha256" / upload.sha256
+    index.parent.mkdir(parents=True, exist_ok=True)
+    if not index.exists():
+        write_bytes_atomic(record_path(intake_dir, upload.key), json.dumps(asdict(upload), indent=1).encode())
+        claim = index.with_name(f".{upload.sha256}.{upload.key}")
+        claim.write_text(upload.key)
+        try:
+            os.link(claim, index)
+        except FileExistsError:  # another registration of the same bytes won
+            if index.read_text().strip() != upload.key:
+                record_path(intake_dir, upload.key).unlink(missing_ok=True)
+        finally:
+            claim.unlink(missing_ok=True)
+    kept = lookup(intake_dir, index.read_text().strip())
+    if kept is None:
+        raise FileNotFoundError(f"intake index {index} names a missing record")
+    return kept
 
 
 def lookup(intake_dir: Path, key: str) -> Upload | None:

@@ -11,6 +11,17 @@ PAUSE_BREAK_S = 1.2
 LONG_SENTENCE_S = 20.0
 
 
+# Tokens Whisper emits without a leading space, e.g. "90" "%" or "don" "'t".
+_NO_SPACE_BEFORE = tuple("%,.!?;:'’)]}…")
+
+
+def join_words(words) -> str:
+    text = ""
+    for word in words:
+        text += word if (not text or word.startswith(_NO_SPACE_BEFORE)) else " " + word
+    return text
+
+
 @dataclass(frozen=True)
 class Sentence:
     index: int
@@ -36,7 +47,7 @@ def sentences(segments: list[dict]) -> list[Sentence]:
                     index=len(result),
                     start=float(current[0]["start"]),
                     end=float(current[-1]["end"]),
-                    text=" ".join(w["word"] for w in current),
+                    text=join_words(w["word"] for w in current),
                     word_count=len(current),
                     speech_seconds=float(sum(w["end"] - w["start"] for w in current)),
                 )

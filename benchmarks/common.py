@@ -1,0 +1,150 @@
+"""Benchmark inputs: minutes of English speech with its reference text, a video of it, and timing helpers.
+
+Real recordings come from `../shared/media` beside the repository; a fresh clone has no such folder,
+so the same shape of input is then synthesised with espeak-ng from the sample text.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+import subprocess
+import sys
+import tempfile
+import time
+import wave
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ai_assets.media import SAMPLE_RATE
+from ai_assets.samples import SAMPLE_TEXT, SCENE_SOURCES, require_tools, speak
+from ai_assets.speech import Transcription, speech_regions
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_MEDIA = REPO.parent / "shared" / "media"
+# The words actually spoken in jfk/jfk.wav, as given in jfk/SOURCE.txt.
+JFK_TEXT = "And so, my fellow Americans: ask not what your country can do for you - ask what you can do for your country."
+# Silence between clips, seconds: long enough for VAD to split there, short enough to stay talk-like.
+GAP_RANGE = (0.5, 1.5)
+# Synthetic fallback: each sentence spoken by several voices and rates, so repeats are not identical.
+SYNTH_VARIANTS = (("en-us", 165), ("en-gb", 145), ("en-us", 185))
+WARM_UP_SECONDS = 30.0
+
+
+@dataclass(frozen=True)
+class Clip:
+    audio: np.ndarray  # 16 kHz mono float32
+    text: str
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def decode(path: Path) -> np.ndarray:
+    from faster_whisper import decode_audio
+
+    return decode_audio(str(path), sampling_rate=SAMPLE_RATE)
+
+
+def real_clips(media: Path = SHARED_MEDIA) -> list[Clip]:
+    """Every English clip with a reference: FLEURS en, LibriVox (Sense and Sensibility), JFK."""
+    clips = [Clip(decode(ogg), ogg.with_suffix(".txt").read_text().strip()) for ogg in sorted(media.glob("fleurs-en-de-fr/fleurs-en-*.ogg"))]
+    librivox = media / "pocketsphinx-librivox"
+    for line in (librivox / "transcription").read_text().splitlines():
+        # "<s> words </s> (file-id)"
+        match = re.fullmatch(r"\s*<s>(.*)</s>\s*\((\S+)\)\s*", line)
+        if match:
+            clips.append(Clip(decode(librivox / f"{match.group(2)}.wav"), match.group(1).strip()))
+    clips.append(Clip(decode(media / "jfk" / "jfk.wav"), JFK_TEXT))
+    return clips
+
+
+def synthetic_clips() -> list[Clip]:
+    """SAMPLE_TEXT sentence by sentence, in each of SYNTH_VARIANTS, via espeak-ng."""
+    sentences = re.split(r"(?<=[.!?])\s+", SAMPLE_TEXT.strip())
+    clips = []
+    with tempfile.TemporaryDirectory() as tmp:
+        wav = Path(tmp) / "sentence.wav"
+        for voice, rate in SYNTH_VARIANTS:
+            for sentence in sentences:
+                speak(sentence, wav, voice=voice, words_per_minute=rate)
+                clips.append(Clip(decode(wav), sentence))
+    return clips
+
+
+def _shuffled_passes(clips: list[Clip], rng: random.Random) -> Iterator[Clip]:
+    while True:
+        yield from rng.sample(clips, len(clips))
+
+
+def build_speech(min_seconds: float, seed: int = 0) -> tuple[np.ndarray, list[str], str]:
+    """At least `min_seconds` of clips with random silences between them, each clip's reference in order, and the source.
+
+    The set is repeated in a fresh (seeded) order each pass until long enough.
+    """
+    if SHARED_MEDIA.is_dir():
+        clips, source = real_clips(), "shared-media"
+    else:
+        clips, source = synthetic_clips(), "espeak-ng"
+    rng = random.Random(seed)
+    pieces, texts, samples = [], [], 0
+
+    def gap() -> np.ndarray:
+        return np.zeros(int(rng.uniform(*GAP_RANGE) * SAMPLE_RATE), dtype=np.float32)
+
+    for clip in _shuffled_passes(clips, rng):
+        if samples >= min_seconds * SAMPLE_RATE:
+            break
+        pieces += [gap(), clip.audio]
+        texts.append(clip.text)
+        samples += len(pieces[-2]) + len(pieces[-1])
+    pieces.append(gap())
+    return np.concatenate(pieces), texts, source
+
+
+def write_wav(audio: np.ndarray, target: Path) -> Path:
+    pcm = (np.clip(audio, -1.0, 1.0) * 32767).astype("<i2")
+    with wave.open(str(target), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(SAMPLE_RATE)
+        out.writeframes(pcm.tobytes())
+    return target
+
+
+def make_speech_video(audio: np.ndarray, target: Path, scenes: int = 12, size: str = "640x360", fps: int = 25) -> Path:
+    """An H.264/AAC MP4 of `audio` over `scenes` test patterns, encoded like ai_assets.samples.make_video."""
+    require_tools("ffmpeg")
+    duration = len(audio) / SAMPLE_RATE
+    scene_s = duration / scenes
+    with tempfile.TemporaryDirectory() as tmp:
+        wav = write_wav(audio, Path(tmp) / "speech.wav")
+        args = ["ffmpeg", "-y", "-loglevel", "error"]
+        for i in range(scenes):
+            source = SCENE_SOURCES[i % len(SCENE_SOURCES)]
+            args += ["-f", "lavfi", "-i", f"{source}=size={size}:rate={fps}:duration={scene_s:.3f}"]
+        args += ["-i", str(wav)]
+        concat = "".join(f"[{i}:v]" for i in range(scenes)) + f"concat=n={scenes}:v=1:a=0[v]"
+        args += ["-filter_complex", concat, "-map", "[v]", "-map", f"{scenes}:a"]
+        args += ["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "96k", "-ar", "44100"]
+        args += ["-t", f"{duration:.3f}", str(target)]
+        subprocess.run(args, check=True, capture_output=True)
+    return target
+
+
+def run_engine(whisper, audio: np.ndarray) -> tuple[Transcription, float]:
+    """VAD plus the batched transcription, as the graph runs them; returns the result and its seconds."""
+    began = time.perf_counter()
+    result, _ = whisper.transcribe(audio, speech_regions(audio))
+    return result, time.perf_counter() - began
+
+
+def warm_up(whisper, audio: np.ndarray) -> float:
+    """Load every model the engine uses (VAD, language ID, transcription) and run it once on a short piece."""
+    began = time.perf_counter()
+    run_engine(whisper, audio[: int(WARM_UP_SECONDS * SAMPLE_RATE)])
+    return time.perf_counter() - began

@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# One entry point for a new machine: sets up what is missing, then runs the demo, the tests or the UI.
+#   ./dev.sh demo    synthesize a sample talk and run every stage on it
+#   ./dev.sh test    run the test suite (extra arguments go to pytest)
+#   ./dev.sh ui      start the Dagster UI and daemon on http://127.0.0.1:3000
+set -euo pipefail
+cd "$(dirname "$0")"
+
+VENV=${VENV:-.venv}
+export AI_ASSETS_HOME=${AI_ASSETS_HOME:-$PWD/data}
+
+as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+
+apt_install() {
+    echo "==> installing system packages: $*"
+    as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
+find_python() {
+    for candidate in ${PYTHON:-} python3.11 python3; do
+        if command -v "$candidate" >/dev/null && "$candidate" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))'; then
+            echo "$candidate"
+            return
+        fi
+    done
+    echo "Python 3.11 is required (set PYTHON=/path/to/python3.11)" >&2
+    exit 1
+}
+
+setup() {
+    local missing=()
+    command -v ffmpeg >/dev/null || missing+=(ffmpeg)
+    command -v espeak-ng >/dev/null || missing+=(espeak-ng)
+    [ ${#missing[@]} -eq 0 ] || apt_install "${missing[@]}"
+
+    local python
+    python=$(find_python)
+    if [ ! -x "$VENV/bin/python" ]; then
+        echo "==> creating $VENV with $python"
+        if ! "$python" -m venv "$VENV" 2>/dev/null; then
+            rm -rf "$VENV"
+            apt_install python3.11-venv || apt_install python3-venv
+            "$python" -m venv "$VENV"
+        fi
+    fi
+    echo "==> installing ai-assets into $VENV"
+    "$VENV/bin/python" -m pip install -q --upgrade pip
+    "$VENV/bin/python" -m pip install -q -e ".[test]"
+}
+
+command=${1:-}
+shift || true
+case "$command" in
+    demo)
+        setup
+        sample="$AI_ASSETS_HOME/samples/talk.mp4"
+        [ -f "$sample" ] || "$VENV/bin/ai-assets" sample "$sample"
+        exec "$VENV/bin/ai-assets" process "$sample" "$@"
+        ;;
+    test)
+        setup
+        exec "$VENV/bin/python" -m pytest "$@"
+        ;;
+    ui)
+        setup
+        export DAGSTER_HOME=${DAGSTER_HOME:-$AI_ASSETS_HOME/dagster_home}
+        mkdir -p "$DAGSTER_HOME"
+        [ -f "$DAGSTER_HOME/dagster.yaml" ] || printf 'telemetry:\n  enabled: false\n' >"$DAGSTER_HOME/dagster.yaml"
+        exec "$VENV/bin/dagster" dev -w workspace.yaml -h 127.0.0.1 -p "${PORT:-3000}"
+        ;;
+    *)
+        sed -n '2,5p' "$0"
+        exit 2
+        ;;
+esac

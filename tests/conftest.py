@@ -1,0 +1,84 @@
+"""Fixtures: synthetic media made with espeak-ng and ffmpeg, a fresh ai-assets home per test."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from ai_assets.intake import ingest_local
+from ai_assets.partitions import videos
+from ai_assets.samples import SAMPLE_TEXT, make_silent_video, make_video
+from ai_assets.settings import HOME_ENV, Layout
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_MEDIA = REPO.parent / "shared" / "media"
+
+
+@pytest.fixture(scope="session")
+def media(tmp_path_factory) -> dict[str, Path]:
+    """Good and bad inputs, generated once per session."""
+    folder = tmp_path_factory.mktemp("media")
+    talk = make_video(folder / "talk.mp4", SAMPLE_TEXT, scenes=4)
+    faststart = make_video(folder / "faststart.mp4", "A short clip. It has a few words.", scenes=2, faststart=True)
+    files = {"talk": talk, "silent": make_silent_video(folder / "silent.mp4")}
+    files["empty"] = folder / "empty.mp4"
+    files["empty"].write_bytes(b"")
+    files["text"] = folder / "notes.mp4"
+    files["text"].write_text("These are meeting notes, not a video.\n" * 50)
+    data = talk.read_bytes()
+    files["truncated"] = folder / "truncated.mp4"
+    files["truncated"].write_bytes(data[: len(data) // 2])
+    fs = faststart.read_bytes()
+    files["truncated_faststart"] = folder / "truncated_faststart.mp4"
+    files["truncated_faststart"].write_bytes(fs[: len(fs) // 3])
+    files["odd_name"] = folder / "Día 2, Q&A [final] | ß.mp4"
+    shutil.copyfile(faststart, files["odd_name"])
+    files["short"] = faststart
+    return files
+
+
+@pytest.fixture
+def layout(tmp_path, monkeypatch) -> Layout:
+    home = tmp_path / "home"
+    monkeypatch.setenv(HOME_ENV, str(home))
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    return Layout(home)
+
+
+@pytest.fixture
+def instance(tmp_path):
+    (tmp_path / "dagster").mkdir()
+    with dg.instance_for_test(temp_dir=str(tmp_path / "dagster")) as inst:
+        yield inst
+
+
+def add_video(layout: Layout, instance: dg.DagsterInstance, path: Path) -> str:
+    """Register a file as the sensor would, and add its partition."""
+    upload = ingest_local(layout.intake, path)
+    instance.add_dynamic_partitions(videos.name, [upload.key])
+    return upload.key
+
+
+def failure_description(result: dg.ExecuteInProcessResult) -> str:
+    failures = [e for e in result.all_events if e.is_step_failure]
+    assert failures, "expected a step failure"
+    data = failures[0].step_failure_data
+    return data.user_failure_data.description if data.user_failure_data else data.error.message
+
+
+def require_shared_media(*parts: str) -> Path:
+    path = SHARED_MEDIA.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"real media not present at {path} (it ships beside the repo as ../shared/media)")
+    return path
+
+
+def child_env(layout: Layout) -> dict[str, str]:
+    env = dict(os.environ)
+    env[HOME_ENV] = str(layout.home)
+    env.pop("DAGSTER_HOME", None)
+    return env

@@ -1,0 +1,86 @@
+"""Bad input fails its own partition with a specific reason; other partitions keep working."""
+
+import re
+import subprocess
+import sys
+
+import dagster as dg
+import duckdb
+import pytest
+
+from ai_assets.assets import audio, source_video
+from ai_assets.definitions import build_resources
+from ai_assets.files import sha256_file
+from ai_assets.media import MediaError, probe
+from ai_assets.partitions import videos
+from resources.lake import lake_file
+from tests.conftest import add_video, child_env, failure_description
+
+
+@pytest.mark.parametrize(
+    ("name", "reason"),
+    [
+        ("empty", "empty file (0 bytes)"),
+        ("text", "not a media file: no audio/video container recognised"),
+        ("truncated", "truncated or corrupt MP4: the container index is missing"),
+        ("truncated_faststart", "truncated"),
+        ("silent", "no audio stream: the video has no sound track to transcribe"),
+    ],
+)
+def test_probe_names_the_problem(media, name, reason):
+    with pytest.raises(MediaError) as err:
+        probe(media[name])
+    assert str(err.value).startswith(reason)
+    assert "\n" not in str(err.value)
+
+
+def test_bad_partitions_fail_alone_and_record_why(layout, instance, media):
+    good = add_video(layout, instance, media["short"])
+    bad = {name: add_video(layout, instance, media[name]) for name in ("empty", "text", "truncated", "silent")}
+    resources = build_resources(layout)
+    for name, key in bad.items():
+        result = dg.materialize([source_video, audio], partition_key=key, instance=instance, resources=resources, raise_on_error=False)
+        assert not result.success
+        assert failure_description(result).startswith(f"{key}: ")
+        assert not lake_file(layout.lake, "source_video", key).exists()
+    result = dg.materialize([source_video, audio], partition_key=good, instance=instance, resources=resources)
+    assert result.success
+    assert sorted(instance.get_dynamic_partitions(videos.name)) == sorted([good, *bad.values()])
+    with duckdb.connect(str(layout.metrics_db), read_only=True) as conn:
+        failed = dict(conn.execute("select video, error from metrics where status = 'failed'").fetchall())
+    assert set(failed) == set(bad.values())
+    assert failed[bad["silent"]].endswith("no audio stream: the video has no sound track to transcribe")
+    assert failed[bad["empty"]].endswith("empty file (0 bytes)")
+    # The uploads themselves are untouched.
+    assert media["empty"].stat().st_size == 0 and media["silent"].exists()
+
+
+def test_odd_file_name_gets_a_safe_key_and_processes(layout, instance, media):
+    key = add_video(layout, instance, media["odd_name"])
+    assert key.startswith("dia-2-q-a-final-ss-") or key.startswith("dia-2-q-a-final-")
+    assert not set(",/|[]") & set(key)
+    result = dg.materialize([source_video, audio], partition_key=key, instance=instance, resources=build_resources(layout))
+    assert result.success
+    stored = result.output_for_node("source_video").to_pylist()[0]
+    assert stored["name"] == media["odd_name"].name
+    assert sha256_file(media["odd_name"]) == stored["sha256"]
+
+
+@pytest.mark.slow
+def test_cli_reports_one_line_per_bad_file_and_still_processes_good_ones(layout, media):
+    files = [media["empty"], media["talk"], media["text"], media["silent"], layout.home / "missing.mp4"]
+    proc = subprocess.run(
+        [sys.executable, "-m", "ai_assets.cli", "process", *map(str, files)],
+        env=child_env(layout), capture_output=True, text=True, timeout=600,
+    )
+    assert proc.returncode == 1
+    assert "Traceback" not in proc.stderr + proc.stdout
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error: ")]
+    assert errors == [
+        f"error: {media['empty']}: empty file (0 bytes)",
+        f"error: {media['text']}: not a media file: no audio/video container recognised (Invalid data found when processing input)",
+        f"error: {media['silent']}: no audio stream: the video has no sound track to transcribe",
+        f"error: {layout.home / 'missing.mp4'}: no such file",
+    ]
+    assert re.search(r"talk\.mp4 \(talk-[0-9a-f]{10}\): top [1-5] segments", proc.stdout)
+    assert "✓ segments" in proc.stdout and "outputs:" in proc.stdout

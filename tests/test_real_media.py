@@ -1,0 +1,70 @@
+"""Quality on real recordings from ../shared/media; skipped when that folder is absent."""
+
+import re
+
+import dagster as dg
+import jiwer
+import pytest
+
+from ai_assets.assets import audio, source_video, transcript
+from ai_assets.definitions import build_resources
+from ai_assets.media import SAMPLE_RATE, extract_audio, load_wav
+from ai_assets.speech import speech_regions
+from resources import WhisperResource
+from tests.conftest import add_video, require_shared_media
+from tests.text_norm import normalize
+
+pytestmark = [pytest.mark.slow, pytest.mark.shared_media]
+
+JFK = "and so my fellow americans ask not what your country can do for you ask what you can do for your country"
+
+
+def test_jfk_through_the_graph(layout, instance):
+    flac = require_shared_media("jfk", "jfk.flac")
+    key = add_video(layout, instance, flac)
+    result = dg.materialize([source_video, audio, transcript], partition_key=key, instance=instance, resources=build_resources(layout))
+    assert result.success
+    rows = result.output_for_node("transcript").to_pylist()
+    assert jiwer.wer(JFK, normalize(" ".join(r["text"] for r in rows))) <= 0.05
+    words = [w for r in rows for w in r["words"]]
+    assert words[0]["start"] < 1.5 and 9.0 < words[-1]["end"] <= 11.0
+    probe = result.output_for_node("source_video").to_pylist()[0]
+    assert probe["has_video"] is False and probe["audio_channels"] == 2 and probe["duration"] == pytest.approx(11.0, abs=0.05)
+
+
+def _transcribe(whisper, path, tmp_path):
+    wav = tmp_path / (path.stem + ".wav")
+    extract_audio(path, wav)
+    samples = load_wav(wav)
+    result, model = whisper.transcribe(samples, speech_regions(samples))
+    return result, model, " ".join(s["text"] for s in result.segments)
+
+
+def test_librivox_read_speech_wer(tmp_path):
+    folder = require_shared_media("pocketsphinx-librivox")
+    references = dict(
+        (m.group(2), m.group(1).strip())
+        for m in re.finditer(r"<s>(.*?)</s> \((.*?)\)", (folder / "transcription").read_text())
+    )
+    whisper = WhisperResource(cache_dir=str(tmp_path / "models"))
+    refs, hyps = [], []
+    for clip_id, reference in sorted(references.items()):
+        _, model, text = _transcribe(whisper, folder / f"{clip_id}.wav", tmp_path)
+        assert model == "tiny.en"
+        refs.append(normalize(reference))
+        hyps.append(normalize(text))
+    assert jiwer.wer(refs, hyps) <= 0.15
+
+
+@pytest.mark.parametrize("language", ["de", "fr"])
+def test_fleurs_non_english_is_detected_and_uses_base(tmp_path, language):
+    folder = require_shared_media("fleurs-en-de-fr")
+    whisper = WhisperResource(cache_dir=str(tmp_path / "models"))
+    clips = sorted(folder.glob(f"fleurs-{language}-*.ogg"))[:2]
+    for clip in clips:
+        result, model, text = _transcribe(whisper, clip, tmp_path)
+        assert (result.language, model) == (language, "base"), clip.name
+        assert result.language_probability > 0.5
+        reference = clip.with_suffix(".txt").read_text().strip()
+        assert jiwer.cer(reference, text.lower()) < 0.5, (clip.name, text)
+    assert SAMPLE_RATE == 16_000
