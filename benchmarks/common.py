@@ -32,12 +32,23 @@ GAP_RANGE = (0.5, 1.5)
 # Synthetic fallback: each sentence spoken by several voices and rates, so repeats are not identical.
 SYNTH_VARIANTS = (("en-us", 165), ("en-gb", 145), ("en-us", 185))
 WARM_UP_SECONDS = 30.0
+# Every clip is brought to this RMS level (about -26 dBFS). The FLEURS clips differ by up to 40 dB, and a
+# 30 s Whisper window that holds a loud and a near-silent clip loses the quiet one (log-mel features keep
+# only 80 dB below the window's peak); one recording of a talk has no such jumps.
+CLIP_RMS = 0.05
 
 
 @dataclass(frozen=True)
 class Clip:
     audio: np.ndarray  # 16 kHz mono float32
     text: str
+
+
+def level(audio: np.ndarray, rms: float = CLIP_RMS) -> np.ndarray:
+    """Scale to the given RMS, or less where that would clip."""
+    gain = rms / max(float(np.sqrt(np.mean(audio**2))), 1e-9)
+    gain = min(gain, 0.99 / max(float(np.abs(audio).max()), 1e-9))
+    return (audio * gain).astype(np.float32)
 
 
 def log(message: str) -> None:
@@ -99,7 +110,7 @@ def build_speech(min_seconds: float, seed: int = 0) -> tuple[np.ndarray, list[st
     for clip in _shuffled_passes(clips, rng):
         if samples >= min_seconds * SAMPLE_RATE:
             break
-        pieces += [gap(), clip.audio]
+        pieces += [gap(), level(clip.audio)]
         texts.append(clip.text)
         samples += len(pieces[-2]) + len(pieces[-1])
     pieces.append(gap())
