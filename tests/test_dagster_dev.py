@@ -1,0 +1,90 @@
+"""`dagster dev` end to end: the daemon's upload sensor turns a dropped file into a successful run."""
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from resources.lake import lake_file
+from tests.conftest import REPO, child_env
+
+pytestmark = pytest.mark.slow
+
+RUNS = "{ runsOrError { ... on Runs { results { status tags { key value } } } } }"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _graphql(port: int, query: str) -> dict:
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/graphql", data=json.dumps({"query": query}).encode(), headers={"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.load(response)["data"]
+
+
+def _wait(predicate, seconds: float, what: str):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(1)
+    pytest.fail(f"timed out waiting for {what}")
+
+
+def test_upload_sensor_runs_a_dropped_file_under_dagster_dev(layout, media, tmp_path):
+    port = _free_port()
+    env = child_env(layout)
+    env["DAGSTER_HOME"] = str(tmp_path / "dagster_home")
+    Path(env["DAGSTER_HOME"]).mkdir()
+    Path(env["DAGSTER_HOME"], "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    log = open(tmp_path / "dagster-dev.log", "w")
+    # Started in its own session and stopped by process group: dagster dev ignores signals otherwise.
+    server = subprocess.Popen(
+        [str(Path(sys.executable).with_name("dagster")), "dev", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)],
+        cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )
+    try:
+        def up():
+            try:
+                return _graphql(port, "{ version }")
+            except OSError:
+                assert server.poll() is None, (tmp_path / "dagster-dev.log").read_text()[-3000:]
+                return None
+
+        _wait(up, 180, "the webserver")
+        layout.uploads.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(media["short"], layout.uploads / "Drop, test.mp4")
+
+        def finished():
+            runs = _graphql(port, RUNS)["runsOrError"]["results"]
+            return runs if runs and runs[0]["status"] in ("SUCCESS", "FAILURE", "CANCELED") else None
+
+        [run] = _wait(finished, 300, "the sensor's run")
+        tags = {t["key"]: t["value"] for t in run["tags"]}
+        assert run["status"] == "SUCCESS", (tmp_path / "dagster-dev.log").read_text()[-3000:]
+        assert tags["dagster/sensor_name"] == "upload_sensor"
+        key = tags["dagster/partition"]
+        assert key.startswith("drop-test-")
+        assert lake_file(layout.lake, "segments", key).exists()
+        assert (layout.uploads / "Drop, test.mp4").exists()
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+        log.close()
