@@ -40,10 +40,19 @@ def _quote(path: Path) -> str:
     return str(path).replace("'", "''")
 
 
+def metrics_snapshot(store: MetricsStore, lock_wait_s: float = 2.0):
+    """An in-memory DuckDB connection holding only the `metrics` table (committed plus spooled rows)."""
+    import duckdb
+
+    conn = duckdb.connect()
+    _load_metrics(conn, store, lock_wait_s)
+    return conn
+
+
 def _load_metrics(conn, store: MetricsStore, lock_wait_s: float) -> None:
     conn.execute(CREATE_TABLE)
     if store.db_path.exists() and _attach_read_only(conn, store.db_path, lock_wait_s):
-        conn.execute(f"INSERT INTO {TABLE} SELECT * FROM metrics_file.{TABLE}")
+        conn.execute(f"INSERT INTO {TABLE} BY NAME SELECT * FROM metrics_file.{TABLE}")
         conn.execute("DETACH metrics_file")
     spooled = [row_values(r) for r in store.spooled_rows()]
     if spooled:

@@ -1,7 +1,11 @@
-"""`ai-assets`: the headless main job, and the demo sample.
+"""`ai-assets`: the headless main job, policies, and the demo sample.
 
-    ai-assets process FILE...   ingest files and materialize every asset for them, in-process
-    ai-assets sample PATH       write a synthetic talk video (espeak-ng over test patterns)
+    ai-assets process FILE...              ingest files and materialize every asset for them, in-process
+    ai-assets policy show [DOMAIN]         the current policy (asr, vision, embed)
+    ai-assets policy history DOMAIN        every version with author and reason
+    ai-assets policy set DOMAIN --reason R [--file F | --set PATH=VALUE ...] [--apply]
+    ai-assets refresh                      rerun, in-process, the videos a policy change made stale
+    ai-assets sample PATH                  write a synthetic talk video (espeak-ng over test patterns)
 """
 
 from __future__ import annotations
@@ -24,17 +28,39 @@ def main(argv: list[str] | None = None) -> int:
     process.add_argument("--top", type=int, default=5, help="segments to print per video (default 5)")
     sample = sub.add_parser("sample", help="write a synthetic sample talk video")
     sample.add_argument("path", type=Path)
+    policy = sub.add_parser("policy", help="show, set or list model policies")
+    policy_sub = policy.add_subparsers(dest="action", required=True)
+    show = policy_sub.add_parser("show", help="the current version of one or all domains")
+    show.add_argument("domain", nargs="?")
+    history = policy_sub.add_parser("history", help="every version of a domain")
+    history.add_argument("domain")
+    set_ = policy_sub.add_parser("set", help="store a new version (validated first)")
+    set_.add_argument("domain")
+    set_.add_argument("--reason", required=True, help="why: stored with the version")
+    set_.add_argument("--file", type=Path, help="a complete JSON body ('-' for stdin)")
+    set_.add_argument("--set", dest="edits", action="append", default=[], metavar="PATH=VALUE",
+                      help="edit the current body, e.g. classes.noisy_or_multi.model=base (repeatable)")
+    set_.add_argument("--apply", action="store_true", help="then rerun the stale videos in-process")
+    sub.add_parser("refresh", help="rerun, in-process, every video whose outputs used an older policy")
     args = parser.parse_args(argv)
+    os.environ.setdefault("TQDM_DISABLE", "1")  # model loading progress bars would drown the progress lines
     if args.command == "sample":
         from ai_assets.samples import make_video
 
         print(make_video(args.path))
         return 0
+    if args.command == "policy":
+        from ai_assets.policy_cli import policy_command
+
+        return policy_command(args)
+    if args.command == "refresh":
+        from ai_assets.policy_cli import refresh
+
+        return refresh()
     return process_files(args.files, args.top)
 
 
 def process_files(files: list[Path], top: int) -> int:
-    os.environ.setdefault("TQDM_DISABLE", "1")
     from ai_assets.definitions import build_defs
     from ai_assets.instance import get_instance
     from ai_assets.intake import ingest_local
@@ -54,7 +80,7 @@ def process_files(files: list[Path], top: int) -> int:
         upload = ingest_local(layout.intake, path)
         instance.add_dynamic_partitions(videos.name, [upload.key])
         print(f"[{path.name}] partition {upload.key}", flush=True)
-        error = _run_partition(job, instance, upload.key, path.name)
+        error = run_partition(job, instance, upload.key, path.name)
         if error:
             failures.append(f"{path}: {error}")
         else:
@@ -70,7 +96,7 @@ def process_files(files: list[Path], top: int) -> int:
     return 1 if failures else 0
 
 
-def _run_partition(job, instance, key: str, name: str) -> str | None:
+def run_partition(job, instance, key: str, name: str) -> str | None:
     """Run the job for one partition, printing a line per stage; return the failure reason, if any."""
     run_id = str(uuid.uuid4())
     started: dict[str, float] = {}

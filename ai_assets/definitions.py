@@ -8,11 +8,21 @@ import dagster as dg
 from dagster_aws.s3 import S3Resource
 
 from ai_assets.assets import ALL_ASSETS
-from ai_assets.jobs import process_video
+from ai_assets.assets.checks import TRANSCRIPT_CHECKS
+from ai_assets.jobs import compact_metrics, observe_policies, process_video, refresh_embeddings, refresh_transcripts
 from ai_assets.settings import Layout
 from resources import LakeIOManager, MediaStore, MetricsResource, TextEmbedder, UploadSource, WhisperResource
 from resources.models import allow_download_from_env
+from resources.optimizer import OptimizerConfig
+from resources.policies import PolicyResource
+from schedules import SCHEDULES
+from sensors.optimization import optimization_sensor
 from sensors.uploads import upload_sensor
+
+# Runs what eager automation conditions request: policy changes and their downstream reruns.
+automation_sensor = dg.AutomationConditionSensorDefinition(
+    "automation_sensor", target=dg.AssetSelection.all(), default_status=dg.DefaultSensorStatus.RUNNING, minimum_interval_seconds=30
+)
 
 
 def s3_resource() -> S3Resource:
@@ -36,6 +46,8 @@ def build_resources(layout: Layout) -> dict:
         "io_manager": LakeIOManager(root=str(layout.lake)),
         "media_store": MediaStore(root=str(layout.media)),
         "metrics": MetricsResource(db_path=str(layout.metrics_db), spool_dir=str(layout.metrics_spool)),
+        "policies": PolicyResource(db_path=str(layout.metrics_db)),
+        "optimizer": OptimizerConfig(),
         "uploads": UploadSource(
             local_dir=str(layout.uploads),
             intake_dir=str(layout.intake),
@@ -44,7 +56,7 @@ def build_resources(layout: Layout) -> dict:
         ),
         "s3": s3_resource(),
         "whisper": WhisperResource(cache_dir=str(layout.model_cache), allow_download=allow_download),
-        "embedder": TextEmbedder(allow_download=allow_download),
+        "embedder": TextEmbedder(cache_dir=str(layout.model_cache), allow_download=allow_download),
     }
 
 
@@ -52,8 +64,10 @@ def build_defs(layout: Layout | None = None) -> dg.Definitions:
     layout = layout or Layout.from_env()
     return dg.Definitions(
         assets=ALL_ASSETS,
-        jobs=[process_video],
-        sensors=[upload_sensor],
+        asset_checks=TRANSCRIPT_CHECKS,
+        jobs=[process_video, refresh_transcripts, refresh_embeddings, observe_policies, compact_metrics],
+        sensors=[upload_sensor, optimization_sensor, automation_sensor],
+        schedules=SCHEDULES,
         resources=build_resources(layout),
         executor=dg.in_process_executor,
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -19,6 +20,8 @@ from ai_assets.partitions import video_key
 
 # Names that editors, browsers and copy tools use while a file is still being written.
 PARTIAL_SUFFIXES = (".part", ".partial", ".tmp", ".crdownload", ".download", ".filepart")
+# A reference transcript beside an upload (talk.mp4 + talk.txt or talk.srt); never an upload itself.
+REFERENCE_SUFFIXES = (".txt", ".srt", ".vtt")
 
 
 @dataclass(frozen=True)
@@ -33,7 +36,7 @@ class Upload:
 
 def is_candidate(name: str) -> bool:
     """Hidden files and partial downloads are never taken."""
-    return not name.startswith(".") and not name.lower().endswith(PARTIAL_SUFFIXES)
+    return not name.startswith(".") and not name.lower().endswith(PARTIAL_SUFFIXES + REFERENCE_SUFFIXES)
 
 
 def record_path(intake_dir: Path, key: str) -> Path:
@@ -73,13 +76,44 @@ def lookup(intake_dir: Path, key: str) -> Upload | None:
 
 
 def ingest_local(intake_dir: Path, path: Path) -> Upload:
-    """Hash a local file and register it; the file itself is left where it is."""
+    """Hash a local file and register it, with its sidecar reference if any; the file is left where it is."""
     path = path.resolve()
     sha = sha256_file(path)
-    upload = Upload(
-        key=video_key(path.name, sha), name=path.name, source=str(path), sha256=sha, size=path.stat().st_size
+    upload = register(
+        intake_dir, Upload(key=video_key(path.name, sha), name=path.name, source=str(path), sha256=sha, size=path.stat().st_size)
     )
-    return register(intake_dir, upload)
+    for suffix in REFERENCE_SUFFIXES:
+        sidecar = path.with_suffix(suffix)
+        if sidecar.is_file():
+            store_reference(intake_dir, upload.key, sidecar.name, sidecar.read_text(errors="replace"))
+            break
+    return upload
+
+
+def reference_path(intake_dir: Path, key: str) -> Path:
+    return intake_dir / "references" / f"{key}.txt"
+
+
+def store_reference(intake_dir: Path, key: str, filename: str, content: str) -> None:
+    """Keep the reference text (subtitle cues reduced to their words) for transcript_quality."""
+    if filename.lower().endswith((".srt", ".vtt")):
+        content = subtitle_text(content)
+    write_bytes_atomic(reference_path(intake_dir, key), content.strip().encode())
+
+
+def subtitle_text(content: str) -> str:
+    keep = []
+    for line in content.splitlines():
+        line = line.strip()
+        if not line or line.isdigit() or "-->" in line or line.upper().startswith("WEBVTT"):
+            continue
+        keep.append(re.sub(r"<[^>]+>", "", line))
+    return " ".join(keep)
+
+
+def read_reference(intake_dir: Path, key: str) -> str | None:
+    path = reference_path(intake_dir, key)
+    return path.read_text() if path.exists() else None
 
 
 def open_upload(upload: Upload, s3_client_factory) -> BinaryIO:

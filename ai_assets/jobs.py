@@ -1,12 +1,55 @@
 import dagster as dg
 
 from ai_assets.partitions import videos
+from resources.metrics import MetricsResource
 
-# Every asset for one video, in one process, so each model loads once per run.
+POLICIES = dg.AssetSelection.groups("policies", include_sources=True)
+
+# Every stage for one video, in one process, so each model loads once per run. The policies are
+# observed first in the same run, so the outputs are never older than the policy versions they used.
 process_video = dg.define_asset_job(
     "process_video",
-    selection=dg.AssetSelection.all(),
+    selection=dg.AssetSelection.all(include_sources=True),
     partitions_def=videos,
     executor_def=dg.in_process_executor,
     description="All stages for one video partition.",
+)
+
+# Re-reads the policy documents so a new version becomes a new data version.
+observe_policies = dg.define_asset_job(
+    "observe_policies",
+    selection=POLICIES,
+    description="Observe asr_policy, vision_policy and embed_policy.",
+)
+
+# The part of the graph an asr policy change makes stale.
+refresh_transcripts = dg.define_asset_job(
+    "refresh_transcripts",
+    selection=dg.AssetSelection.assets("audio_profile", "transcript").downstream() | POLICIES,
+    partitions_def=videos,
+    executor_def=dg.in_process_executor,
+    description="Re-run transcript and everything below it for one video.",
+)
+
+
+@dg.op
+def flush_metrics_spool(context: dg.OpExecutionContext, metrics: MetricsResource) -> None:
+    moved = metrics.store().flush(wait_s=60.0)
+    left = len(metrics.store().pending())
+    context.log.info(f"moved {moved} spooled metrics rows into DuckDB; {left} still waiting for the lock")
+    if left:
+        raise dg.Failure(description=f"{left} metrics rows still spooled: metrics.duckdb stayed locked for 60 s")
+
+
+@dg.job(description="Move spooled metrics rows into metrics.duckdb.")
+def compact_metrics():
+    flush_metrics_spool()
+
+# The part of the graph an embed policy change makes stale.
+refresh_embeddings = dg.define_asset_job(
+    "refresh_embeddings",
+    selection=dg.AssetSelection.assets("transcript_embeddings").downstream() | POLICIES,
+    partitions_def=videos,
+    executor_def=dg.in_process_executor,
+    description="Re-run transcript_embeddings and everything below it for one video.",
 )

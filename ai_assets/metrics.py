@@ -31,10 +31,14 @@ COLUMNS = {
     "confidence": "DOUBLE",
     "status": "VARCHAR",
     "error": "VARCHAR",
+    "policy_version": "INTEGER",
+    "policy_sha256": "VARCHAR",
 }
 TABLE = "metrics"
 CREATE_TABLE = f"CREATE TABLE IF NOT EXISTS {TABLE} ({', '.join(f'{k} {v}' for k, v in COLUMNS.items())})"
-INSERT_NEW = f"INSERT INTO {TABLE} VALUES ({', '.join(['?'] * len(COLUMNS))}) ON CONFLICT (id) DO NOTHING"
+# Files made by an older version gain the newer columns.
+MIGRATE = [f"ALTER TABLE {TABLE} ADD COLUMN IF NOT EXISTS {k} {v}" for k, v in COLUMNS.items() if "PRIMARY" not in v]
+INSERT_NEW = f"INSERT INTO {TABLE} ({', '.join(COLUMNS)}) VALUES ({', '.join(['?'] * len(COLUMNS))}) ON CONFLICT (id) DO NOTHING"
 
 
 @dataclass
@@ -51,6 +55,8 @@ class MetricRow:
     confidence: float | None = None
     status: str = "success"
     error: str | None = None
+    policy_version: int | None = None
+    policy_sha256: str | None = None
     id: str = field(default_factory=lambda: uuid.uuid4().hex)
 
 
@@ -103,6 +109,8 @@ class MetricsStore:
                 self.db_path.parent.mkdir(parents=True, exist_ok=True)
                 conn = duckdb.connect(str(self.db_path))
                 conn.execute(CREATE_TABLE)
+                for statement in MIGRATE:
+                    conn.execute(statement)
                 return conn
             except duckdb.Error:
                 # Locked by another process, or opened read-only in this one.

@@ -86,6 +86,10 @@ class Transcription:
         weights = np.array([max(len(s["words"]), 1) for s in self.segments], dtype=float)
         return float(np.average([s["avg_logprob"] for s in self.segments], weights=weights))
 
+    @property
+    def mean_no_speech(self) -> float | None:
+        return float(np.mean([s["no_speech_prob"] for s in self.segments])) if self.segments else None
+
 
 def segment_row(segment) -> dict:
     """A faster-whisper Segment to a plain row with rounded times and its words."""

@@ -41,6 +41,19 @@ SCHEMAS: dict[str, pa.Schema] = {
             ("speech_regions", pa.list_(REGION)),
         ]
     ),
+    "audio_profile": pa.schema(
+        [
+            ("video", pa.string()),
+            ("speech_ratio", pa.float64()),
+            ("snr_db", pa.float64()),
+            ("loudness_dbfs", pa.float64()),
+            ("syllables_per_second", pa.float64()),
+            ("estimated_speakers", pa.int32()),
+            ("complexity_class", pa.string()),
+            ("policy_version", pa.int32()),
+            ("policy_sha256", pa.string()),
+        ]
+    ),
     "transcript": pa.schema(
         [
             ("video", pa.string()),
@@ -55,6 +68,37 @@ SCHEMAS: dict[str, pa.Schema] = {
             ("compression_ratio", pa.float64()),
             ("words", pa.list_(WORD)),
             ("model", pa.string()),
+            ("policy_version", pa.int32()),
+            ("policy_sha256", pa.string()),
+        ]
+    ),
+    "transcript_quality": pa.schema(
+        [
+            ("video", pa.string()),
+            ("wer", pa.float64()),
+            ("reference_words", pa.int32()),
+            ("substitutions", pa.int32()),
+            ("deletions", pa.int32()),
+            ("insertions", pa.int32()),
+            ("model", pa.string()),
+            ("policy_version", pa.int32()),
+            ("policy_sha256", pa.string()),
+        ]
+    ),
+    "transcript_shadow": pa.schema(
+        [
+            ("video", pa.string()),
+            ("complexity_class", pa.string()),
+            ("model", pa.string()),
+            ("beam_size", pa.int32()),
+            ("batch_size", pa.int32()),
+            ("rule_sha", pa.string()),
+            ("agreement_wer", pa.float64()),
+            ("confidence", pa.float64()),
+            ("seconds", pa.float64()),
+            ("realtime_factor", pa.float64()),
+            ("policy_version", pa.int32()),
+            ("policy_sha256", pa.string()),
         ]
     ),
     "transcript_embeddings": pa.schema(
@@ -67,6 +111,8 @@ SCHEMAS: dict[str, pa.Schema] = {
             ("end", pa.float64()),
             ("text", pa.string()),
             ("model", pa.string()),
+            ("policy_version", pa.int32()),
+            ("policy_sha256", pa.string()),
             ("embedding", pa.list_(pa.float32())),
         ]
     ),

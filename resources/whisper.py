@@ -1,4 +1,8 @@
-"""faster-whisper, loaded once per process and shared by every asset in it."""
+"""faster-whisper, loaded once per process and shared by every asset in it.
+
+What to run (model, beam, batch, compute type, VAD) comes from the asr policy; this resource owns
+only how: device, threads, where models come from.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ import dagster as dg
 import numpy as np
 from pydantic import Field
 
+from ai_assets.policies import AsrRule, default_policy
 from ai_assets.settings import Layout
 from ai_assets.speech import DecodeParams, Transcription, language_probe, pack_chunks, transcribe_batched
 from resources.models import ModelRegistry
@@ -19,19 +24,14 @@ _LOCK = threading.Lock()
 
 
 class WhisperResource(dg.ConfigurableResource):
-    """Speech recognition. English goes to `english_model`, anything else to `multilingual_model`."""
+    """Speech recognition with faster-whisper."""
 
-    english_model: str = Field(default="tiny.en", description="Model for English speech.")
-    multilingual_model: str = Field(default="base", description="Model for language ID and non-English speech.")
     language: str | None = Field(default=None, description="Force a language code and skip detection.")
     model_paths: dict[str, str] = Field(default_factory=dict, description="Model name to a local CTranslate2 directory.")
     allow_download: bool = Field(default=False, description="Fetch unknown models from the hub (needs network).")
     cache_dir: str | None = Field(default=None, description="Where joined or downloaded models go; default $AI_ASSETS_HOME/models.")
     device: str = "cpu"
-    compute_type: str = "int8"
     cpu_threads: int = Field(default=0, description="0 uses every core.")
-    beam_size: int = 1
-    batch_size: int = 8
 
     def registry(self) -> ModelRegistry:
         cache = Path(self.cache_dir) if self.cache_dir else Layout.from_env().model_cache
@@ -40,42 +40,43 @@ class WhisperResource(dg.ConfigurableResource):
     def model_path(self, name: str) -> Path:
         return self.registry().resolve(name, "whisper")
 
-    def load(self, name: str):
+    def load(self, name: str, compute_type: str = "int8"):
         """The WhisperModel for `name`, loaded at most once per process."""
         from faster_whisper import WhisperModel
 
         path = self.model_path(name)
         threads = self.cpu_threads or os.cpu_count() or 1
-        key = (str(path), self.device, self.compute_type, threads)
+        key = (str(path), self.device, compute_type, threads)
         with _LOCK:
             if key not in _MODELS:
-                _MODELS[key] = WhisperModel(str(path), device=self.device, compute_type=self.compute_type, cpu_threads=threads)
+                _MODELS[key] = WhisperModel(str(path), device=self.device, compute_type=compute_type, cpu_threads=threads)
             return _MODELS[key]
 
-    @property
-    def decode_params(self) -> DecodeParams:
-        return DecodeParams(beam_size=self.beam_size, batch_size=self.batch_size)
-
-    def detect_language(self, audio: np.ndarray, regions: list[tuple[float, float]]) -> tuple[str, float]:
+    def detect_language(self, audio: np.ndarray, regions: list[tuple[float, float]], model: str, compute_type: str) -> tuple[str, float]:
         if self.language:
             return self.language, 1.0
         if not regions:
             return "und", 0.0
-        model = self.load(self.multilingual_model)
-        language, probability, _ = model.detect_language(audio=language_probe(audio, regions))
+        language, probability, _ = self.load(model, compute_type).detect_language(audio=language_probe(audio, regions))
         return language, float(probability)
 
-    def model_for(self, language: str) -> str:
-        return self.english_model if language == "en" else self.multilingual_model
-
-    def transcribe(self, audio: np.ndarray, regions: list[tuple[float, float]]) -> tuple[Transcription, str]:
-        """Detect the language, pick the model, and transcribe the speech regions in batches."""
+    def transcribe(
+        self, audio: np.ndarray, regions: list[tuple[float, float]], rule: AsrRule | None = None, multilingual_model: str | None = None
+    ) -> tuple[Transcription, str, DecodeParams]:
+        """Detect the language, pick the model (the rule's for English, else the multilingual one),
+        and transcribe the speech regions in batches. Without a rule, the built-in default policy's
+        `clean_single` rule applies."""
         from faster_whisper import BatchedInferencePipeline
 
-        language, probability = self.detect_language(audio, regions)
-        model_name = self.model_for(language)
+        if rule is None or multilingual_model is None:
+            default = default_policy("asr").parsed()
+            rule = rule or default.classes["clean_single"]
+            multilingual_model = multilingual_model or default.multilingual_model
+        language, probability = self.detect_language(audio, regions, multilingual_model, rule.compute_type)
+        model_name = rule.model if language == "en" else multilingual_model
+        params = DecodeParams(beam_size=rule.beam_size, batch_size=rule.batch_size)
         result = Transcription(language=language, language_probability=probability)
         if regions:
-            pipeline = BatchedInferencePipeline(self.load(model_name))
-            result.segments = transcribe_batched(pipeline, audio, pack_chunks(regions), language, self.decode_params)
-        return result, model_name
+            pipeline = BatchedInferencePipeline(self.load(model_name, rule.compute_type))
+            result.segments = transcribe_batched(pipeline, audio, pack_chunks(regions), language, params)
+        return result, model_name, params

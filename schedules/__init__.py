@@ -1,1 +1,5 @@
-"""Schedules. None yet: the policy issue adds the nightly stale sweep and metrics compaction."""
+"""Schedules: the nightly stale sweep and the daily metrics compaction."""
+
+from schedules.maintenance import compact_metrics_schedule, stale_sweep_schedule
+
+SCHEDULES = [stale_sweep_schedule, compact_metrics_schedule]

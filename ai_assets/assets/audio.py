@@ -9,13 +9,17 @@ import pyarrow as pa
 
 from ai_assets.assets.failures import media_failures
 from ai_assets.media import SAMPLE_RATE, extract_audio, load_wav
+from ai_assets.assets.automation import EAGER
 from ai_assets.partitions import videos
 from ai_assets.speech import VadParams, speech_regions
 from ai_assets.tables import to_table
 from resources import MediaStore, MetricsResource
 
 
-@dg.asset(partitions_def=videos, group_name="audio", code_version="1", kinds={"audio"})
+@dg.asset(
+    partitions_def=videos, group_name="audio", code_version="1", kinds={"audio"},
+    automation_condition=EAGER,
+)
 def audio(
     context: dg.AssetExecutionContext, source_video: pa.Table, media_store: MediaStore, metrics: MetricsResource
 ) -> dg.Output[pa.Table]:

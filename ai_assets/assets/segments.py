@@ -5,6 +5,7 @@ import dagster as dg
 import numpy as np
 import pyarrow as pa
 
+from ai_assets.assets.automation import EAGER
 from ai_assets.partitions import videos
 from ai_assets.scoring import WEIGHTS, SegmentRules, rank_segments
 from ai_assets.tables import to_table
@@ -12,7 +13,10 @@ from ai_assets.text import sentences
 from resources import MetricsResource
 
 
-@dg.asset(partitions_def=videos, group_name="text", code_version="1", kinds={"pandas"})
+@dg.asset(
+    partitions_def=videos, group_name="text", code_version="1", kinds={"pandas"},
+    automation_condition=EAGER,
+)
 def segments(
     context: dg.AssetExecutionContext, transcript: pa.Table, transcript_embeddings: pa.Table, metrics: MetricsResource
 ) -> dg.Output[pa.Table]:

@@ -1,5 +1,4 @@
-"""transcript: faster-whisper over the VAD speech regions, batched."""
-
+"""transcript: faster-whisper over the VAD speech regions, batched, as the asr policy says."""
 
 import math
 from pathlib import Path
@@ -7,30 +6,51 @@ from pathlib import Path
 import dagster as dg
 import pyarrow as pa
 
+from ai_assets.assets.automation import EAGER
+from ai_assets.assets.policies import asr_policy
 from ai_assets.media import load_wav
+from ai_assets.optimizer import rule_sha
 from ai_assets.partitions import videos
+from ai_assets.speech import VadParams, speech_regions
 from ai_assets.tables import to_table
 from resources import MetricsResource, WhisperResource
+from resources.policies import PolicyResource
 
 
-@dg.asset(partitions_def=videos, group_name="audio", code_version="1", kinds={"whisper"})
+@dg.asset(
+    partitions_def=videos, group_name="audio", code_version="2", kinds={"whisper"},
+    deps=[asr_policy], automation_condition=EAGER,
+)
 def transcript(
-    context: dg.AssetExecutionContext, audio: pa.Table, whisper: WhisperResource, metrics: MetricsResource
+    context: dg.AssetExecutionContext, audio: pa.Table, audio_profile: pa.Table, whisper: WhisperResource,
+    policies: PolicyResource, metrics: MetricsResource,
 ) -> dg.Output[pa.Table]:
-    """Segments with word timestamps and confidences; English uses tiny.en, other languages base."""
+    """Segments with word timestamps and confidences, decoded with the rule for the video's complexity class."""
     track = audio.to_pylist()[0]
-    regions = [(r["start"], r["end"]) for r in track["speech_regions"]]
+    complexity = audio_profile.column("complexity_class")[0].as_py()
+    policy = policies.current("asr")
+    asr = policy.parsed()
+    rule = asr.classes[complexity]
     samples = load_wav(Path(track["audio_path"]))
+    vad = rule.vad.params()
+    # The audio asset's regions use the default VAD; a class with other VAD settings re-runs it.
+    regions = [(r["start"], r["end"]) for r in track["speech_regions"]] if vad == VadParams() else speech_regions(samples, vad)
     with metrics.track(context) as row:
-        result, model_name = whisper.transcribe(samples, regions)
+        # Known before decoding, so a failed run is still attributed to its class and rule.
+        row.params = {"class": complexity, "rule_sha": rule_sha(rule), "batch_size": rule.batch_size}
+        row.policy_version, row.policy_sha256 = policy.version, policy.sha256
+        result, model_name, decode = whisper.transcribe(samples, regions, rule, asr.multilingual_model)
         params = {
-            **whisper.decode_params.as_dict(),
+            **row.params,
+            **decode.as_dict(),
+            "compute_type": rule.compute_type,
+            "vad": rule.vad.model_dump(),
             "language": result.language,
             "language_probability": round(result.language_probability, 4),
-            "language_model": whisper.multilingual_model if not whisper.language else None,
-            "compute_type": whisper.compute_type,
+            "language_model": asr.multilingual_model if not whisper.language else None,
             "device": whisper.device,
-            "chunks": "vad-packed-30s",
+            "mean_avg_logprob": result.mean_logprob,
+            "mean_no_speech_prob": result.mean_no_speech,
         }
         row.model, row.params, row.audio_seconds = model_name, params, track["duration"]
         row.confidence = round(math.exp(result.mean_logprob), 4) if result.mean_logprob is not None else None
@@ -38,7 +58,8 @@ def transcript(
         "transcript",
         [
             {"video": context.partition_key, "segment": i, **seg, "language": result.language,
-             "language_probability": result.language_probability, "model": model_name}
+             "language_probability": result.language_probability, "model": model_name,
+             "policy_version": policy.version, "policy_sha256": policy.sha256}
             for i, seg in enumerate(result.segments)
         ],
     )
@@ -53,5 +74,7 @@ def transcript(
             "segments": len(result.segments),
             "words": sum(len(s["words"]) for s in result.segments),
             "confidence": row.confidence,
+            "policy_version": policy.version,
+            "policy_sha256": policy.sha256,
         },
     )

@@ -24,5 +24,24 @@ def number_words(n: int) -> str:
 def normalize(text: str) -> str:
     text = text.lower().replace("%", " percent").replace("'", "")
     text = re.sub(r"\d+", lambda m: f" {number_words(int(m.group()))} ", text.replace(",", ""))
-    words = re.sub(r"[^a-z ]+", " ", text).split()
+    words = re.sub(r"[^\w ]+|_", " ", text).split()
     return " ".join(_BRITISH.get(w, w) for w in words)
+
+
+def word_errors(reference: str, hypothesis: str) -> dict:
+    """WER and its parts after normalising both texts the same way."""
+    import jiwer
+
+    ref, hyp = normalize(reference), normalize(hypothesis)
+    if not ref:
+        raise ValueError("the reference transcript has no words")
+    if not hyp:
+        return {"wer": 1.0, "reference_words": len(ref.split()), "substitutions": 0, "deletions": len(ref.split()), "insertions": 0}
+    out = jiwer.process_words(ref, hyp)
+    return {
+        "wer": round(out.wer, 4),
+        "reference_words": len(ref.split()),
+        "substitutions": out.substitutions,
+        "deletions": out.deletions,
+        "insertions": out.insertions,
+    }

@@ -1,0 +1,39 @@
+"""audio_profile: signal measurements and the ASR complexity class they imply."""
+
+from pathlib import Path
+
+import dagster as dg
+import pyarrow as pa
+
+from ai_assets.assets.automation import EAGER
+from ai_assets.assets.policies import asr_policy
+from ai_assets.media import load_wav
+from ai_assets.partitions import videos
+from ai_assets.profile import complexity_class, measure
+from ai_assets.tables import to_table
+from resources import MetricsResource
+from resources.policies import PolicyResource
+
+
+@dg.asset(
+    partitions_def=videos, group_name="audio", code_version="1", kinds={"numpy"},
+    deps=[asr_policy], automation_condition=EAGER,
+)
+def audio_profile(
+    context: dg.AssetExecutionContext, audio: pa.Table, policies: PolicyResource, metrics: MetricsResource
+) -> dg.Output[pa.Table]:
+    """Speech ratio, SNR, loudness, speaking rate and a crude speaker count; the class uses the asr policy's thresholds."""
+    track = audio.to_pylist()[0]
+    policy = policies.current("asr")
+    thresholds = policy.parsed().thresholds
+    with metrics.track(context) as row:
+        profile = measure(load_wav(Path(track["audio_path"])), [(r["start"], r["end"]) for r in track["speech_regions"]])
+        label = complexity_class(profile, thresholds.clean_min_snr_db, thresholds.clean_max_speakers)
+        row.model, row.params, row.audio_seconds = "signal", {**profile, "class": label}, track["duration"]
+        row.policy_version, row.policy_sha256 = policy.version, policy.sha256
+    table = to_table(
+        "audio_profile",
+        [{"video": context.partition_key, **profile, "complexity_class": label, "policy_version": policy.version, "policy_sha256": policy.sha256}],
+    )
+    return dg.Output(table, metadata={**{k: v for k, v in profile.items() if v is not None}, "complexity_class": label,
+                                      "policy_version": policy.version, "policy_sha256": policy.sha256})

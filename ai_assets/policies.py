@@ -1,0 +1,232 @@
+"""Model choice as data: versioned policy documents in DuckDB, validated before they are stored.
+
+Each domain (`asr`, `vision`, `embed`) has a history of versions in the `policies` table of
+`metrics.duckdb`. A version is immutable; its identity is the sha256 of its canonical JSON body,
+which is also the data version of the matching observable source asset (`asr_policy`, ...), so a
+new body makes exactly the dependent partitions stale.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from ai_assets.speech import VadParams
+
+DOMAINS = ("asr", "vision", "embed")
+COMPLEXITY_CLASSES = ("clean_single", "noisy_or_multi")
+COMPUTE_TYPES = ("int8", "int8_float32", "int8_float16", "float16", "float32", "bfloat16")
+AUTHORS = ("user", "sensor")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class VadRule(_Strict):
+    threshold: float = Field(0.5, gt=0, lt=1)
+    min_speech_duration_ms: int = Field(250, ge=0, le=5000)
+    min_silence_duration_ms: int = Field(500, ge=50, le=10_000)
+    speech_pad_ms: int = Field(200, ge=0, le=2000)
+
+    def params(self) -> VadParams:
+        return VadParams(**self.model_dump())
+
+
+class AsrRule(_Strict):
+    model: str = Field(description="Model for English speech in this class.")
+    beam_size: int = Field(ge=1, le=10)
+    batch_size: int = Field(ge=1, le=64)
+    compute_type: Literal[COMPUTE_TYPES] = "int8"  # type: ignore[valid-type]
+    vad: VadRule = VadRule()
+
+
+class AsrThresholds(_Strict):
+    clean_min_snr_db: float = Field(15.0, ge=0, le=60, description="At or above: clean.")
+    clean_max_speakers: int = Field(1, ge=1, le=10)
+
+
+class AsrPolicy(_Strict):
+    multilingual_model: str = Field("base", description="Language identification and non-English speech.")
+    thresholds: AsrThresholds = AsrThresholds()
+    classes: dict[str, AsrRule]
+
+    @model_validator(mode="after")
+    def _every_class(self):
+        missing = set(COMPLEXITY_CLASSES) - set(self.classes)
+        unknown = set(self.classes) - set(COMPLEXITY_CLASSES)
+        if missing or unknown:
+            raise ValueError(f"classes must be exactly {list(COMPLEXITY_CLASSES)} (missing {sorted(missing)}, unknown {sorted(unknown)})")
+        return self
+
+    def models(self) -> set[str]:
+        return {self.multilingual_model} | {r.model for r in self.classes.values()}
+
+
+class VisionPolicy(_Strict):
+    sample_fps: float = Field(0.5, gt=0, le=30, description="Frames sampled per second, besides one per scene.")
+    max_images_per_call: int = Field(50, ge=1, le=200, description="VLM batch size.")
+    phash_max_distance: int = Field(6, ge=0, le=64, description="Frames closer than this are duplicates.")
+
+
+class EmbedPolicy(_Strict):
+    model: str = "all-MiniLM-L6-v2"
+    window_sentences: int = Field(2, ge=1, le=20)
+
+    def models(self) -> set[str]:
+        return {self.model}
+
+
+SCHEMAS: dict[str, type[_Strict]] = {"asr": AsrPolicy, "vision": VisionPolicy, "embed": EmbedPolicy}
+
+DEFAULTS: dict[str, dict] = {
+    "asr": {
+        "multilingual_model": "base",
+        "thresholds": {"clean_min_snr_db": 15.0, "clean_max_speakers": 1},
+        "classes": {
+            "clean_single": {"model": "tiny.en", "beam_size": 1, "batch_size": 8, "compute_type": "int8"},
+            "noisy_or_multi": {"model": "tiny.en", "beam_size": 5, "batch_size": 8, "compute_type": "int8"},
+        },
+    },
+    "vision": {},
+    "embed": {},
+}
+
+
+class PolicyError(ValueError):
+    """A policy document that is refused; the message says what to fix."""
+
+
+def canonical(body: dict) -> str:
+    return json.dumps(body, sort_keys=True, separators=(",", ":"))
+
+
+def validate(domain: str, body: dict, available_models: dict[str, list[str]] | None = None) -> dict:
+    """Return the complete, canonical body (defaults filled in) or raise PolicyError."""
+    if domain not in SCHEMAS:
+        raise PolicyError(f"unknown policy domain '{domain}' (domains: {', '.join(DOMAINS)})")
+    try:
+        parsed = SCHEMAS[domain].model_validate(body)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in exc.errors())
+        raise PolicyError(f"invalid {domain} policy: {problems}") from None
+    if available_models is not None and hasattr(parsed, "models"):
+        kind = "whisper" if domain == "asr" else "embedding"
+        unknown = sorted(parsed.models() - set(available_models[kind]))
+        if unknown:
+            raise PolicyError(
+                f"invalid {domain} policy: model {', '.join(unknown)} not available (available: {', '.join(available_models[kind])})"
+            )
+    return json.loads(canonical(parsed.model_dump(mode="json")))
+
+
+@dataclass(frozen=True)
+class Policy:
+    domain: str
+    version: int
+    created_at: datetime
+    author: str
+    reason: str
+    body: dict
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(canonical(self.body).encode()).hexdigest()
+
+    def parsed(self):
+        return SCHEMAS[self.domain].model_validate(self.body)
+
+
+def default_policy(domain: str) -> Policy:
+    return Policy(domain, 0, datetime.fromtimestamp(0, tz=timezone.utc), "user", "built-in default", validate(domain, DEFAULTS[domain]))
+
+
+TABLE_SQL = """
+CREATE TABLE IF NOT EXISTS policies (
+    domain VARCHAR NOT NULL, version INTEGER NOT NULL, created_at TIMESTAMPTZ NOT NULL,
+    author VARCHAR NOT NULL, reason VARCHAR NOT NULL, body JSON NOT NULL, sha256 VARCHAR NOT NULL,
+    PRIMARY KEY (domain, version))
+"""
+
+
+class PolicyLocked(RuntimeError):
+    """metrics.duckdb stayed locked by another process for the whole wait."""
+
+
+class PolicyStore:
+    """Reads open the file read-only and briefly; a write waits up to `lock_wait_s` for the lock."""
+
+    def __init__(self, db_path: Path, lock_wait_s: float = 10.0):
+        self.db_path = Path(db_path)
+        self.lock_wait_s = lock_wait_s
+
+    def _connect(self, read_only: bool):
+        import duckdb
+
+        deadline = time.monotonic() + self.lock_wait_s
+        while True:
+            try:
+                if read_only:
+                    return duckdb.connect(str(self.db_path), read_only=True)
+                self.db_path.parent.mkdir(parents=True, exist_ok=True)
+                conn = duckdb.connect(str(self.db_path))
+                conn.execute(TABLE_SQL)
+                return conn
+            except duckdb.Error as exc:
+                if time.monotonic() >= deadline:
+                    raise PolicyLocked(f"{self.db_path} is locked by another process ({exc}); close it and retry") from None
+                time.sleep(0.1)
+
+    def history(self, domain: str) -> list[Policy]:
+        """The built-in default (version 0), then every stored version, oldest first."""
+        if domain not in SCHEMAS:
+            raise PolicyError(f"unknown policy domain '{domain}' (domains: {', '.join(DOMAINS)})")
+        rows = []
+        if self.db_path.exists():
+            conn = self._connect(read_only=True)
+            try:
+                if conn.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'policies'").fetchone()[0]:
+                    rows = conn.execute(
+                        "SELECT domain, version, created_at, author, reason, body FROM policies WHERE domain = ? ORDER BY version", [domain]
+                    ).fetchall()
+            finally:
+                conn.close()
+        return [default_policy(domain), *(Policy(d, v, c, a, r, json.loads(b)) for d, v, c, a, r, b in rows)]
+
+    def current(self, domain: str) -> Policy:
+        return self.history(domain)[-1]
+
+    def set(self, domain: str, body: dict, author: str, reason: str, available_models: dict[str, list[str]] | None = None) -> Policy:
+        """Validate and store a new version; an identical body stores nothing and returns the current one."""
+        if author not in AUTHORS:
+            raise PolicyError(f"author must be one of {AUTHORS}")
+        if not reason.strip():
+            raise PolicyError("a reason is required")
+        clean = validate(domain, body, available_models)
+        conn = self._connect(read_only=False)
+        try:
+            conn.execute("BEGIN")
+            last = conn.execute("SELECT version, body FROM policies WHERE domain = ? ORDER BY version DESC LIMIT 1", [domain]).fetchone()
+            if last is not None and json.loads(last[1]) == clean:
+                conn.execute("ROLLBACK")
+                return self.current(domain)
+            if last is None and clean == default_policy(domain).body:
+                conn.execute("ROLLBACK")
+                return default_policy(domain)
+            version = (last[0] if last else 0) + 1
+            policy = Policy(domain, version, datetime.now(timezone.utc), author, reason.strip(), clean)
+            conn.execute(
+                "INSERT INTO policies VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [domain, version, policy.created_at, author, policy.reason, canonical(clean), policy.sha256],
+            )
+            conn.execute("COMMIT")
+            return policy
+        finally:
+            conn.close()

@@ -1,0 +1,37 @@
+"""Settings of the optimization sensor and of shadow evaluation."""
+
+import hashlib
+
+import dagster as dg
+from pydantic import Field
+
+from ai_assets.optimizer import OptimizerSettings
+
+
+class OptimizerConfig(dg.ConfigurableResource):
+    min_samples: int = Field(3, description="Videos under a rule before the sensor acts on it.")
+    target_confidence: float = Field(0.60, description="Target geometric-mean token probability of transcripts.")
+    confidence_margin: float = Field(0.05, description="Hysteresis around the confidence target.")
+    target_wer: float = Field(0.15, description="Target WER where references exist.")
+    wer_margin: float = 0.03
+    budget_rtf: float = Field(0.5, description="Budget: seconds of transcription per second of audio.")
+    rollback_min_samples: int = 3
+    rollback_confidence_drop: float = 0.03
+    rollback_wer_rise: float = 0.02
+    max_batch_size: int = 32
+    shadow_sample_rate: float = Field(0.2, ge=0, le=1, description="Share of videos also transcribed with the candidate rule.")
+    min_shadow_samples: int = 2
+
+    def settings(self) -> OptimizerSettings:
+        return OptimizerSettings(
+            min_samples=self.min_samples, target_confidence=self.target_confidence, confidence_margin=self.confidence_margin,
+            target_wer=self.target_wer, wer_margin=self.wer_margin, budget_rtf=self.budget_rtf,
+            rollback_min_samples=self.rollback_min_samples, rollback_confidence_drop=self.rollback_confidence_drop,
+            rollback_wer_rise=self.rollback_wer_rise, max_batch_size=self.max_batch_size,
+            require_shadow_evidence=self.shadow_sample_rate > 0, min_shadow_samples=self.min_shadow_samples,
+        )
+
+    def in_shadow_sample(self, video: str) -> bool:
+        """A stable choice per video, so a rerun makes the same decision."""
+        bucket = int(hashlib.sha256(video.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
+        return bucket < self.shadow_sample_rate
