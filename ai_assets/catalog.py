@@ -52,7 +52,9 @@ def metrics_snapshot(store: MetricsStore, lock_wait_s: float = 2.0):
 def _load_metrics(conn, store: MetricsStore, lock_wait_s: float) -> None:
     conn.execute(CREATE_TABLE)
     if store.db_path.exists() and _attach_read_only(conn, store.db_path, lock_wait_s):
-        conn.execute(f"INSERT INTO {TABLE} BY NAME SELECT * FROM metrics_file.{TABLE}")
+        tables = conn.execute("SELECT table_name FROM duckdb_tables() WHERE database_name = 'metrics_file'").fetchall()
+        if (TABLE,) in tables:  # the file may hold only policies so far
+            conn.execute(f"INSERT INTO {TABLE} BY NAME SELECT * FROM metrics_file.{TABLE}")
         conn.execute("DETACH metrics_file")
     spooled = [row_values(r) for r in store.spooled_rows()]
     if spooled:

@@ -214,19 +214,17 @@ class PolicyStore:
         try:
             conn.execute("BEGIN")
             last = conn.execute("SELECT version, body FROM policies WHERE domain = ? ORDER BY version DESC LIMIT 1", [domain]).fetchone()
-            if last is not None and json.loads(last[1]) == clean:
+            unchanged = json.loads(last[1]) == clean if last else clean == default_policy(domain).body
+            if unchanged:
                 conn.execute("ROLLBACK")
-                return self.current(domain)
-            if last is None and clean == default_policy(domain).body:
-                conn.execute("ROLLBACK")
-                return default_policy(domain)
-            version = (last[0] if last else 0) + 1
-            policy = Policy(domain, version, datetime.now(timezone.utc), author, reason.strip(), clean)
-            conn.execute(
-                "INSERT INTO policies VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [domain, version, policy.created_at, author, policy.reason, canonical(clean), policy.sha256],
-            )
-            conn.execute("COMMIT")
-            return policy
+            else:
+                version = (last[0] if last else 0) + 1
+                created = Policy(domain, version, datetime.now(timezone.utc), author, reason.strip(), clean)
+                conn.execute(
+                    "INSERT INTO policies VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    [domain, version, created.created_at, author, created.reason, canonical(clean), created.sha256],
+                )
+                conn.execute("COMMIT")
         finally:
             conn.close()
+        return self.current(domain) if unchanged else created

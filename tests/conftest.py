@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 from pathlib import Path
 
 import dagster as dg
@@ -82,3 +83,9 @@ def child_env(layout: Layout) -> dict[str, str]:
     env[HOME_ENV] = str(layout.home)
     env.pop("DAGSTER_HOME", None)
     return env
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]

@@ -4,7 +4,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -14,17 +13,11 @@ from pathlib import Path
 import pytest
 
 from resources.lake import lake_file
-from tests.conftest import REPO, child_env
+from tests.conftest import REPO, child_env, free_port
 
 pytestmark = pytest.mark.slow
 
 RUNS = "{ runsOrError { ... on Runs { results { status tags { key value } } } } }"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _graphql(port: int, query: str) -> dict:
@@ -46,7 +39,7 @@ def _wait(predicate, seconds: float, what: str):
 
 
 def test_upload_sensor_runs_a_dropped_file_under_dagster_dev(layout, media, tmp_path):
-    port = _free_port()
+    port = free_port()
     env = child_env(layout)
     env["DAGSTER_HOME"] = str(tmp_path / "dagster_home")
     Path(env["DAGSTER_HOME"]).mkdir()

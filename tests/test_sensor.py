@@ -19,6 +19,7 @@ from ai_assets.intake import WatchState, lookup
 from ai_assets.partitions import videos
 from resources import UploadSource
 from sensors.uploads import upload_sensor
+from tests.conftest import free_port
 
 
 def tick(instance, layout, cursor=None, s3=None, bucket=None, settle_seconds=0.0):
@@ -99,15 +100,9 @@ def test_recent_file_waits_for_settle_time_and_partials_are_ignored(layout, inst
     assert list(WatchState.from_cursor(cursor).pending) == [str((layout.uploads / "fresh.mp4").resolve())]
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def moto_endpoint():
-    port = _free_port()
+    port = free_port()
     server = Path(sys.executable).with_name("moto_server")
     proc = subprocess.Popen([str(server), "-H", "127.0.0.1", "-p", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     endpoint = f"http://127.0.0.1:{port}"

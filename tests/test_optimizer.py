@@ -1,0 +1,192 @@
+"""Optimization rules from synthetic metrics: upgrade, downgrade, too few samples, hysteresis, rollback."""
+
+import json
+import time
+from datetime import datetime, timezone
+
+import dagster as dg
+import pytest
+
+from ai_assets.metrics import MetricRow, MetricsStore
+from ai_assets.optimizer import OptimizerSettings, Sample, decide, rule_sha, samples_from_metrics, step_down, step_up
+from ai_assets.policies import AsrRule, Policy, PolicyStore, default_policy
+from ai_assets.definitions import build_resources
+from resources.optimizer import OptimizerConfig
+from sensors.optimization import optimization_sensor
+
+AVAILABLE = ["base", "tiny.en"]
+SETTINGS = OptimizerSettings(min_samples=3, require_shadow_evidence=False)
+
+
+def policy(version: int, body: dict, author="sensor") -> Policy:
+    return Policy("asr", version, datetime.now(timezone.utc), author, f"v{version}", body)
+
+
+def samples(cls: str, rule: AsrRule, n: int, confidence: float, rtf: float = 0.05, wer=None, status="success", start=0):
+    return [Sample(f"v{start + i}", cls, rule_sha(rule), status, rtf, confidence, wer, rule.batch_size) for i in range(n)]
+
+
+def current():
+    base = default_policy("asr")
+    return base, base.parsed()
+
+
+def test_steps_follow_the_model_ladder_then_the_beam():
+    rule = AsrRule(model="tiny.en", beam_size=1, batch_size=8)
+    assert step_up(rule, AVAILABLE).model == "base"
+    assert step_up(rule.model_copy(update={"model": "base"}), AVAILABLE).beam_size == 5
+    assert step_up(rule.model_copy(update={"model": "base", "beam_size": 5}), AVAILABLE) is None
+    assert step_down(rule.model_copy(update={"beam_size": 5}), AVAILABLE).beam_size == 1
+    assert step_down(rule.model_copy(update={"model": "base"}), AVAILABLE).model == "tiny.en"
+    assert step_down(rule, AVAILABLE) is None
+
+
+def test_low_confidence_upgrades_the_class_to_base_with_a_reason():
+    base, parsed = current()
+    rule = parsed.classes["noisy_or_multi"]
+    decision = decide([base], samples("noisy_or_multi", rule, 4, confidence=0.41, rtf=0.06), [], AVAILABLE, SETTINGS)
+    assert decision.changed
+    assert decision.body["classes"]["noisy_or_multi"]["model"] == "base"
+    assert decision.body["classes"]["clean_single"] == base.body["classes"]["clean_single"]
+    assert decision.reason.startswith("noisy_or_multi: quality below target (confidence 0.410")
+    assert decision.reason.endswith("tiny.en beam 5 batch 8 -> base beam 5 batch 8, rtf 0.114 projected within budget 0.5")
+
+
+def test_high_wer_also_counts_as_low_quality():
+    base, parsed = current()
+    rule = parsed.classes["clean_single"]
+    decision = decide([base], samples("clean_single", rule, 3, confidence=0.9, wer=0.30), [], AVAILABLE, SETTINGS)
+    assert decision.body["classes"]["clean_single"]["model"] == "base"
+    assert "WER 30.0%" in decision.reason
+
+
+def test_too_few_samples_change_nothing():
+    base, parsed = current()
+    decision = decide([base], samples("noisy_or_multi", parsed.classes["noisy_or_multi"], 2, confidence=0.2), [], AVAILABLE, SETTINGS)
+    assert not decision.changed
+    assert "noisy_or_multi: 2 of 3 samples under the current rule; no change" in decision.notes
+
+
+def test_hysteresis_leaves_a_class_near_the_target_alone():
+    base, parsed = current()
+    for confidence in (0.56, 0.64):  # within 0.60 ± 0.05: neither upgrade nor downgrade
+        near = samples("noisy_or_multi", parsed.classes["noisy_or_multi"], 5, confidence=confidence, rtf=0.6)
+        decision = decide([base], near, [], AVAILABLE, SETTINGS)
+        assert decision.body is None or decision.body["classes"]["noisy_or_multi"]["model"] == "tiny.en"
+        assert decision.body is None or decision.body["classes"]["noisy_or_multi"]["beam_size"] == 5
+
+
+def test_over_budget_with_quality_to_spare_downgrades():
+    base, parsed = current()
+    decision = decide([base], samples("noisy_or_multi", parsed.classes["noisy_or_multi"], 3, confidence=0.9, rtf=0.8), [], AVAILABLE, SETTINGS)
+    assert decision.body["classes"]["noisy_or_multi"]["beam_size"] == 1
+    assert decision.reason.startswith("noisy_or_multi: rtf 0.800 over budget 0.5 with quality to spare")
+
+
+def test_upgrade_over_budget_is_refused():
+    base, parsed = current()
+    slow = samples("noisy_or_multi", parsed.classes["noisy_or_multi"], 3, confidence=0.3, rtf=0.4)
+    decision = decide([base], slow, [], AVAILABLE, SETTINGS)
+    assert not decision.changed
+    assert any("would cost rtf 0.760 (projected) > budget 0.5" in n for n in decision.notes)
+
+
+def test_upgrade_waits_for_shadow_evidence_then_uses_its_measured_cost():
+    base, parsed = current()
+    rule = parsed.classes["noisy_or_multi"]
+    low = samples("noisy_or_multi", rule, 3, confidence=0.3)
+    settings = OptimizerSettings(min_samples=3, require_shadow_evidence=True, min_shadow_samples=2)
+    waiting = decide([base], low, [], AVAILABLE, settings)
+    assert not waiting.changed
+    assert any("waiting for shadow evidence on base beam 5 batch 8 (0 of 2)" in n for n in waiting.notes)
+    candidate = step_up(rule, AVAILABLE)
+    shadow = samples("noisy_or_multi", candidate, 2, confidence=0.7, rtf=0.2)
+    decision = decide([base], low, shadow, AVAILABLE, settings)
+    assert decision.body["classes"]["noisy_or_multi"]["model"] == "base"
+    assert "rtf 0.200 measured in 2 shadow runs" in decision.reason
+
+
+def test_a_worse_new_version_is_rolled_back_and_not_retried():
+    base, parsed = current()
+    old_rule = parsed.classes["noisy_or_multi"]
+    upgraded = decide([base], samples("noisy_or_multi", old_rule, 3, confidence=0.5), [], AVAILABLE, SETTINGS)
+    v1 = policy(1, upgraded.body)
+    new_rule = v1.parsed().classes["noisy_or_multi"]
+    history = [base, v1]
+    before = samples("noisy_or_multi", old_rule, 3, confidence=0.5)
+    after = samples("noisy_or_multi", new_rule, 3, confidence=0.42, start=10)
+    decision = decide(history, before + after, [], AVAILABLE, SETTINGS)
+    assert decision.body == base.body
+    assert decision.reason.startswith("rollback of v1 for noisy_or_multi: base beam 5 batch 8 did worse than tiny.en beam 5 batch 8")
+    assert "confidence 0.420 vs 0.500" in decision.reason
+    assert decision.rejected == {"noisy_or_multi": [rule_sha(new_rule)]}
+    # Back on the old rule, still below target: the rejected upgrade is not proposed again.
+    again = decide([base, v1, policy(2, decision.body)], before + after, [], AVAILABLE, SETTINGS, decision.rejected)
+    assert not again.changed
+    assert any("was rolled back before; not retried" in n for n in again.notes)
+
+
+def test_an_equal_or_better_new_version_is_kept():
+    base, parsed = current()
+    old_rule = parsed.classes["noisy_or_multi"]
+    v1 = policy(1, decide([base], samples("noisy_or_multi", old_rule, 3, confidence=0.5), [], AVAILABLE, SETTINGS).body)
+    new_rule = v1.parsed().classes["noisy_or_multi"]
+    good = samples("noisy_or_multi", old_rule, 3, confidence=0.5) + samples("noisy_or_multi", new_rule, 3, confidence=0.7, start=10)
+    assert not decide([base, v1], good, [], AVAILABLE, SETTINGS).changed
+
+
+def test_batch_size_follows_the_measured_realtime_factor():
+    base, parsed = current()
+    rule = parsed.classes["clean_single"]
+    slowish = samples("clean_single", rule, 3, confidence=0.62, rtf=0.3)
+    decision = decide([base], slowish, [], AVAILABLE, SETTINGS)
+    assert decision.body["classes"]["clean_single"]["batch_size"] == 16
+    assert "trying batch 16" in decision.reason
+    doubled = rule.model_copy(update={"batch_size": 16})
+    v1 = policy(1, decision.body)
+    worse = samples("clean_single", doubled, 3, confidence=0.62, rtf=0.36, start=10)
+    back = decide([base, v1], slowish + worse, [], AVAILABLE, SETTINGS)
+    assert back.body["classes"]["clean_single"]["batch_size"] == 8
+    assert "batch 8 measured rtf 0.300 vs 0.360 at batch 16" in back.reason
+
+
+def test_samples_join_wer_and_count_each_video_once_per_rule():
+    rows = [
+        {"asset": "transcript", "video": "a", "started_at": 1, "status": "success", "realtime_factor": 0.1, "confidence": 0.5,
+         "params": {"class": "clean_single", "rule_sha": "r1", "batch_size": 8}, "policy_sha256": "p1"},
+        {"asset": "transcript", "video": "a", "started_at": 2, "status": "success", "realtime_factor": 0.2, "confidence": 0.6,
+         "params": {"class": "clean_single", "rule_sha": "r1", "batch_size": 8}, "policy_sha256": "p2"},
+        {"asset": "transcript_quality", "video": "a", "started_at": 3, "status": "success", "realtime_factor": None, "confidence": None,
+         "params": {"reference": True, "wer": 0.12}, "policy_sha256": "p2"},
+        {"asset": "transcript_shadow", "video": "a", "started_at": 4, "status": "success", "realtime_factor": 0.3, "confidence": 0.8,
+         "params": {"class": "clean_single", "rule_sha": "r2", "candidate": {"model": "base"}, "batch_size": 8}, "policy_sha256": "p2"},
+        {"asset": "transcript_shadow", "video": "b", "started_at": 4, "status": "success", "realtime_factor": None, "confidence": None,
+         "params": {"class": "clean_single", "sampled": False, "candidate": None}, "policy_sha256": "p2"},
+    ]
+    found, shadow = samples_from_metrics(rows)
+    assert found == [Sample("a", "clean_single", "r1", "success", 0.2, 0.6, 0.12, 8)]
+    assert shadow == [Sample("a", "clean_single", "r2", "success", 0.3, 0.8, None, 8)]
+
+
+def test_sensor_upgrades_from_metrics_in_duckdb_and_requests_observation(layout, instance):
+    """The real sensor, evaluated against a real instance and a real metrics.duckdb."""
+    rule = default_policy("asr").parsed().classes["noisy_or_multi"]
+    store = MetricsStore(layout.metrics_db, layout.metrics_spool)
+    for i in range(4):
+        store.record(MetricRow(asset="transcript", video=f"talk-{i}", run_id="r", started_at=time.time(), seconds=6.0, model="tiny.en",
+                               params={"class": "noisy_or_multi", "rule_sha": rule_sha(rule), "batch_size": 8},
+                               audio_seconds=100.0, realtime_factor=0.06, confidence=0.38, policy_version=0))
+    resources = build_resources(layout)
+    resources["optimizer"] = OptimizerConfig(shadow_sample_rate=0.0)
+    context = dg.build_sensor_context(instance=instance, resources=resources)
+    result = optimization_sensor(context)
+    assert isinstance(result, dg.RunRequest)
+    stored = PolicyStore(layout.metrics_db).current("asr")
+    assert (stored.version, stored.author) == (1, "sensor")
+    assert stored.body["classes"]["noisy_or_multi"]["model"] == "base"
+    assert "confidence 0.380" in stored.reason and "over 4 videos" in stored.reason
+    assert result.run_key == f"asr-policy-{stored.sha256[:16]}"
+    # Same metrics, next tick: the new rule has no samples yet, so nothing changes.
+    again = optimization_sensor(dg.build_sensor_context(instance=instance, resources=resources, cursor=context.cursor))
+    assert isinstance(again, dg.SkipReason)
+    assert PolicyStore(layout.metrics_db).current("asr").version == 1

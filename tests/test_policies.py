@@ -1,0 +1,69 @@
+import json
+
+import pytest
+
+from ai_assets.cli import main
+from ai_assets.policies import DEFAULTS, PolicyError, PolicyStore, default_policy, validate
+
+AVAILABLE = {"whisper": ["base", "tiny.en"], "embedding": ["all-MiniLM-L6-v2"]}
+
+
+def asr_body(**clean):
+    body = json.loads(json.dumps(DEFAULTS["asr"]))
+    body["classes"]["clean_single"].update(clean)
+    return body
+
+
+@pytest.mark.parametrize(
+    ("domain", "body", "message"),
+    [
+        ("speech", {}, "unknown policy domain 'speech' (domains: asr, vision, embed)"),
+        ("asr", {"classes": {"clean_single": DEFAULTS["asr"]["classes"]["clean_single"]}}, "classes must be exactly ['clean_single', 'noisy_or_multi'] (missing ['noisy_or_multi']"),
+        ("asr", asr_body(beam_size=0), "classes.clean_single.beam_size: Input should be greater than or equal to 1"),
+        ("asr", asr_body(batch_size=500), "classes.clean_single.batch_size: Input should be less than or equal to 64"),
+        ("asr", asr_body(compute_type="int4"), "classes.clean_single.compute_type: Input should be"),
+        ("asr", asr_body(temperature=0.2), "classes.clean_single.temperature: Extra inputs are not permitted"),
+        ("asr", asr_body(model="large-v3"), "model large-v3 not available (available: base, tiny.en)"),
+        ("vision", {"sample_fps": 0}, "sample_fps: Input should be greater than 0"),
+        ("embed", {"model": "e5-large"}, "model e5-large not available (available: all-MiniLM-L6-v2)"),
+    ],
+)
+def test_invalid_documents_are_refused_with_the_reason(domain, body, message):
+    with pytest.raises(PolicyError) as err:
+        validate(domain, body, AVAILABLE)
+    assert message in str(err.value)
+
+
+def test_versions_are_stored_once_per_distinct_body(tmp_path):
+    store = PolicyStore(tmp_path / "metrics.duckdb")
+    assert store.current("asr").version == 0 and store.current("asr").sha256 == default_policy("asr").sha256
+    first = store.set("asr", asr_body(beam_size=5), "user", "beam 5 everywhere")
+    assert (first.version, first.author, first.reason) == (1, "user", "beam 5 everywhere")
+    assert store.set("asr", asr_body(beam_size=5), "user", "again").version == 1  # identical body: nothing stored
+    second = store.set("asr", asr_body(batch_size=16), "sensor", "faster")
+    assert [p.version for p in store.history("asr")] == [0, 1, 2]
+    assert store.current("asr") == second and second.sha256 != first.sha256
+    assert store.current("embed").version == 0  # domains are independent
+    with pytest.raises(PolicyError, match="a reason is required"):
+        store.set("asr", asr_body(), "user", "  ")
+    with pytest.raises(PolicyError, match="author must be one of"):
+        store.set("asr", asr_body(), "robot", "x")
+
+
+def test_cli_sets_shows_and_lists_and_refuses_bad_edits(layout, capsys):
+    assert main(["policy", "set", "asr", "--set", "classes.noisy_or_multi.model=base", "--reason", "noisy audio needs base"]) == 0
+    out = capsys.readouterr().out
+    assert "asr policy v1 stored" in out
+    assert main(["policy", "set", "asr", "--set", "classes.clean_single.beam_size=0", "--reason", "bad"]) == 2
+    assert "error: invalid asr policy: classes.clean_single.beam_size: Input should be greater than or equal to 1" in capsys.readouterr().err
+    assert main(["policy", "set", "asr", "--set", "classes.clean_single.model=whisper-9", "--reason", "bad"]) == 2
+    assert "model whisper-9 not available" in capsys.readouterr().err
+    assert main(["policy", "set", "asr", "--set", "nosuch.section.x=1", "--reason", "bad"]) == 2
+    assert "'nosuch' is not a section of the asr policy" in capsys.readouterr().err
+    assert main(["policy", "show", "asr"]) == 0
+    shown = capsys.readouterr().out
+    assert shown.startswith("asr v1 (user,") and '"model": "base"' in shown
+    assert main(["policy", "history", "asr"]) == 0
+    history = capsys.readouterr().out.splitlines()
+    assert "| 1 |" in history[2] and "noisy audio needs base" in history[2] and "built-in default" in history[3]
+    assert [p.version for p in PolicyStore(layout.metrics_db).history("asr")] == [0, 1]

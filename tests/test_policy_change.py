@@ -1,0 +1,113 @@
+"""A policy change reruns exactly what depends on it, judged from the instance's materialization records."""
+
+import shutil
+from collections import Counter
+
+import dagster as dg
+import duckdb
+import pyarrow.parquet as pq
+import pytest
+
+from ai_assets.automation_tick import QUIET, AutomationTicker
+from ai_assets.definitions import build_defs
+from ai_assets.policies import PolicyStore
+from ai_assets.samples import SAMPLE_TEXT
+from resources.lake import lake_file
+from schedules.maintenance import stale_sweep_schedule
+from tests.conftest import add_video
+from tests.test_sensor import tick
+
+pytestmark = pytest.mark.slow
+VIDEO_ASSETS = ["source_video", "audio", "audio_profile", "transcript", "transcript_quality", "transcript_shadow", "transcript_embeddings", "segments"]
+
+
+def materializations(instance) -> Counter:
+    return Counter({name: len(instance.fetch_materializations(dg.AssetKey(name), limit=1000).records) for name in VIDEO_ASSETS})
+
+
+def model_invocations(layout) -> int:
+    with duckdb.connect(str(layout.metrics_db), read_only=True) as conn:
+        return conn.execute("select count(*) from metrics where model in ('tiny.en', 'base', 'all-MiniLM-L6-v2')").fetchone()[0]
+
+
+@pytest.fixture
+def two_videos(layout, instance, media, tmp_path):
+    talk = tmp_path / "talk.mp4"
+    shutil.copyfile(media["talk"], talk)
+    talk.with_suffix(".txt").write_text(SAMPLE_TEXT)  # a reference transcript uploaded beside it
+    defs = build_defs(layout)
+    keys = [add_video(layout, instance, talk), add_video(layout, instance, media["short"])]
+    job = defs.resolve_job_def("process_video")
+    for key in keys:
+        assert job.execute_in_process(instance=instance, partition_key=key, run_config=QUIET).success
+    return defs, keys
+
+
+def test_asr_policy_change_reruns_only_the_transcript_chain(layout, instance, two_videos):
+    defs, keys = two_videos
+    automation = AutomationTicker(defs, instance)
+    assert automation.tick() == {}
+    before = materializations(instance)
+    assert set(before.values()) == {2}
+
+    store = PolicyStore(layout.metrics_db)
+    body = store.current("asr").body
+    body["classes"]["clean_single"]["beam_size"] = 2
+    store.set("asr", body, "user", "beam 2 on clean audio")
+    defs.resolve_job_def("observe_policies").execute_in_process(instance=instance, run_config=QUIET)
+    requested = automation.tick()
+    chain = ["audio_profile", "segments", "transcript", "transcript_embeddings", "transcript_quality", "transcript_shadow"]
+    assert requested == {key: chain for key in keys}
+    automation.run(requested)
+
+    after = materializations(instance) - before
+    assert after == Counter({name: 2 for name in chain})  # source_video and audio: zero
+    for key in keys:
+        assert pq.read_table(lake_file(layout.lake, "transcript", key)).column("policy_version").to_pylist()[:1] in ([1], [])
+
+    # Observing the same policy again changes no data version: nothing is requested.
+    defs.resolve_job_def("observe_policies").execute_in_process(instance=instance, run_config=QUIET)
+    assert automation.tick() == {}
+
+
+def test_embed_policy_change_leaves_the_transcripts_alone(layout, instance, two_videos):
+    defs, keys = two_videos
+    automation = AutomationTicker(defs, instance)
+    automation.tick()
+    PolicyStore(layout.metrics_db).set("embed", {"model": "all-MiniLM-L6-v2", "window_sentences": 3}, "user", "wider windows")
+    defs.resolve_job_def("observe_policies").execute_in_process(instance=instance, run_config=QUIET)
+    assert automation.tick() == {key: ["segments", "transcript_embeddings"] for key in keys}
+
+
+def test_reference_beside_the_upload_gives_a_wer_row(layout, two_videos):
+    _, keys = two_videos
+    [quality] = pq.read_table(lake_file(layout.lake, "transcript_quality", keys[0])).to_pylist()
+    assert 0 <= quality["wer"] <= 0.15 and quality["reference_words"] == len(SAMPLE_TEXT.split())
+    assert pq.read_table(lake_file(layout.lake, "transcript_quality", keys[1])).num_rows == 0  # no reference
+    with duckdb.connect(str(layout.metrics_db), read_only=True) as conn:
+        [(params,)] = conn.execute("select params from metrics where asset = 'transcript_quality' and video = ?", [keys[0]]).fetchall()
+    assert '"reference": true' in params and f'"wer": {quality["wer"]}' in params
+
+
+def test_stale_sweep_requests_videos_made_under_an_older_policy(layout, instance, two_videos):
+    defs, keys = two_videos
+    resources = {k: v for k, v in defs.resources.items() if k in ("policies", "metrics")}
+    context = dg.build_schedule_context(instance=instance, resources=resources)
+    assert isinstance(stale_sweep_schedule(context), dg.SkipReason)
+    store = PolicyStore(layout.metrics_db)
+    body = store.current("asr").body
+    body["thresholds"]["clean_min_snr_db"] = 25.0
+    new = store.set("asr", body, "user", "stricter clean threshold")
+    requests = stale_sweep_schedule(dg.build_schedule_context(instance=instance, resources=resources))
+    assert sorted(r.partition_key for r in requests) == sorted(keys)
+    assert {r.run_key for r in requests} == {f"stale-{k}-{new.sha256[:12]}" for k in keys}
+
+
+def test_duplicate_upload_of_a_processed_file_invokes_no_model(layout, instance, media, two_videos):
+    invocations = model_invocations(layout)
+    layout.uploads.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(media["short"], layout.uploads / "same bytes, new name.mp4")
+    result = tick(instance, layout, tick(instance, layout).cursor)
+    assert result.run_requests == [] and result.dynamic_partitions_requests == []
+    assert model_invocations(layout) == invocations
+    assert len(instance.get_dynamic_partitions("videos")) == 2

@@ -1,0 +1,93 @@
+"""Audio profile measurements and transcript sanity rules, on controlled inputs."""
+
+import numpy as np
+import pytest
+
+from ai_assets.intake import subtitle_text
+from ai_assets.media import SAMPLE_RATE, extract_audio, load_wav
+from ai_assets.profile import complexity_class, measure
+from ai_assets.speech import speech_regions
+from ai_assets.transcript_checks import find_loop, no_repetition_loop, speech_covered, timestamps_valid
+
+
+@pytest.fixture(scope="module")
+def speech(media, tmp_path_factory):
+    wav = tmp_path_factory.mktemp("wav") / "talk.wav"
+    extract_audio(media["talk"], wav)
+    return load_wav(wav)
+
+
+def test_noise_lowers_snr_and_changes_the_class(speech):
+    clean = measure(speech, speech_regions(speech))
+    rng = np.random.default_rng(0)
+    noisy_audio = speech + rng.normal(0, 0.05, size=speech.shape).astype(np.float32)
+    noisy = measure(noisy_audio, speech_regions(speech))
+    assert clean["snr_db"] > 40 > noisy["snr_db"]
+    assert noisy["snr_db"] < 15
+    assert complexity_class(clean, 15.0, 1) == "clean_single"
+    assert complexity_class(noisy, 15.0, 1) == "noisy_or_multi"
+    assert complexity_class(clean | {"estimated_speakers": 2}, 15.0, 1) == "noisy_or_multi"
+
+
+def test_two_voices_an_octave_apart_count_as_two(speech):
+    t = np.arange(int(20 * SAMPLE_RATE)) / SAMPLE_RATE
+    low = 0.3 * np.sign(np.sin(2 * np.pi * 110 * t))
+    high = 0.3 * np.sign(np.sin(2 * np.pi * 240 * t))
+    one = np.concatenate([low, low]).astype(np.float32)
+    two = np.concatenate([low, high]).astype(np.float32)
+    regions = [(0.0, 40.0)]
+    assert measure(one, regions)["estimated_speakers"] == 1
+    assert measure(two, regions)["estimated_speakers"] == 2
+
+
+def test_silence_has_no_speech():
+    profile = measure(np.zeros(SAMPLE_RATE * 5, dtype=np.float32), [])
+    assert profile == {"speech_ratio": 0.0, "snr_db": None, "loudness_dbfs": None, "syllables_per_second": 0.0, "estimated_speakers": 0}
+    assert complexity_class(profile, 15.0, 1) == "noisy_or_multi"
+
+
+def seg(i, start, end, words):
+    return {"segment": i, "start": start, "end": end, "words": [{"word": w, "start": s, "end": e} for w, s, e in words]}
+
+
+def test_timestamp_rules():
+    good = [seg(0, 0.0, 2.0, [("a", 0.0, 0.5), ("b", 0.6, 2.0)]), seg(1, 2.5, 4.0, [("c", 2.5, 4.0)])]
+    assert timestamps_valid(good, 4.0)[0]
+    passed, text, numbers = timestamps_valid(good, 3.0)
+    assert not passed and "segment 1 [2.5, 4.0] is outside 0–3.00 s" in text and numbers["problems"] == 2
+    backwards = [seg(0, 0.0, 2.0, [("a", 1.5, 2.0), ("b", 0.2, 0.4)])]
+    assert "word 'b' at 0.2–0.4 is out of order" in timestamps_valid(backwards, 4.0)[1]
+
+
+@pytest.mark.parametrize(
+    ("words", "loop"),
+    [
+        ("thank you thank you thank you thank you".split(), (2, 4, "thank you")),
+        ("so so so so so so".split(), (1, 6, "so")),
+        ("so so so so so and then".split(), None),
+        ("we will we will rock you".split(), None),
+        ("I said. I said. I said. I said.".split(), (2, 4, "i said")),
+    ],
+)
+def test_loop_detection(words, loop):
+    assert find_loop(words) == loop
+
+
+def test_repetition_check_names_the_phrase():
+    segments = [seg(0, 0.0, 5.0, [(w, i * 0.5, i * 0.5 + 0.4) for i, w in enumerate(["Thank", "you."] * 5)])]
+    passed, text, numbers = no_repetition_loop(segments)
+    assert not passed and text == "'thank you' repeats 5 times in a row (a decoding loop)" and numbers == {"ngram": 2, "repeats": 5}
+
+
+def test_speech_coverage():
+    segments = [seg(0, 0.0, 3.0, [("a", 0.2, 0.8), ("b", 1.0, 2.9)])]
+    assert speech_covered(segments, [(0.0, 3.0)]) == (True, "100% of 3.0 s of detected speech has words", {"coverage": 1.0})
+    passed, text, numbers = speech_covered(segments, [(0.0, 3.0), (10.0, 19.0)])
+    assert not passed and numbers["coverage"] == 0.25 and "(minimum 50%)" in text
+    assert speech_covered(segments, [(5.0, 5.3)])[0]  # too short to count
+
+
+def test_subtitles_reduce_to_their_words():
+    srt = "1\n00:00:01,000 --> 00:00:02,000\nHello <i>there</i>.\n\n2\n00:00:02,500 --> 00:00:04,000\nGeneral Kenobi!\n"
+    assert subtitle_text(srt) == "Hello there. General Kenobi!"
+    assert subtitle_text("WEBVTT\n\n00:01.000 --> 00:02.000\nHi\n") == "Hi"
