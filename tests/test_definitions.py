@@ -27,7 +27,7 @@ def graph_shape(defs: dg.Definitions) -> dict:
             "partitions": getattr(partitions, "name", None) or (type(partitions).__name__ if partitions else None),
             "group": node.group_name,
             "code_version": node.code_version,
-            "automation_condition": str(node.automation_condition) if node.automation_condition else None,
+            "automation_condition": node.automation_condition.get_label() if node.automation_condition else None,
         }
     return {
         "assets": shape,
