@@ -12,6 +12,12 @@ from ai_assets.media import SAMPLE_RATE
 CHUNK_SECONDS = 30.0
 # Seconds of speech fed to language identification.
 LANGUAGE_PROBE_SECONDS = 30.0
+# Speech regions are levelled to this RMS (about -26 dBFS) before decoding, within these gains.
+TARGET_RMS = 0.05
+MIN_GAIN, MAX_GAIN = 0.1, 30.0
+# Regions this long that got no words are decoded again, at most this many more times.
+MIN_RECOVER_S = 1.0
+RECOVERY_ROUNDS = 2
 
 
 @dataclass(frozen=True)
@@ -109,10 +115,71 @@ def segment_row(segment) -> dict:
     }
 
 
-def transcribe_batched(pipeline, audio: np.ndarray, chunks: list[tuple[float, float]], language: str, params: DecodeParams) -> list[dict]:
-    """Transcribe the given chunks with a faster-whisper BatchedInferencePipeline."""
-    if not chunks:
+def level_regions(audio: np.ndarray, regions: list[tuple[float, float]], target_rms: float = TARGET_RMS) -> np.ndarray:
+    """A copy with every speech region brought to the same loudness (gain bounded, no clipping).
+
+    Whisper's log-mel features keep only 80 dB below the loudest point of a 30 s window, so a quiet
+    voice packed next to a loud one would otherwise vanish.
+    """
+    out = audio.copy()
+    for start, end in regions:
+        a, b = int(start * SAMPLE_RATE), int(end * SAMPLE_RATE)
+        piece = out[a:b]
+        if piece.size == 0:
+            continue
+        rms = float(np.sqrt(np.mean(piece.astype(np.float64) ** 2)))
+        gain = min(max(target_rms / max(rms, 1e-9), MIN_GAIN), MAX_GAIN, 0.99 / max(float(np.abs(piece).max()), 1e-9))
+        out[a:b] = piece * gain
+    return out
+
+
+def uncovered(regions: list[tuple[float, float]], rows: list[dict]) -> list[tuple[float, float]]:
+    """Regions of at least MIN_RECOVER_S in which no transcribed word starts."""
+    starts = np.sort(np.array([w["start"] for r in rows for w in r["words"]], dtype=float))
+    missing = []
+    for start, end in regions:
+        if end - start < MIN_RECOVER_S:
+            continue
+        i = np.searchsorted(starts, start - 0.2)
+        if i >= len(starts) or starts[i] > end:
+            missing.append((start, end))
+    return missing
+
+
+def _within(row: dict, start: float, end: float) -> dict | None:
+    words = [w for w in row["words"] if start - 0.5 <= w["start"] <= end + 0.5]
+    if not words:
+        return None
+    return {**row, "words": words, "start": words[0]["start"], "end": words[-1]["end"]}
+
+
+def transcribe_batched(pipeline, audio: np.ndarray, regions: list[tuple[float, float]], language: str, params: DecodeParams) -> list[dict]:
+    """Transcribe speech regions with a faster-whisper BatchedInferencePipeline.
+
+    First pass: regions packed into 30 s chunks. Without timestamps a batched decode can stop after
+    the first sentence of a chunk with pauses in it, so regions that got no words are decoded again,
+    each on its own, for up to RECOVERY_ROUNDS more passes.
+    """
+    if not regions:
         return []
+    leveled = level_regions(audio, regions)
+    rows = _decode(pipeline, leveled, pack_chunks(regions), language, params)
+    todo = uncovered(regions, rows)
+    for _ in range(RECOVERY_ROUNDS):
+        if not todo:
+            break
+        recovered = []
+        for start, end in todo:
+            for row in _decode(pipeline, leveled, [(start, end)], language, params):
+                kept = _within(row, start, end)
+                if kept:
+                    recovered.append(kept)
+        rows += recovered
+        todo = uncovered(todo, recovered)
+    return sorted(rows, key=lambda r: r["start"])
+
+
+def _decode(pipeline, audio: np.ndarray, chunks: list[tuple[float, float]], language: str, params: DecodeParams) -> list[dict]:
     segments, _ = pipeline.transcribe(
         audio,
         language=language,
@@ -124,4 +191,4 @@ def transcribe_batched(pipeline, audio: np.ndarray, chunks: list[tuple[float, fl
         temperature=params.temperature,
     )
     rows = [segment_row(s) for s in segments]
-    return [r for r in rows if r["text"]]
+    return [r for r in rows if r["text"] and r["words"]]

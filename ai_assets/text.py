@@ -11,8 +11,8 @@ PAUSE_BREAK_S = 1.2
 LONG_SENTENCE_S = 20.0
 
 
-# Tokens Whisper emits without a leading space, e.g. "90" "%" or "don" "'t".
-_NO_SPACE_BEFORE = tuple("%,.!?;:'’)]}…")
+# Tokens Whisper emits without a leading space, e.g. "90" "%", "don" "'t" or "cold" "-hearted".
+_NO_SPACE_BEFORE = tuple("%,.!?;:'’)]}…-")
 
 
 def join_words(words) -> str:

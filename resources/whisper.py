@@ -16,7 +16,7 @@ from pydantic import Field
 
 from ai_assets.policies import AsrRule, default_policy
 from ai_assets.settings import Layout
-from ai_assets.speech import DecodeParams, Transcription, language_probe, pack_chunks, transcribe_batched
+from ai_assets.speech import DecodeParams, Transcription, language_probe, transcribe_batched
 from resources.models import ModelRegistry
 
 _MODELS: dict[tuple, object] = {}
@@ -45,7 +45,7 @@ class WhisperResource(dg.ConfigurableResource):
         from faster_whisper import WhisperModel
 
         path = self.model_path(name)
-        threads = self.cpu_threads or os.cpu_count() or 1
+        threads = self.cpu_threads or len(os.sched_getaffinity(0))
         key = (str(path), self.device, compute_type, threads)
         with _LOCK:
             if key not in _MODELS:
@@ -78,5 +78,5 @@ class WhisperResource(dg.ConfigurableResource):
         result = Transcription(language=language, language_probability=probability)
         if regions:
             pipeline = BatchedInferencePipeline(self.load(model_name, rule.compute_type))
-            result.segments = transcribe_batched(pipeline, audio, pack_chunks(regions), language, params)
+            result.segments = transcribe_batched(pipeline, audio, regions, language, params)
         return result, model_name, params

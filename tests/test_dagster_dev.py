@@ -63,10 +63,11 @@ def test_upload_sensor_runs_a_dropped_file_under_dagster_dev(layout, media, tmp_
         shutil.copyfile(media["short"], layout.uploads / "Drop, test.mp4")
 
         def finished():
-            runs = _graphql(port, RUNS)["runsOrError"]["results"]
+            runs = [r for r in _graphql(port, RUNS)["runsOrError"]["results"]
+                    if {"key": "dagster/sensor_name", "value": "upload_sensor"} in r["tags"]]
             return runs if runs and runs[0]["status"] in ("SUCCESS", "FAILURE", "CANCELED") else None
 
-        [run] = _wait(finished, 300, "the sensor's run")
+        [run] = _wait(finished, 300, "the upload sensor's run")
         tags = {t["key"]: t["value"] for t in run["tags"]}
         assert run["status"] == "SUCCESS", (tmp_path / "dagster-dev.log").read_text()[-3000:]
         assert tags["dagster/sensor_name"] == "upload_sensor"

@@ -36,16 +36,21 @@ def two_videos(layout, instance, media, tmp_path):
     shutil.copyfile(media["talk"], talk)
     talk.with_suffix(".txt").write_text(SAMPLE_TEXT)  # a reference transcript uploaded beside it
     defs = build_defs(layout)
+    automation = AutomationTicker(defs, instance)
+    assert automation.tick() == {}  # the automation sensor's first tick, before any upload
     keys = [add_video(layout, instance, talk), add_video(layout, instance, media["short"])]
     job = defs.resolve_job_def("process_video")
     for key in keys:
         assert job.execute_in_process(instance=instance, partition_key=key, run_config=QUIET).success
-    return defs, keys
+    return defs, keys, automation
 
 
 def test_asr_policy_change_reruns_only_the_transcript_chain(layout, instance, two_videos):
-    defs, keys = two_videos
-    automation = AutomationTicker(defs, instance)
+    defs, keys, automation = two_videos
+    # New videos get their shadow evaluation from automation, after process_video.
+    first = automation.tick()
+    assert first == {key: ["transcript_shadow"] for key in keys}
+    automation.run(first)
     assert automation.tick() == {}
     before = materializations(instance)
     assert set(before.values()) == {2}
@@ -71,16 +76,15 @@ def test_asr_policy_change_reruns_only_the_transcript_chain(layout, instance, tw
 
 
 def test_embed_policy_change_leaves_the_transcripts_alone(layout, instance, two_videos):
-    defs, keys = two_videos
-    automation = AutomationTicker(defs, instance)
-    automation.tick()
+    defs, keys, automation = two_videos
+    automation.run(automation.tick())
     PolicyStore(layout.metrics_db).set("embed", {"model": "all-MiniLM-L6-v2", "window_sentences": 3}, "user", "wider windows")
     defs.resolve_job_def("observe_policies").execute_in_process(instance=instance, run_config=QUIET)
     assert automation.tick() == {key: ["segments", "transcript_embeddings"] for key in keys}
 
 
 def test_reference_beside_the_upload_gives_a_wer_row(layout, two_videos):
-    _, keys = two_videos
+    _, keys, _ = two_videos
     [quality] = pq.read_table(lake_file(layout.lake, "transcript_quality", keys[0])).to_pylist()
     assert 0 <= quality["wer"] <= 0.15 and quality["reference_words"] == len(SAMPLE_TEXT.split())
     assert pq.read_table(lake_file(layout.lake, "transcript_quality", keys[1])).num_rows == 0  # no reference
@@ -90,7 +94,7 @@ def test_reference_beside_the_upload_gives_a_wer_row(layout, two_videos):
 
 
 def test_stale_sweep_requests_videos_made_under_an_older_policy(layout, instance, two_videos):
-    defs, keys = two_videos
+    defs, keys, _ = two_videos
     resources = {k: v for k, v in defs.resources.items() if k in ("policies", "metrics")}
     context = dg.build_schedule_context(instance=instance, resources=resources)
     assert isinstance(stale_sweep_schedule(context), dg.SkipReason)

@@ -30,6 +30,7 @@ def test_sentences_split_on_punctuation_and_long_pauses():
 
 def test_words_join_without_spaces_before_punctuation_tokens():
     assert join_words(["Ninety", "90", "%", "of", "us", "don", "'t", "know", "..."]) == "Ninety 90% of us don't know..."
+    assert join_words(["a", "cold", "-hearted", "man"]) == "a cold-hearted man"
 
 
 def test_windows_slide_one_sentence_at_a_time():
