@@ -13,15 +13,16 @@ import sys
 import tempfile
 import time
 import wave
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from ai_assets.media import SAMPLE_RATE
+from ai_assets.policies import AsrRule
 from ai_assets.samples import SAMPLE_TEXT, SCENE_SOURCES, require_tools, speak
-from ai_assets.speech import Transcription, speech_regions
+from ai_assets.speech import DecodeParams, Transcription, speech_regions
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_MEDIA = REPO.parent / "shared" / "media"
@@ -147,15 +148,16 @@ def make_speech_video(audio: np.ndarray, target: Path, scenes: int = 12, size: s
     return target
 
 
-def run_engine(whisper, audio: np.ndarray) -> tuple[Transcription, float]:
-    """VAD plus the batched transcription, as the graph runs them; returns the result and its seconds."""
+def run_engine(whisper, audio: np.ndarray, rule: AsrRule, multilingual_model: str) -> tuple[Transcription, DecodeParams, float]:
+    """The rule's VAD plus the batched transcription, as the graph runs them; returns the result, its decode params and seconds."""
     began = time.perf_counter()
-    result, _ = whisper.transcribe(audio, speech_regions(audio))
-    return result, time.perf_counter() - began
+    result, _, params = whisper.transcribe(audio, speech_regions(audio, rule.vad.params()), rule, multilingual_model)
+    return result, params, time.perf_counter() - began
 
 
-def warm_up(whisper, audio: np.ndarray) -> float:
-    """Load every model the engine uses (VAD, language ID, transcription) and run it once on a short piece."""
+def warm_up(whisper, audio: np.ndarray, rules: Iterable[AsrRule], multilingual_model: str) -> float:
+    """Load every model these rules use (VAD, language ID, transcription) by running each once on a short piece."""
     began = time.perf_counter()
-    run_engine(whisper, audio[: int(WARM_UP_SECONDS * SAMPLE_RATE)])
+    for rule in rules:
+        run_engine(whisper, audio[: int(WARM_UP_SECONDS * SAMPLE_RATE)], rule, multilingual_model)
     return time.perf_counter() - began

@@ -1,19 +1,23 @@
 """Engine vs plain faster-whisper on the same ~10 minutes of English speech: wall time and WER.
 
-    .venv/bin/python benchmarks/transcribe.py [--minutes 10] [--model tiny.en] [--beam-size N] [--batch-size N]
+    .venv/bin/python benchmarks/transcribe.py [--minutes 10] [--model tiny.en] [--beam-size N] [--batch-size N] [--seed 0] [--repeats 3]
 
-(a) engine: Silero VAD regions, packed into ≤30 s chunks, decoded by BatchedInferencePipeline
-    through WhisperResource; VAD time is counted, since the baseline needs none.
+(a) engine: Silero VAD regions, packed into ≤30 s chunks, decoded by BatchedInferencePipeline through
+    WhisperResource with the default asr policy's `clean_single` rule (flags override its model, beam
+    and batch); VAD time is counted, since the baseline needs none.
 (b) baseline: sequential `WhisperModel.transcribe(audio, beam_size=5, language="en")`, defaults otherwise.
-Both use the same loaded model object (same threads, same int8 weights), warmed up before timing, and the
-language is forced to English in both, so neither pays for language detection.
-Progress goes to stderr; the last stdout line is a JSON summary (WER in percent).
+Both use the same loaded model object (same threads, same weights and compute type), warmed up before
+timing, and the language is forced to English in both, so neither pays for language detection. Runs
+alternate engine/baseline `--repeats` times and the medians are reported, since a small shared VM's
+timings drift. Decoding is deterministic, so WER comes from the last run. `--seed` picks clip order and
+pauses. Progress goes to stderr; the last stdout line is a JSON summary (WER in percent).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import sys
 import tempfile
 import time
@@ -22,10 +26,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from ai_assets.media import SAMPLE_RATE  # noqa: E402
-from benchmarks.common import build_speech, log, run_engine, warm_up  # noqa: E402
+from ai_assets.policies import AsrRule, default_policy  # noqa: E402
+from benchmarks.common import WARM_UP_SECONDS, build_speech, log, run_engine, warm_up  # noqa: E402
 from resources.whisper import WhisperResource  # noqa: E402
 
 BASELINE_BEAM_SIZE = 5
+ENGINE_CLASS = "clean_single"
 
 
 def normaliser():
@@ -49,15 +55,21 @@ def baseline(model, audio) -> tuple[str, float]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    defaults = WhisperResource()
+    policy = default_policy("asr").parsed()
+    default_rule = policy.classes[ENGINE_CLASS]
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--minutes", type=float, default=10.0)
-    parser.add_argument("--model", default="tiny.en")
-    parser.add_argument("--beam-size", type=int, default=defaults.beam_size, help="engine beam size")
-    parser.add_argument("--batch-size", type=int, default=defaults.batch_size, help="engine batch size")
+    parser.add_argument("--model", default=default_rule.model)
+    parser.add_argument("--beam-size", type=int, default=default_rule.beam_size, help="engine beam size")
+    parser.add_argument("--batch-size", type=int, default=default_rule.batch_size, help="engine batch size")
+    parser.add_argument("--seed", type=int, default=0, help="clip order and pause lengths")
+    parser.add_argument("--repeats", type=int, default=3, help="timed runs of each; medians are reported")
     args = parser.parse_args(argv)
+    if args.repeats < 1:
+        parser.error("--repeats must be at least 1")
+    rule = AsrRule(**{**default_rule.model_dump(), "model": args.model, "beam_size": args.beam_size, "batch_size": args.batch_size})
 
-    audio, texts, source = build_speech(args.minutes * 60)
+    audio, texts, source = build_speech(args.minutes * 60, seed=args.seed)
     audio_s = len(audio) / SAMPLE_RATE
     normalise = normaliser()
     # Clip by clip, so numbers at the end of one clip and the start of the next are not merged ("3:2" + "twentieth").
@@ -65,17 +77,22 @@ def main(argv: list[str] | None = None) -> int:
     log(f"speech: {audio_s:.1f} s from {source}, {len(texts)} clips, {len(reference.split())} reference words")
 
     with tempfile.TemporaryDirectory() as cache:
-        whisper = WhisperResource(
-            english_model=args.model, language="en", cache_dir=cache, beam_size=args.beam_size, batch_size=args.batch_size
-        )
-        model = whisper.load(args.model)
-        log(f"warm-up: {warm_up(whisper, audio):.1f} s (engine); {baseline(model, audio[: 30 * SAMPLE_RATE])[1]:.1f} s (baseline)")
+        whisper = WhisperResource(language="en", cache_dir=cache)
+        model = whisper.load(rule.model, rule.compute_type)
+        warm_engine_s = warm_up(whisper, audio, [rule], policy.multilingual_model)
+        warm_baseline_s = baseline(model, audio[: int(WARM_UP_SECONDS * SAMPLE_RATE)])[1]
+        log(f"warm-up: engine {warm_engine_s:.1f} s, baseline {warm_baseline_s:.1f} s")
 
-        result, engine_s = run_engine(whisper, audio)
-        engine_text = " ".join(s["text"] for s in result.segments)
-        log(f"engine:   {engine_s:.1f} s ({audio_s / engine_s:.1f}x real time)")
-        baseline_text, baseline_s = baseline(model, audio)
-        log(f"baseline: {baseline_s:.1f} s ({audio_s / baseline_s:.1f}x real time)")
+        engine_runs, baseline_runs = [], []
+        for run in range(1, args.repeats + 1):
+            result, decode, seconds = run_engine(whisper, audio, rule, policy.multilingual_model)
+            engine_runs.append(seconds)
+            log(f"run {run} engine:   {seconds:.1f} s ({audio_s / seconds:.1f}x real time)")
+            baseline_text, seconds = baseline(model, audio)
+            baseline_runs.append(seconds)
+            log(f"run {run} baseline: {seconds:.1f} s ({audio_s / seconds:.1f}x real time)")
+    engine_s, baseline_s = statistics.median(engine_runs), statistics.median(baseline_runs)
+    engine_text = " ".join(s["text"] for s in result.segments)
 
     engine_wer = wer_percent(reference, normalise(engine_text))
     baseline_wer = wer_percent(reference, normalise(baseline_text))
@@ -89,11 +106,14 @@ def main(argv: list[str] | None = None) -> int:
                 "baseline_wer": baseline_wer,
                 "wer_unit": "percent",
                 "wer_delta_pts": round(engine_wer - baseline_wer, 2),
+                "engine_runs_s": [round(s, 2) for s in engine_runs],
+                "baseline_runs_s": [round(s, 2) for s in baseline_runs],
                 "audio_s": round(audio_s, 1),
                 "speech_source": source,
-                "model": args.model,
-                "compute_type": whisper.compute_type,
-                "engine_params": {**whisper.decode_params.as_dict(), "vad": "silero", "chunks": "vad-packed-30s"},
+                "seed": args.seed,
+                "model": rule.model,
+                "compute_type": rule.compute_type,
+                "engine_params": {**decode.as_dict(), "vad": rule.vad.model_dump(), "chunks": "vad-packed-30s"},
                 "baseline_params": {"beam_size": BASELINE_BEAM_SIZE, "language": "en", "other": "faster-whisper defaults"},
             }
         )
