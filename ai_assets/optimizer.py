@@ -50,7 +50,7 @@ class OptimizerSettings:
     rollback_confidence_drop: float = 0.03
     rollback_wer_rise: float = 0.02
     max_batch_size: int = 32
-    require_shadow_evidence: bool = True
+    require_shadow_evidence: bool = False
     min_shadow_samples: int = 2
 
 
@@ -249,6 +249,10 @@ def _upgrade(cls, rule, quality, shadow, available, settings, rejected_shas):
         basis = "projected"
     if settings.require_shadow_evidence and len(evidence) < settings.min_shadow_samples:
         return None, f"{cls}: quality below target ({quality.text()}); waiting for shadow evidence on {_describe(candidate)} ({len(evidence)} of {settings.min_shadow_samples})"
+    shadow_confidence = _mean(s.confidence for s in evidence)
+    if shadow_confidence is not None and quality.confidence is not None and shadow_confidence <= quality.confidence:
+        return None, (f"{cls}: quality below target, but {_describe(candidate)} was no more confident in {len(evidence)} "
+                      f"shadow runs ({shadow_confidence:.3f} vs {quality.confidence:.3f})")
     if projected is not None and projected > settings.budget_rtf:
         return None, f"{cls}: quality below target but {_describe(candidate)} would cost rtf {projected:.3f} ({basis}) > budget {settings.budget_rtf}"
     target = f"confidence {settings.target_confidence}" + (f", WER {settings.target_wer:.0%}" if quality.wer is not None else "")

@@ -20,6 +20,7 @@ class OptimizerConfig(dg.ConfigurableResource):
     rollback_wer_rise: float = 0.02
     max_batch_size: int = 32
     shadow_sample_rate: float = Field(0.2, ge=0, le=1, description="Share of videos also transcribed with the candidate rule.")
+    require_shadow_evidence: bool = Field(False, description="Upgrade only after min_shadow_samples shadow runs of the step.")
     min_shadow_samples: int = 2
 
     def settings(self) -> OptimizerSettings:
@@ -28,7 +29,7 @@ class OptimizerConfig(dg.ConfigurableResource):
             target_wer=self.target_wer, wer_margin=self.wer_margin, budget_rtf=self.budget_rtf,
             rollback_min_samples=self.rollback_min_samples, rollback_confidence_drop=self.rollback_confidence_drop,
             rollback_wer_rise=self.rollback_wer_rise, max_batch_size=self.max_batch_size,
-            require_shadow_evidence=self.shadow_sample_rate > 0, min_shadow_samples=self.min_shadow_samples,
+            require_shadow_evidence=self.require_shadow_evidence, min_shadow_samples=self.min_shadow_samples,
         )
 
     def in_shadow_sample(self, video: str) -> bool:

@@ -11,7 +11,6 @@ from ai_assets.metrics import MetricRow, MetricsStore
 from ai_assets.optimizer import OptimizerSettings, Sample, decide, rule_sha, samples_from_metrics, step_down, step_up
 from ai_assets.policies import AsrRule, Policy, PolicyStore, default_policy
 from ai_assets.definitions import build_resources
-from resources.optimizer import OptimizerConfig
 from sensors.optimization import optimization_sensor
 
 AVAILABLE = ["base", "tiny.en"]
@@ -106,6 +105,15 @@ def test_upgrade_waits_for_shadow_evidence_then_uses_its_measured_cost():
     assert "rtf 0.200 measured in 2 shadow runs" in decision.reason
 
 
+def test_shadow_runs_that_were_no_more_confident_block_the_upgrade():
+    base, parsed = current()
+    rule = parsed.classes["noisy_or_multi"]
+    shadow = samples("noisy_or_multi", step_up(rule, AVAILABLE), 2, confidence=0.28, rtf=0.1)
+    decision = decide([base], samples("noisy_or_multi", rule, 3, confidence=0.3), shadow, AVAILABLE, SETTINGS)
+    assert not decision.changed
+    assert any("was no more confident in 2 shadow runs (0.280 vs 0.300)" in n for n in decision.notes)
+
+
 def test_a_worse_new_version_is_rolled_back_and_not_retried():
     base, parsed = current()
     old_rule = parsed.classes["noisy_or_multi"]
@@ -177,7 +185,6 @@ def test_sensor_upgrades_from_metrics_in_duckdb_and_requests_observation(layout,
                                params={"class": "noisy_or_multi", "rule_sha": rule_sha(rule), "batch_size": 8},
                                audio_seconds=100.0, realtime_factor=0.06, confidence=0.38, policy_version=0))
     resources = build_resources(layout)
-    resources["optimizer"] = OptimizerConfig(shadow_sample_rate=0.0)
     context = dg.build_sensor_context(instance=instance, resources=resources)
     result = optimization_sensor(context)
     assert isinstance(result, dg.RunRequest)
