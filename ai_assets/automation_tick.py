@@ -12,8 +12,8 @@ QUIET = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
 
 
 class AutomationTicker:
-    def __init__(self, defs: dg.Definitions, instance: dg.DagsterInstance, job_name: str = "refresh_transcripts"):
-        self.defs, self.instance, self.job_name = defs, instance, job_name
+    def __init__(self, defs: dg.Definitions, instance: dg.DagsterInstance):
+        self.defs, self.instance = defs, instance
         self.cursor = None
 
     def tick(self) -> dict[str, list[str]]:
@@ -28,7 +28,7 @@ class AutomationTicker:
 
     def run(self, requested: dict[str, list[str]]) -> None:
         """One in-process run per partition, for exactly the requested assets."""
-        job = self.defs.resolve_job_def(self.job_name)
+        job = self.defs.resolve_implicit_global_asset_job_def()
         for partition, keys in requested.items():
             result = job.execute_in_process(
                 instance=self.instance, partition_key=partition, run_config=QUIET, asset_selection=[dg.AssetKey(k) for k in keys]

@@ -73,7 +73,8 @@ class AsrPolicy(_Strict):
 class VisionPolicy(_Strict):
     sample_fps: float = Field(0.5, gt=0, le=30, description="Frames sampled per second, besides one per scene.")
     max_images_per_call: int = Field(50, ge=1, le=200, description="VLM batch size.")
-    phash_max_distance: int = Field(6, ge=0, le=64, description="Frames closer than this are duplicates.")
+    phash_max_distance: int = Field(6, ge=0, le=64, description="Sampled frames this close to one already kept are duplicates.")
+    scene_threshold: float = Field(27.0, gt=0, le=255, description="PySceneDetect ContentDetector threshold for a cut.")
 
 
 class EmbedPolicy(_Strict):

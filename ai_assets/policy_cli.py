@@ -75,7 +75,7 @@ def _new_body(store: PolicyStore, args) -> dict:
     return body
 
 
-def _available(layout: Layout) -> dict[str, list[str]]:
+def _available(layout: Layout) -> dict[str, list[str]] | None:
     from resources.models import ModelRegistry, allow_download_from_env
 
     if allow_download_from_env():

@@ -101,6 +101,20 @@ SCHEMAS: dict[str, pa.Schema] = {
             ("policy_sha256", pa.string()),
         ]
     ),
+    "keyframes": pa.schema(
+        [
+            ("video", pa.string()),
+            ("time", pa.float64()),
+            ("scene", pa.int32()),
+            ("reason", pa.string()),
+            ("phash", pa.string()),
+            ("path", pa.string()),
+            ("width", pa.int32()),
+            ("height", pa.int32()),
+            ("policy_version", pa.int32()),
+            ("policy_sha256", pa.string()),
+        ]
+    ),
     "transcript_embeddings": pa.schema(
         [
             ("video", pa.string()),

@@ -1,6 +1,5 @@
 """upload_sensor: new files in the uploads folder (and S3, when configured) become video partitions."""
 
-
 import time
 from pathlib import Path
 

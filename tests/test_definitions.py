@@ -37,7 +37,9 @@ def graph_shape(defs: dg.Definitions) -> dict:
     }
 
 
-def test_asset_graph_matches_snapshot(tmp_path):
+def test_asset_graph_matches_snapshot(tmp_path, instance):
+    # With a live instance: Dagster's definitions-state storage otherwise points at a closed one
+    # left behind by an earlier test in the same process.
     shape = graph_shape(build_defs(Layout(tmp_path)))
     if os.environ.get("UPDATE_SNAPSHOTS"):
         SNAPSHOT.write_text(json.dumps(shape, indent=2) + "\n")

@@ -18,7 +18,8 @@ from tests.conftest import add_video
 from tests.test_sensor import tick
 
 pytestmark = pytest.mark.slow
-VIDEO_ASSETS = ["source_video", "audio", "audio_profile", "transcript", "transcript_quality", "transcript_shadow", "transcript_embeddings", "segments"]
+VIDEO_ASSETS = ["source_video", "audio", "audio_profile", "transcript", "transcript_quality", "transcript_shadow",
+                "transcript_embeddings", "segments", "keyframes"]
 
 
 def materializations(instance) -> Counter:
@@ -81,6 +82,18 @@ def test_embed_policy_change_leaves_the_transcripts_alone(layout, instance, two_
     PolicyStore(layout.metrics_db).set("embed", {"model": "all-MiniLM-L6-v2", "window_sentences": 3}, "user", "wider windows")
     defs.resolve_job_def("observe_policies").execute_in_process(instance=instance, run_config=QUIET)
     assert automation.tick() == {key: ["segments", "transcript_embeddings"] for key in keys}
+
+
+def test_vision_policy_change_reruns_only_the_vision_branch(layout, instance, two_videos):
+    defs, keys, automation = two_videos
+    automation.run(automation.tick())
+    before = materializations(instance)
+    PolicyStore(layout.metrics_db).set("vision", {"sample_fps": 1.0}, "user", "denser sampling")
+    defs.resolve_job_def("observe_policies").execute_in_process(instance=instance, run_config=QUIET)
+    requested = automation.tick()
+    assert requested == {key: ["keyframes"] for key in keys}
+    automation.run(requested)
+    assert materializations(instance) - before == Counter({"keyframes": 2})
 
 
 def test_reference_beside_the_upload_gives_a_wer_row(layout, two_videos):

@@ -1,6 +1,5 @@
 """audio: 16 kHz mono speech track plus VAD speech regions."""
 
-
 from dataclasses import asdict
 from pathlib import Path
 

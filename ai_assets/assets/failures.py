@@ -1,6 +1,5 @@
 """Bad input fails only its own partition, with the specific reason as the failure description."""
 
-
 import contextlib
 from collections.abc import Iterator
 

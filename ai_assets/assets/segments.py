@@ -1,6 +1,5 @@
 """segments: ranked 15–60 s clip candidates on sentence boundaries."""
 
-
 import dagster as dg
 import numpy as np
 import pyarrow as pa

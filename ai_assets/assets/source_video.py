@@ -1,6 +1,5 @@
 """source_video: the upload, copied into content-addressed storage and probed."""
 
-
 from pathlib import Path
 
 import dagster as dg
