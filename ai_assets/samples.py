@@ -69,27 +69,34 @@ def make_video(
     faststart: bool = False,
 ) -> Path:
     """Write an H.264/AAC MP4 of `text` spoken over `scenes` test patterns of equal length."""
-    require_tools("ffmpeg", "espeak-ng")
-    target.parent.mkdir(parents=True, exist_ok=True)
+    require_tools("espeak-ng")
     with tempfile.TemporaryDirectory() as tmp:
         wav = Path(tmp) / "speech.wav"
         speak(text, wav)
-        duration = media_duration(wav) + 2 * lead_silence_s
-        scene_s = duration / scenes
-        args = ["ffmpeg", "-y", "-loglevel", "error"]
-        for i in range(scenes):
-            source = SCENE_SOURCES[i % len(SCENE_SOURCES)]
-            args += ["-f", "lavfi", "-i", f"{source}=size={size}:rate={fps}:duration={scene_s:.3f}"]
-        args += ["-i", str(wav)]
-        concat = "".join(f"[{i}:v]" for i in range(scenes)) + f"concat=n={scenes}:v=1:a=0[v]"
-        delay_ms = int(lead_silence_s * 1000)
-        audio = f"[{scenes}:a]adelay={delay_ms}:all=1,apad=whole_dur={duration:.3f}[a]"
-        args += ["-filter_complex", f"{concat};{audio}", "-map", "[v]", "-map", "[a]"]
-        args += ["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "96k", "-ar", "44100"]
-        if faststart:
-            args += ["-movflags", "+faststart"]
-        args += ["-t", f"{duration:.3f}", str(target)]
-        subprocess.run(args, check=True, capture_output=True)
+        return mux_over_scenes(wav, target, scenes, size, fps, lead_silence_s, faststart)
+
+
+def mux_over_scenes(
+    wav: Path, target: Path, scenes: int = 4, size: str = "640x360", fps: int = 25, lead_silence_s: float = 0.0, faststart: bool = False
+) -> Path:
+    """Write an H.264/AAC MP4 of `wav` over `scenes` test patterns of equal length, with hard cuts between them."""
+    require_tools("ffmpeg")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    duration = media_duration(wav) + 2 * lead_silence_s
+    scene_s = duration / scenes
+    args = ["ffmpeg", "-y", "-loglevel", "error"]
+    for i in range(scenes):
+        source = SCENE_SOURCES[i % len(SCENE_SOURCES)]
+        args += ["-f", "lavfi", "-i", f"{source}=size={size}:rate={fps}:duration={scene_s:.3f}"]
+    args += ["-i", str(wav)]
+    concat = "".join(f"[{i}:v]" for i in range(scenes)) + f"concat=n={scenes}:v=1:a=0[v]"
+    audio = f"[{scenes}:a]adelay={int(lead_silence_s * 1000)}:all=1,apad=whole_dur={duration:.3f}[a]"
+    args += ["-filter_complex", f"{concat};{audio}", "-map", "[v]", "-map", "[a]"]
+    args += ["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "96k", "-ar", "44100"]
+    if faststart:
+        args += ["-movflags", "+faststart"]
+    args += ["-t", f"{duration:.3f}", str(target)]
+    subprocess.run(args, check=True, capture_output=True)
     return target
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import random
 import re
-import subprocess
 import sys
 import tempfile
 import time
@@ -21,7 +20,7 @@ import numpy as np
 
 from ai_assets.media import SAMPLE_RATE
 from ai_assets.policies import AsrRule
-from ai_assets.samples import SAMPLE_TEXT, SCENE_SOURCES, require_tools, speak
+from ai_assets.samples import SAMPLE_TEXT, mux_over_scenes, speak
 from ai_assets.speech import DecodeParams, Transcription, speech_regions
 
 REPO = Path(__file__).resolve().parents[1]
@@ -128,24 +127,10 @@ def write_wav(audio: np.ndarray, target: Path) -> Path:
     return target
 
 
-def make_speech_video(audio: np.ndarray, target: Path, scenes: int = 12, size: str = "640x360", fps: int = 25) -> Path:
-    """An H.264/AAC MP4 of `audio` over `scenes` test patterns, encoded like ai_assets.samples.make_video."""
-    require_tools("ffmpeg")
-    duration = len(audio) / SAMPLE_RATE
-    scene_s = duration / scenes
+def make_speech_video(audio: np.ndarray, target: Path, scenes: int = 12) -> Path:
+    """An H.264/AAC MP4 of `audio` over `scenes` test patterns, made like the demo sample."""
     with tempfile.TemporaryDirectory() as tmp:
-        wav = write_wav(audio, Path(tmp) / "speech.wav")
-        args = ["ffmpeg", "-y", "-loglevel", "error"]
-        for i in range(scenes):
-            source = SCENE_SOURCES[i % len(SCENE_SOURCES)]
-            args += ["-f", "lavfi", "-i", f"{source}=size={size}:rate={fps}:duration={scene_s:.3f}"]
-        args += ["-i", str(wav)]
-        concat = "".join(f"[{i}:v]" for i in range(scenes)) + f"concat=n={scenes}:v=1:a=0[v]"
-        args += ["-filter_complex", concat, "-map", "[v]", "-map", f"{scenes}:a"]
-        args += ["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "96k", "-ar", "44100"]
-        args += ["-t", f"{duration:.3f}", str(target)]
-        subprocess.run(args, check=True, capture_output=True)
-    return target
+        return mux_over_scenes(write_wav(audio, Path(tmp) / "speech.wav"), target, scenes=scenes)
 
 
 def run_engine(whisper, audio: np.ndarray, rule: AsrRule, multilingual_model: str) -> tuple[Transcription, DecodeParams, float]:
