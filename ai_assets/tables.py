@@ -115,6 +115,25 @@ SCHEMAS: dict[str, pa.Schema] = {
             ("policy_sha256", pa.string()),
         ]
     ),
+    "visual_analysis": pa.schema(
+        [
+            ("video", pa.string()),
+            ("time", pa.float64()),
+            ("scene", pa.int32()),
+            ("path", pa.string()),
+            ("faces", pa.int32()),
+            ("face_boxes", pa.list_(pa.list_(pa.float64()))),
+            ("face_cx", pa.float64()),
+            ("face_cy", pa.float64()),
+            ("motion", pa.float64()),
+            ("brightness", pa.float64()),
+            ("contrast", pa.float64()),
+            ("sharpness", pa.float64()),
+            ("colourfulness", pa.float64()),
+            ("text_likelihood", pa.float64()),
+            ("shot_type", pa.string()),
+        ]
+    ),
     "transcript_embeddings": pa.schema(
         [
             ("video", pa.string()),

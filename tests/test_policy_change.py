@@ -19,7 +19,7 @@ from tests.test_sensor import tick
 
 pytestmark = pytest.mark.slow
 VIDEO_ASSETS = ["source_video", "audio", "audio_profile", "transcript", "transcript_quality", "transcript_shadow",
-                "transcript_embeddings", "segments", "keyframes"]
+                "transcript_embeddings", "segments", "keyframes", "visual_analysis"]
 
 
 def materializations(instance) -> Counter:
@@ -91,9 +91,9 @@ def test_vision_policy_change_reruns_only_the_vision_branch(layout, instance, tw
     PolicyStore(layout.metrics_db).set("vision", {"sample_fps": 1.0}, "user", "denser sampling")
     defs.resolve_job_def("observe_policies").execute_in_process(instance=instance, run_config=QUIET)
     requested = automation.tick()
-    assert requested == {key: ["keyframes"] for key in keys}
+    assert requested == {key: ["keyframes", "visual_analysis"] for key in keys}
     automation.run(requested)
-    assert materializations(instance) - before == Counter({"keyframes": 2})
+    assert materializations(instance) - before == Counter({"keyframes": 2, "visual_analysis": 2})
 
 
 def test_reference_beside_the_upload_gives_a_wer_row(layout, two_videos):

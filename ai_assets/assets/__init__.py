@@ -8,12 +8,13 @@ from ai_assets.assets.transcript import transcript
 from ai_assets.assets.transcript_embeddings import transcript_embeddings
 from ai_assets.assets.transcript_quality import transcript_quality
 from ai_assets.assets.transcript_shadow import transcript_shadow
+from ai_assets.assets.visual_analysis import visual_analysis
 
 # Materializable, partitioned by video, in graph order.
-VIDEO_ASSETS = [source_video, audio, audio_profile, transcript, transcript_quality, transcript_shadow, transcript_embeddings, segments, keyframes]
+VIDEO_ASSETS = [source_video, audio, audio_profile, transcript, transcript_quality, transcript_shadow, transcript_embeddings, segments, keyframes, visual_analysis]
 ALL_ASSETS = [*POLICY_ASSETS, *VIDEO_ASSETS]
 
 __all__ = [
     "ALL_ASSETS", "POLICY_ASSETS", "VIDEO_ASSETS", "asr_policy", "audio", "audio_profile", "embed_policy", "keyframes",
-    "segments", "source_video", "transcript", "transcript_embeddings", "transcript_quality", "transcript_shadow", "vision_policy",
+    "segments", "source_video", "transcript", "transcript_embeddings", "transcript_quality", "transcript_shadow", "vision_policy", "visual_analysis",
 ]
