@@ -15,6 +15,7 @@ from resources import LakeIOManager, MediaStore, MetricsResource, TextEmbedder, 
 from resources.models import allow_download_from_env
 from resources.optimizer import OptimizerConfig
 from resources.policies import PolicyResource
+from resources.vlm import VlmResource
 from schedules import SCHEDULES
 from sensors.optimization import optimization_sensor
 from sensors.uploads import upload_sensor
@@ -40,6 +41,16 @@ def s3_resource() -> S3Resource:
     )
 
 
+def vlm_resource(layout: Layout) -> VlmResource:
+    """The VLM endpoint from the environment; the API key only through EnvVar."""
+    settings = {"cache_dir": str(layout.home / "vlm_cache"), "model": os.environ.get("AI_ASSETS_VLM_MODEL", "gpt-4o-mini")}
+    if os.environ.get("AI_ASSETS_VLM_BASE_URL"):
+        settings["base_url"] = dg.EnvVar("AI_ASSETS_VLM_BASE_URL")
+    if os.environ.get("AI_ASSETS_VLM_API_KEY"):
+        settings["api_key"] = dg.EnvVar("AI_ASSETS_VLM_API_KEY")
+    return VlmResource(**settings)
+
+
 def build_resources(layout: Layout) -> dict:
     allow_download = allow_download_from_env()
     return {
@@ -57,6 +68,7 @@ def build_resources(layout: Layout) -> dict:
         "s3": s3_resource(),
         "whisper": WhisperResource(cache_dir=str(layout.model_cache), allow_download=allow_download),
         "embedder": TextEmbedder(cache_dir=str(layout.model_cache), allow_download=allow_download),
+        "vlm": vlm_resource(layout),
     }
 
 

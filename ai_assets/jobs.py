@@ -1,8 +1,12 @@
+import warnings
+
 import dagster as dg
 
 from ai_assets.partitions import videos
 from resources.metrics import MetricsResource
 
+# Observable sources belong in the runs that read them; `include_sources` is beta in Dagster 1.13.
+warnings.filterwarnings("ignore", message="Parameter `include_sources`", category=dg.BetaWarning)
 POLICIES = dg.AssetSelection.groups("policies", include_sources=True)
 
 # Every stage for one video, in one process, so each model loads once per run. The policies are

@@ -132,6 +132,10 @@ SCHEMAS: dict[str, pa.Schema] = {
             ("colourfulness", pa.float64()),
             ("text_likelihood", pa.float64()),
             ("shot_type", pa.string()),
+            ("vlm_description", pa.string()),
+            ("vlm_objects", pa.list_(pa.string())),
+            ("vlm_text", pa.string()),
+            ("vlm_interest", pa.float64()),
         ]
     ),
     "transcript_embeddings": pa.schema(

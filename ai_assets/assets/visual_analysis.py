@@ -1,4 +1,4 @@
-"""visual_analysis: local OpenCV signals for every keyframe."""
+"""visual_analysis: local OpenCV signals for every keyframe, plus VLM descriptions when an endpoint is configured."""
 
 from collections import Counter
 
@@ -6,23 +6,49 @@ import dagster as dg
 import pyarrow as pa
 
 from ai_assets.assets.automation import EAGER
+from ai_assets.assets.policies import vision_policy
 from ai_assets.partitions import videos
 from ai_assets.tables import to_table
 from ai_assets.visual import analyse_keyframes
+from ai_assets.vlm import PROMPT_VERSION, describe
 from resources import MetricsResource
+from resources.policies import PolicyResource
+from resources.vlm import VlmResource
 
 
-@dg.asset(partitions_def=videos, group_name="vision", code_version="1", kinds={"opencv"}, automation_condition=EAGER)
-def visual_analysis(context: dg.AssetExecutionContext, keyframes: pa.Table, metrics: MetricsResource) -> dg.Output[pa.Table]:
+@dg.asset(
+    partitions_def=videos, group_name="vision", code_version="2", kinds={"opencv", "openai"},
+    deps=[vision_policy], automation_condition=EAGER,
+)
+def visual_analysis(
+    context: dg.AssetExecutionContext, keyframes: pa.Table, vlm: VlmResource, policies: PolicyResource, metrics: MetricsResource
+) -> dg.Output[pa.Table]:
     """Faces (count, boxes, largest-face centre), motion energy, brightness, contrast, sharpness,
-    colourfulness, on-screen text likelihood and shot type, per keyframe."""
+    colourfulness, on-screen text likelihood and shot type per keyframe; with a VLM, also a
+    description, objects, on-screen text and visual interest. A failing VLM degrades, never fails, the run."""
+    frames = keyframes.to_pylist()
+    policy = policies.current("vision")
     with metrics.track(context) as row:
-        rows = analyse_keyframes(keyframes.to_pylist())
+        rows = analyse_keyframes(frames)
+        row.policy_version, row.policy_sha256 = policy.version, policy.sha256
         row.model, row.params = "opencv-haar", {"keyframes": len(rows)}
-        row.policy_version = keyframes.column("policy_version")[0].as_py() if keyframes.num_rows else None
-        row.policy_sha256 = keyframes.column("policy_sha256")[0].as_py() if keyframes.num_rows else None
+        answers, degraded = {}, "no VLM endpoint configured"
+        if vlm.configured and frames:
+            settings = vlm.settings(policy.parsed().max_images_per_call)
+            result = describe(vlm.client(), frames, settings, vlm.cache())
+            answers, degraded = result.by_phash, result.degraded
+            row.model = f"opencv-haar+{vlm.model}"
+            row.params |= {"vlm_calls": result.calls, "vlm_cached": result.cached, "input_tokens": result.input_tokens,
+                           "output_tokens": result.output_tokens, "cost_usd": result.cost_usd(settings), "prompt_version": PROMPT_VERSION}
+        row.params["degraded"] = degraded
+    for out, frame in zip(rows, sorted(frames, key=lambda f: f["time"])):
+        answer = answers.get(frame["phash"], {})
+        out |= {"vlm_description": answer.get("description"), "vlm_objects": answer.get("objects"),
+                "vlm_text": answer.get("on_screen_text"), "vlm_interest": answer.get("visual_interest")}
     shots = Counter(r["shot_type"] for r in rows)
     return dg.Output(
         to_table("visual_analysis", [{"video": context.partition_key, **r} for r in rows]),
-        metadata={"keyframes": len(rows), "with_faces": sum(r["faces"] > 0 for r in rows), "shot_types": dg.MetadataValue.json(dict(shots))},
+        metadata={"keyframes": len(rows), "with_faces": sum(r["faces"] > 0 for r in rows), "shot_types": dg.MetadataValue.json(dict(shots)),
+                  "degraded": degraded or False, "described": sum(r["vlm_description"] is not None for r in rows),
+                  **{k: v for k, v in row.params.items() if k in ("vlm_calls", "vlm_cached", "cost_usd")}},
     )
