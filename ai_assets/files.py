@@ -42,12 +42,13 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def copy_hashing(src: BinaryIO, dst: BinaryIO) -> tuple[str, int]:
-    """Copy a stream, returning its sha256 and size."""
+def copy_hashing(src: BinaryIO, dst: BinaryIO | None = None) -> tuple[str, int]:
+    """Read a stream to its end, copying it to `dst` if given; return its sha256 and size."""
     digest = hashlib.sha256()
     size = 0
     while block := src.read(CHUNK):
         digest.update(block)
-        dst.write(block)
+        if dst is not None:
+            dst.write(block)
         size += len(block)
     return digest.hexdigest(), size

@@ -138,13 +138,9 @@ def ingest_s3(intake_dir: Path, client, bucket: str, key: str) -> Upload:
     """Hash an S3 object by streaming it and register it; the object is left in place."""
     from ai_assets.files import copy_hashing
 
-    class _Discard:
-        def write(self, _block: bytes) -> None:
-            pass
-
     body = client.get_object(Bucket=bucket, Key=key)["Body"]
     with contextlib.closing(body):
-        sha, size = copy_hashing(body, _Discard())
+        sha, size = copy_hashing(body)
     name = key.rsplit("/", 1)[-1]
     return register(intake_dir, Upload(key=video_key(name, sha), name=name, source=f"s3://{bucket}/{key}", sha256=sha, size=size))
 
