@@ -109,3 +109,79 @@ def make_silent_video(target: Path, seconds: float = 5.0) -> Path:
         check=True, capture_output=True,
     )
     return target
+
+
+def draw_face(image, cx: int, cy: int, height: int) -> None:
+    """A flat cartoon face (skin oval, hair, brows, eyes, nose shade, mouth) that OpenCV's frontal
+    Haar cascade detects, so reframing can be tested without photographs of people."""
+    import cv2
+
+    def s(k: float) -> int:
+        return max(1, int(height * k))
+
+    cv2.ellipse(image, (cx, cy), (s(0.38), s(0.5)), 0, 0, 360, (150, 175, 215), -1)
+    cv2.ellipse(image, (cx, cy - s(0.38)), (s(0.40), s(0.2)), 0, 180, 360, (40, 40, 60), -1)
+    for side in (-1, 1):
+        ex, ey = cx + side * s(0.16), cy - s(0.08)
+        cv2.ellipse(image, (ex, ey - s(0.08)), (s(0.1), s(0.025)), 0, 0, 360, (40, 40, 50), -1)
+        cv2.ellipse(image, (ex, ey), (s(0.075), s(0.04)), 0, 0, 360, (255, 255, 255), -1)
+        cv2.circle(image, (ex, ey), s(0.035), (30, 30, 30), -1)
+    cv2.ellipse(image, (cx, cy + s(0.07)), (s(0.04), s(0.09)), 0, 0, 360, (120, 145, 190), -1)
+    cv2.ellipse(image, (cx, cy + s(0.25)), (s(0.14), s(0.04)), 0, 0, 360, (60, 60, 150), -1)
+
+
+# Background colours per scene (BGR), different enough for a hard cut.
+BACKDROPS = ((90, 110, 100), (140, 90, 60), (70, 70, 140), (120, 130, 150))
+
+
+def make_face_video(
+    target: Path, seconds: float, face_x, wav: Path | None = None, cuts: tuple[float, ...] = (), size: tuple[int, int] = (1280, 720),
+    fps: int = 25, face_height: float = 0.3,
+) -> Path:
+    """A talking-head stand-in: a face at x = `face_x(t)` (a share of the width), a new backdrop at each cut,
+    muxed with `wav` if given (else silent AAC, so the file always has audio)."""
+    import numpy as np
+
+    require_tools("ffmpeg")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    width, height = size
+    audio = ["-i", str(wav)] if wav else ["-f", "lavfi", "-i", "anullsrc=r=44100:cl=mono"]
+    args = ["ffmpeg", "-y", "-loglevel", "error", "-f", "rawvideo", "-pix_fmt", "bgr24", "-s", f"{width}x{height}", "-r", str(fps), "-i", "-"]
+    args += [*audio, "-map", "0:v", "-map", "1:a", "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"]
+    args += ["-c:a", "aac", "-b:a", "96k", "-af", f"apad=whole_dur={seconds:.3f}", "-t", f"{seconds:.3f}", str(target)]
+    encoder = subprocess.Popen(args, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
+    for i in range(round(seconds * fps)):
+        t = i / fps
+        scene = sum(t >= c for c in cuts)
+        frame = np.empty((height, width, 3), np.uint8)
+        frame[:] = BACKDROPS[scene % len(BACKDROPS)]
+        frame[int(height * 0.75):] = (60, 70, 80)  # a desk, so the frame is not flat
+        draw_face(frame, int(face_x(t) * width), int(height * 0.45), int(height * face_height))
+        encoder.stdin.write(frame.tobytes())
+    encoder.stdin.close()
+    if encoder.wait() != 0:
+        raise RuntimeError(f"ffmpeg could not write {target}: {encoder.stderr.read().decode()[-400:]}")
+    return target
+
+
+def make_talking_head(target: Path, text: str = SAMPLE_TEXT, scenes: int = 3, lead_silence_s: float = 1.0) -> Path:
+    """`text` spoken by a face that drifts across a 1280x720 frame, with a hard cut to a new backdrop
+    and position between scenes: a sample that exercises face-tracked vertical reframing."""
+    import math
+
+    require_tools("espeak-ng", "ffmpeg")
+    with tempfile.TemporaryDirectory() as tmp:
+        wav = Path(tmp) / "speech.wav"
+        speak(text, wav)
+        padded = Path(tmp) / "padded.wav"
+        seconds = media_duration(wav) + 2 * lead_silence_s
+        subprocess.run(["ffmpeg", "-y", "-loglevel", "error", "-i", str(wav), "-af", f"adelay={int(lead_silence_s * 1000)}:all=1",
+                        str(padded)], check=True, capture_output=True)
+        cuts = tuple(round(seconds * i / scenes, 2) for i in range(1, scenes))
+        anchors = (0.35, 0.65, 0.45, 0.6)
+
+        def face_x(t: float) -> float:
+            scene = sum(t >= c for c in cuts)
+            return anchors[scene % len(anchors)] + 0.12 * math.sin(2 * math.pi * t / 30)
+
+        return make_face_video(target, seconds, face_x, wav=padded, cuts=cuts)

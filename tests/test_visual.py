@@ -7,6 +7,7 @@ import pytest
 
 from ai_assets.assets import keyframes, source_video, visual_analysis
 from ai_assets.definitions import build_resources
+from ai_assets.samples import draw_face
 from ai_assets.visual import analyse_keyframes, colourfulness, frame_signals, shot_type
 from tests.conftest import add_video
 
@@ -32,6 +33,22 @@ def test_sharpness_drops_when_blurred():
     sharp = rng.integers(0, 256, size=(180, 320, 3), dtype=np.uint8)
     blurred = cv2.GaussianBlur(sharp, (9, 9), 3)
     assert frame_signals(sharp, None)[0]["sharpness"] > 10 * frame_signals(blurred, None)[0]["sharpness"]
+
+
+@pytest.mark.parametrize("height,shot", [(300, "close-up"), (150, "medium")])
+def test_a_face_is_found_with_its_centre_and_shot_type(height, shot):
+    image = np.full((720, 1280, 3), (90, 110, 100), np.uint8)
+    draw_face(image, 900, 360, height)
+    signals, _ = frame_signals(image, None)
+    assert signals["faces"] == 1 and signals["shot_type"] == shot
+    assert signals["face_cx"] == pytest.approx(900 / 1280, abs=0.02) and signals["face_cy"] == pytest.approx(0.5, abs=0.05)
+    x, y, w, h = signals["face_boxes"][0]
+    assert x < 900 / 1280 < x + w and h == pytest.approx(height / 720, rel=0.35)
+
+
+def test_no_face_in_an_empty_frame():
+    signals, _ = frame_signals(np.full((720, 1280, 3), (90, 110, 100), np.uint8), None)
+    assert signals["faces"] == 0 and signals["face_cx"] is None and signals["shot_type"] == "wide"
 
 
 def test_text_on_screen_is_likely_and_a_plain_frame_is_not():
