@@ -24,7 +24,7 @@ process_video = dg.define_asset_job(
 observe_policies = dg.define_asset_job(
     "observe_policies",
     selection=POLICIES,
-    description="Observe asr_policy, vision_policy and embed_policy.",
+    description="Observe asr_policy, vision_policy, embed_policy and clip_policy.",
 )
 
 # The part of the graph an asr policy change makes stale.

@@ -1,6 +1,6 @@
 """Model choice as data: versioned policy documents in DuckDB, validated before they are stored.
 
-Each domain (`asr`, `vision`, `embed`) has a history of versions in the `policies` table of
+Each domain (`asr`, `vision`, `embed`, `clip`) has a history of versions in the `policies` table of
 `metrics.duckdb`. A version is immutable; its identity is the sha256 of its canonical JSON body,
 which is also the data version of the matching observable source asset (`asr_policy`, ...), so a
 new body makes exactly the dependent partitions stale.
@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from ai_assets.speech import VadParams
 
-DOMAINS = ("asr", "vision", "embed")
+DOMAINS = ("asr", "vision", "embed", "clip")
 COMPLEXITY_CLASSES = ("clean_single", "noisy_or_multi")
 COMPUTE_TYPES = ("int8", "int8_float32", "int8_float16", "float16", "float32", "bfloat16")
 AUTHORS = ("user", "sensor")
@@ -85,7 +85,63 @@ class EmbedPolicy(_Strict):
         return {self.model}
 
 
-SCHEMAS: dict[str, type[_Strict]] = {"asr": AsrPolicy, "vision": VisionPolicy, "embed": EmbedPolicy}
+ASPECTS = {"9:16": (9, 16), "4:5": (4, 5), "1:1": (1, 1), "16:9": (16, 9)}
+
+
+class PlatformSpec(_Strict):
+    aspect: Literal[tuple(ASPECTS)]  # type: ignore[valid-type]
+    width: int = Field(ge=128, le=4096, description="Output width in pixels, even.")
+    height: int = Field(ge=128, le=4096, description="Output height in pixels, even.")
+    max_seconds: float = Field(60.0, ge=5, le=600)
+    caption_bottom: float = Field(0.08, ge=0, le=0.5, description="Captions sit this share of the height above the bottom, clear of the app's buttons.")
+
+    @model_validator(mode="after")
+    def _size_matches_aspect(self):
+        if self.width % 2 or self.height % 2:
+            raise ValueError(f"width and height must be even for H.264 (got {self.width}x{self.height})")
+        w, h = ASPECTS[self.aspect]
+        if abs(self.width / self.height - w / h) > 0.01:
+            raise ValueError(f"{self.width}x{self.height} is not {self.aspect}")
+        return self
+
+
+class ReframeRule(_Strict):
+    track_fps: float = Field(5.0, gt=0, le=30, description="Face detections per second of clip.")
+    dead_zone: float = Field(0.08, ge=0, le=0.5, description="The crop stays put while the face moves less than this share of the crop width.")
+    ease_seconds: float = Field(0.6, gt=0, le=5, description="Time constant of the crop's critically damped motion.")
+    max_speed: float = Field(0.5, gt=0, le=5, description="Fastest crop motion, in source widths per second.")
+    no_face_layout: Literal["blur", "centre"] = Field("blur", description="Without a face: the whole frame over a blurred copy, or a centre crop.")
+
+
+class CaptionRule(_Strict):
+    burn_in: bool = True
+    font_scale: float = Field(0.07, ge=0.02, le=0.15, description="Font size as a share of the output width.")
+    max_lines: int = Field(2, ge=1, le=3)
+    max_cue_seconds: float = Field(3.5, ge=0.5, le=10)
+    pause_break_seconds: float = Field(0.6, ge=0.1, le=5, description="A pause this long starts a new caption.")
+
+
+class ClipPolicy(_Strict):
+    top_k: int = Field(3, ge=1, le=20, description="Segments rendered per platform, best first.")
+    platforms: dict[str, PlatformSpec]
+    pad_before: float = Field(0.15, ge=0, le=2, description="Seconds kept before the first word.")
+    pad_after: float = Field(0.35, ge=0, le=2, description="Seconds kept after the last word.")
+    reframe: ReframeRule = ReframeRule()
+    captions: CaptionRule = CaptionRule()
+    preset: Literal["ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow"] = "veryfast"
+    crf: int = Field(21, ge=0, le=51)
+
+    @model_validator(mode="after")
+    def _named_platforms(self):
+        if not self.platforms:
+            raise ValueError("at least one platform is needed")
+        bad = [name for name in self.platforms if not name.replace("_", "").isalnum() or name != name.lower()]
+        if bad:
+            raise ValueError(f"platform names must be lower-case letters, digits and _ (got {bad})")
+        return self
+
+
+SCHEMAS: dict[str, type[_Strict]] = {"asr": AsrPolicy, "vision": VisionPolicy, "embed": EmbedPolicy, "clip": ClipPolicy}
 
 DEFAULTS: dict[str, dict] = {
     "asr": {
@@ -98,6 +154,14 @@ DEFAULTS: dict[str, dict] = {
     },
     "vision": {},
     "embed": {},
+    "clip": {
+        "platforms": {
+            "tiktok": {"aspect": "9:16", "width": 1080, "height": 1920, "max_seconds": 60, "caption_bottom": 0.2},
+            "shorts": {"aspect": "9:16", "width": 1080, "height": 1920, "max_seconds": 60, "caption_bottom": 0.2},
+            "reels": {"aspect": "9:16", "width": 1080, "height": 1920, "max_seconds": 60, "caption_bottom": 0.2},
+            "linkedin": {"aspect": "1:1", "width": 1080, "height": 1080, "max_seconds": 60, "caption_bottom": 0.08},
+        },
+    },
 }
 
 

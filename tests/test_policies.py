@@ -17,7 +17,7 @@ def asr_body(**clean):
 @pytest.mark.parametrize(
     ("domain", "body", "message"),
     [
-        ("speech", {}, "unknown policy domain 'speech' (domains: asr, vision, embed)"),
+        ("speech", {}, "unknown policy domain 'speech' (domains: asr, vision, embed, clip)"),
         ("asr", {"classes": {"clean_single": DEFAULTS["asr"]["classes"]["clean_single"]}}, "classes must be exactly ['clean_single', 'noisy_or_multi'] (missing ['noisy_or_multi']"),
         ("asr", asr_body(beam_size=0), "classes.clean_single.beam_size: Input should be greater than or equal to 1"),
         ("asr", asr_body(batch_size=500), "classes.clean_single.batch_size: Input should be less than or equal to 64"),
