@@ -23,18 +23,19 @@ def upstream_policies(transcript: pa.Table, embeddings: pa.Table) -> dict:
 
 
 @dg.asset(
-    partitions_def=videos, group_name="text", code_version="1", kinds={"pandas"},
+    partitions_def=videos, group_name="text", code_version="2", kinds={"pandas"},
     automation_condition=EAGER,
 )
 def segments(
-    context: dg.AssetExecutionContext, transcript: pa.Table, transcript_embeddings: pa.Table, metrics: MetricsResource
+    context: dg.AssetExecutionContext, transcript: pa.Table, transcript_embeddings: pa.Table, visual_analysis: pa.Table,
+    metrics: MetricsResource,
 ) -> dg.Output[pa.Table]:
-    """Candidates scored by speech density, opening hook and semantic coherence, best first."""
+    """Candidates scored by speech density, opening hook, semantic coherence and visual interest, best first."""
     rules = SegmentRules()
     with metrics.track(context) as row:
         items = sentences(transcript.to_pylist())
         vectors = np.asarray(transcript_embeddings.column("embedding").to_pylist(), dtype=np.float32)
-        ranked = rank_segments(items, vectors.reshape(len(items), -1) if len(items) else vectors, rules)
+        ranked = rank_segments(items, vectors.reshape(len(items), -1) if len(items) else vectors, rules, visual_analysis.to_pylist())
         lineage = upstream_policies(transcript, transcript_embeddings)
         row.model, row.params = "rules", {"weights": WEIGHTS, "min_s": rules.min_seconds, "max_s": rules.max_seconds, **lineage}
         row.confidence = float(ranked["score"].max()) if len(ranked) else None
