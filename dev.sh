@@ -32,6 +32,7 @@ setup() {
     local missing=()
     command -v ffmpeg >/dev/null || missing+=(ffmpeg)
     command -v espeak-ng >/dev/null || missing+=(espeak-ng)
+    [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf ] || missing+=(fonts-dejavu-core)
     [ ${#missing[@]} -eq 0 ] || apt_install "${missing[@]}"
 
     local python

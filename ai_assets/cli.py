@@ -5,7 +5,7 @@
     ai-assets policy history DOMAIN        every version with author and reason
     ai-assets policy set DOMAIN --reason R [--file F | --set PATH=VALUE ...] [--apply]
     ai-assets refresh                      rerun, in-process, the videos a policy change made stale
-    ai-assets sample PATH                  write a synthetic talk video (espeak-ng over test patterns)
+    ai-assets sample PATH                  write a synthetic talk video (espeak-ng speech, a drawn face, 3 scenes)
 """
 
 from __future__ import annotations
@@ -45,9 +45,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     os.environ.setdefault("TQDM_DISABLE", "1")  # model loading progress bars would drown the progress lines
     if args.command == "sample":
-        from ai_assets.samples import make_video
+        from ai_assets.samples import make_talking_head
 
-        print(make_video(args.path))
+        print(make_talking_head(args.path))
         return 0
     if args.command == "policy":
         from ai_assets.policy_cli import policy_command
@@ -88,6 +88,7 @@ def process_files(files: list[Path], top: int) -> int:
     MetricsStore(layout.metrics_db, layout.metrics_spool).flush(wait_s=5.0)
     for name, key in done:
         _print_segments(layout, name, key, top)
+        _print_clips(layout, key)
     if done:
         print(f"\noutputs: {layout.lake}/<asset>/<partition>.parquet   metrics: {layout.metrics_db}")
         print('query:   python -c "from ai_assets.catalog import connect; print(connect().sql(\'from segments\').df())"')
@@ -142,13 +143,30 @@ def _print_segments(layout, name: str, key: str, top: int) -> None:
     if not rows:
         print("  no span of 15–60 s of continuous speech was found")
         return
-    print(f"  {'rank':>4}  {'start':>7}  {'end':>7}  {'score':>5}  {'dens':>4}  {'hook':>4}  {'coh':>4}  text")
+    print(f"  {'rank':>4}  {'start':>7}  {'end':>7}  {'score':>5}  {'dens':>4}  {'hook':>4}  {'coh':>4}  {'vis':>4}  text")
     for r in rows:
         text = r["text"] if len(r["text"]) <= 60 else r["text"][:59] + "…"
         print(
             f"  {r['rank']:>4}  {_clock(r['start']):>7}  {_clock(r['end']):>7}  {r['score']:.3f}  "
-            f"{r['speech_density']:.2f}  {r['hook']:.2f}  {r['coherence']:.2f}  {text}"
+            f"{r['speech_density']:.2f}  {r['hook']:.2f}  {r['coherence']:.2f}  {r['visual']:.2f}  {text}"
         )
+
+
+def _print_clips(layout, key: str) -> None:
+    import pyarrow.parquet as pq
+
+    from resources.lake import lake_file
+
+    rows = pq.read_table(lake_file(layout.lake, "clips", key)).to_pylist()
+    by_file: dict[str, list[dict]] = {}
+    for r in rows:
+        by_file.setdefault(r["path"], []).append(r)
+    print(f"  clips: {len(by_file)} files for {len({r['platform'] for r in rows})} platforms")
+    for path, group in by_file.items():
+        first = group[0]
+        platforms = ", ".join(r["platform"] for r in group)
+        print(f"  #{first['rank']} {first['width']}x{first['height']} {first['duration']:.1f} s {first['layout']:<10} {platforms}")
+        print(f"     {path}")
 
 
 def _clock(seconds: float) -> str:

@@ -11,7 +11,7 @@ from ai_assets.assets import ALL_ASSETS
 from ai_assets.assets.checks import TRANSCRIPT_CHECKS
 from ai_assets.jobs import compact_metrics, observe_policies, process_video, refresh_embeddings, refresh_transcripts
 from ai_assets.settings import Layout
-from resources import LakeIOManager, MediaStore, MetricsResource, TextEmbedder, UploadSource, WhisperResource
+from resources import ClipStore, LakeIOManager, MediaStore, MetricsResource, TextEmbedder, UploadSource, WhisperResource
 from resources.models import allow_download_from_env
 from resources.optimizer import OptimizerConfig
 from resources.policies import PolicyResource
@@ -56,6 +56,7 @@ def build_resources(layout: Layout) -> dict:
     return {
         "io_manager": LakeIOManager(root=str(layout.lake)),
         "media_store": MediaStore(root=str(layout.media)),
+        "clip_store": ClipStore(root=str(layout.clips), caption_font=os.environ.get("AI_ASSETS_CAPTION_FONT") or None),
         "metrics": MetricsResource(db_path=str(layout.metrics_db), spool_dir=str(layout.metrics_spool)),
         "policies": PolicyResource(db_path=str(layout.metrics_db)),
         "optimizer": OptimizerConfig(),

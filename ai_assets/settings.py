@@ -33,6 +33,10 @@ class Layout:
         return self.home / "media"
 
     @property
+    def clips(self) -> Path:
+        return self.home / "clips"
+
+    @property
     def lake(self) -> Path:
         return self.home / "lake"
 

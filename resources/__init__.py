@@ -1,5 +1,6 @@
 """Dagster resources: model loading, storage roots and clients, each owning its lifecycle."""
 
+from resources.clip_store import ClipStore
 from resources.lake import LakeIOManager
 from resources.media_store import MediaStore
 from resources.metrics import MetricsResource
@@ -9,6 +10,7 @@ from resources.uploads import UploadSource
 from resources.whisper import WhisperResource
 
 __all__ = [
+    "ClipStore",
     "LakeIOManager",
     "MediaStore",
     "MetricsResource",

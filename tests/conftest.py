@@ -12,6 +12,7 @@ import pytest
 
 from ai_assets.intake import ingest_local
 from ai_assets.partitions import videos
+from ai_assets.policies import PolicyStore
 from ai_assets.samples import SAMPLE_TEXT, make_silent_video, make_video
 from ai_assets.settings import HOME_ENV, Layout
 
@@ -42,12 +43,20 @@ def media(tmp_path_factory) -> dict[str, Path]:
     return files
 
 
+# One small vertical render per video: tests about other stages should not spend minutes encoding.
+# tests/test_pipeline.py and tests/test_clips.py render at the real platform sizes.
+QUICK_CLIPS = {"top_k": 1, "preset": "ultrafast",
+               "platforms": {"tiktok": {"aspect": "9:16", "width": 360, "height": 640, "max_seconds": 60, "caption_bottom": 0.2}}}
+
+
 @pytest.fixture
 def layout(tmp_path, monkeypatch) -> Layout:
     home = tmp_path / "home"
     monkeypatch.setenv(HOME_ENV, str(home))
     monkeypatch.delenv("DAGSTER_HOME", raising=False)
-    return Layout(home)
+    layout = Layout(home)
+    PolicyStore(layout.metrics_db).set("clip", QUICK_CLIPS, "user", "tests: one small render per video")
+    return layout
 
 
 @pytest.fixture

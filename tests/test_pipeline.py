@@ -1,6 +1,7 @@
 """The whole graph for one partition, with the real tiny.en and MiniLM models."""
 
 import json
+from pathlib import Path
 
 import dagster as dg
 import duckdb
@@ -11,7 +12,9 @@ import pytest
 from ai_assets.assets import VIDEO_ASSETS
 from ai_assets.catalog import connect
 from ai_assets.definitions import build_defs
-from ai_assets.policies import default_policy
+from ai_assets.captions import parse_srt
+from ai_assets.policies import PolicyStore, default_policy
+from ai_assets.render import probe_clip
 from ai_assets.samples import SAMPLE_TEXT, media_duration
 from resources.lake import lake_file
 from tests.conftest import add_video
@@ -34,6 +37,8 @@ def processed(tmp_path_factory, media):
         (home / "dagster").mkdir()
         with dg.instance_for_test(temp_dir=str(home / "dagster")) as instance:
             key = add_video(layout, instance, media["talk"])
+            # The default platforms, but only the best segment, to keep the suite quick.
+            PolicyStore(layout.metrics_db).set("clip", {**default_policy("clip").body, "top_k": 1}, "user", "tests: one segment")
             result = build_defs(layout).resolve_job_def("process_video").execute_in_process(instance=instance, partition_key=key)
             assert result.success
             yield {"layout": layout, "key": key, "result": result, "instance": instance}
@@ -77,7 +82,13 @@ def test_segments_lie_within_the_video_and_on_word_boundaries(processed, media):
         assert 0 <= s["start"] < s["end"] <= duration
         assert 15.0 <= s["end"] - s["start"] <= 60.0
         assert s["start"] in starts and s["end"] in ends
-        assert s["score"] == pytest.approx(0.35 * s["speech_density"] + 0.25 * s["hook"] + 0.40 * s["coherence"], abs=1e-3)
+        assert s["score"] == pytest.approx(
+            0.30 * s["speech_density"] + 0.20 * s["hook"] + 0.35 * s["coherence"] + 0.15 * s["visual"], abs=1e-3
+        )
+        assert all(0.0 <= s[k] <= 1.0 for k in ("visual", "face_share", "motion_level", "cut_rate"))
+        assert s["vlm_interest"] is None  # no VLM endpoint in this test
+    # Four test-pattern scenes of about 19 s: every span of 15 s or more sees a cut or comes close.
+    assert max(s["cut_rate"] for s in segments) > 0
     # The talk opens with a question, so the opening segment carries the full hook.
     opening = min(segments, key=lambda s: s["start"])
     assert opening["hook_kind"] == "question" and opening["hook"] == 1.0
@@ -126,3 +137,40 @@ def test_catalog_views_answer_notebook_queries(processed):
     assert {"video", "start", "end", "text", "language", "avg_logprob", "no_speech_prob", "words"} <= set(transcript.columns)
     assert conn.execute("select count(*) from metrics where status = 'success'").fetchone()[0] == len(PROCESSED)
     assert conn.execute("select count(*) from audio").fetchone() == (1,)
+    assert conn.execute("select count(*), count(distinct path) from clips").fetchone() == (4, 2)
+
+
+def test_clips_render_each_platform_at_its_size_with_audio_and_exact_length(processed):
+    clips = table(processed, "clips")
+    assert sorted(c["platform"] for c in clips) == ["linkedin", "reels", "shorts", "tiktok"]
+    assert {c["rank"] for c in clips} == {1}
+    vertical = {c["path"] for c in clips if c["aspect"] == "9:16"}
+    assert len(vertical) == 1  # TikTok, Shorts and Reels share one render
+    top = table(processed, "segments")[0]
+    for clip in clips:
+        path = Path(clip["path"])
+        assert path.parent == processed["layout"].clips / processed["key"]
+        info = probe_clip(path)
+        assert (info["width"], info["height"]) == (clip["width"], clip["height"])
+        assert abs(info["frames"] - clip["frames"]) <= 1 and clip["duration"] == pytest.approx(clip["frames"] / clip["fps"])
+        assert info["audio_duration"] == pytest.approx(clip["duration"], abs=0.06)
+        assert clip["start"] <= top["start"] and clip["end"] >= top["end"] and clip["end"] - clip["start"] <= 60
+        assert clip["layout"] == "blur"  # test patterns have no face
+        assert Path(clip["thumbnail_path"]).stat().st_size > 1000 and clip["captions_burned"]
+    assert {(c["width"], c["height"]) for c in clips} == {(1080, 1920), (1080, 1080)}
+
+
+def test_srt_cues_are_the_word_timestamps_on_the_clip_clock(processed):
+    words = [w for r in table(processed, "transcript") for w in r["words"]]
+    clip = next(c for c in table(processed, "clips") if c["platform"] == "tiktok")
+    cues = parse_srt(Path(clip["srt_path"]).read_text())
+    assert len(cues) == clip["caption_cues"] >= 5
+    starts = {round(w["start"] - clip["start"], 3) for w in words}
+    ends = {round(w["end"] - clip["start"], 3) for w in words}
+    for cue in cues:
+        assert any(abs(cue.start - s) <= 0.0011 for s in starts), cue
+        assert any(abs(cue.end - e) <= 0.0011 for e in ends), cue
+        assert 0 <= cue.start < cue.end <= clip["duration"]
+    assert [c.start for c in cues] == sorted(c.start for c in cues)
+    spoken = normalize(" ".join(c.text for c in cues))
+    assert normalize(table(processed, "segments")[0]["text"]) in spoken

@@ -19,7 +19,7 @@ from tests.test_sensor import tick
 
 pytestmark = pytest.mark.slow
 VIDEO_ASSETS = ["source_video", "audio", "audio_profile", "transcript", "transcript_quality", "transcript_shadow",
-                "transcript_embeddings", "segments", "keyframes", "visual_analysis"]
+                "transcript_embeddings", "segments", "keyframes", "visual_analysis", "clips"]
 
 
 def materializations(instance) -> Counter:
@@ -62,7 +62,7 @@ def test_asr_policy_change_reruns_only_the_transcript_chain(layout, instance, tw
     store.set("asr", body, "user", "beam 2 on clean audio")
     defs.resolve_job_def("observe_policies").execute_in_process(instance=instance, run_config=QUIET)
     requested = automation.tick()
-    chain = ["audio_profile", "segments", "transcript", "transcript_embeddings", "transcript_quality", "transcript_shadow"]
+    chain = ["audio_profile", "clips", "segments", "transcript", "transcript_embeddings", "transcript_quality", "transcript_shadow"]
     assert requested == {key: chain for key in keys}
     automation.run(requested)
 
@@ -81,19 +81,39 @@ def test_embed_policy_change_leaves_the_transcripts_alone(layout, instance, two_
     automation.run(automation.tick())
     PolicyStore(layout.metrics_db).set("embed", {"model": "all-MiniLM-L6-v2", "window_sentences": 3}, "user", "wider windows")
     defs.resolve_job_def("observe_policies").execute_in_process(instance=instance, run_config=QUIET)
-    assert automation.tick() == {key: ["segments", "transcript_embeddings"] for key in keys}
+    assert automation.tick() == {key: ["clips", "segments", "transcript_embeddings"] for key in keys}
 
 
-def test_vision_policy_change_reruns_only_the_vision_branch(layout, instance, two_videos):
+def test_vision_policy_change_reruns_the_vision_branch_and_what_ranks_on_it(layout, instance, two_videos):
     defs, keys, automation = two_videos
     automation.run(automation.tick())
     before = materializations(instance)
+    transcripts = {k: lake_file(layout.lake, "transcript", k).stat().st_mtime_ns for k in keys}
     PolicyStore(layout.metrics_db).set("vision", {"sample_fps": 1.0}, "user", "denser sampling")
     defs.resolve_job_def("observe_policies").execute_in_process(instance=instance, run_config=QUIET)
     requested = automation.tick()
-    assert requested == {key: ["keyframes", "visual_analysis"] for key in keys}
+    assert requested == {key: ["clips", "keyframes", "segments", "visual_analysis"] for key in keys}
     automation.run(requested)
-    assert materializations(instance) - before == Counter({"keyframes": 2, "visual_analysis": 2})
+    assert materializations(instance) - before == Counter({"keyframes": 2, "visual_analysis": 2, "segments": 2, "clips": 2})
+    # The transcript is untouched: no new materialization and the same file.
+    assert {k: lake_file(layout.lake, "transcript", k).stat().st_mtime_ns for k in keys} == transcripts
+
+
+def test_clip_policy_change_rerenders_only_the_clips(layout, instance, two_videos):
+    defs, keys, automation = two_videos
+    automation.run(automation.tick())
+    before = materializations(instance)
+    store = PolicyStore(layout.metrics_db)
+    body = store.current("clip").body
+    body["platforms"]["tiktok"]["max_seconds"] = 30
+    store.set("clip", body, "user", "shorter tiktoks")
+    defs.resolve_job_def("observe_policies").execute_in_process(instance=instance, run_config=QUIET)
+    requested = automation.tick()
+    assert requested == {key: ["clips"] for key in keys}
+    automation.run(requested)
+    assert materializations(instance) - before == Counter({"clips": 2})
+    rows = pq.read_table(lake_file(layout.lake, "clips", keys[0])).to_pylist()
+    assert rows and all(r["duration"] <= 30 and r["policy_version"] == store.current("clip").version for r in rows)
 
 
 def test_reference_beside_the_upload_gives_a_wer_row(layout, two_videos):
