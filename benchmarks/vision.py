@@ -13,6 +13,8 @@
 (c) peak RSS: each child's own high-water mark (VmHWM, see `peak_rss_kb`), in MB. With --hour the
     scan also runs on 60 minutes made the same way: memory there well above the shorter video's means
     it grows with length.
+(d) clip rendering: one 30 s face-tracked 1080x1920 clip with burned captions, at the default clip
+    policy; tracking and ffmpeg time per minute of output, and the crop's jitter.
 
 Generated videos are cached in <tmp>/ai-assets-bench. One 2-minute cycle of six scenes is encoded and
 then repeated by stream copy, so an hour takes seconds to make; a cycle ends on a different pattern
@@ -192,6 +194,44 @@ def measure(video: Path, analyse: bool) -> dict:
     return result
 
 
+def measure_render(seconds: float = 30.0) -> dict:
+    """One face-tracked 1080x1920 clip of `seconds` with burned captions, at the default clip policy:
+    tracking and rendering time per minute of output, and the crop's jitter."""
+    from ai_assets.captions import CaptionStyle, Word, find_font, group_cues, to_ass
+    from ai_assets.policies import ClipPolicy, default_policy
+    from ai_assets.reframe import plan_crop, track_faces
+    from ai_assets.render import ClipCut, Encoding, render_clip
+    from ai_assets.samples import make_face_video
+
+    policy: ClipPolicy = default_policy("clip").parsed()
+    spec, rule = policy.platforms["tiktok"], policy.reframe
+    source = CACHE / f"face-{RECIPE}-{seconds:g}s.mp4"
+    if not source.exists():
+        # The face crosses half the frame and back once a minute, with a cut half-way.
+        make_face_video(source, seconds, lambda t: 0.5 + 0.25 * math.sin(2 * math.pi * t / 60), cuts=(seconds / 2,), fps=FPS)
+    cut = ClipCut.snap(0.0, seconds, FPS)
+    font = find_font()
+    words = [Word(i * 0.4, i * 0.4 + 0.3, f"word{i}" + ("." if i % 9 == 8 else "")) for i in range(int(seconds / 0.4))]
+    with tempfile.TemporaryDirectory() as tmp:
+        samples, tracking = timed(lambda: track_faces(source, cut.start, cut.duration, rule.track_fps))
+        path = plan_crop(samples, 1280, 720, (9, 16), spec.width, FPS, cut.frames, [seconds / 2], rule.dead_zone, rule.ease_seconds, rule.max_speed)
+        ass = None
+        if font:
+            style = CaptionStyle.for_frame(font, spec.width, spec.height, policy.captions.font_scale, spec.caption_bottom)
+            ass = to_ass(group_cues(words, style.fits()), spec.width, spec.height, style)
+        _, rendering = timed(lambda: render_clip(source, Path(tmp) / "clip.mp4", cut, spec.width, spec.height, path, ass=ass,
+                                                 fonts_dir=font.parent if font else None, encoding=Encoding(policy.preset, policy.crf)))
+    minutes = cut.duration / 60
+    log(f"render of {cut.duration:.0f} s at {spec.width}x{spec.height}: tracking {tracking['seconds']:.1f} s, "
+        f"ffmpeg {rendering['seconds']:.1f} s, jitter {path.jitter} px/s")
+    return {
+        "clip_track_s_per_output_min": round(tracking["seconds"] / minutes, 2),
+        "clip_render_s_per_output_min": round(rendering["seconds"] / minutes, 2),
+        "clip_jitter_px_s": path.jitter, "clip_face_coverage": path.face_coverage,
+        "clip_spec": f"{spec.width}x{spec.height} {policy.preset} crf {policy.crf}, captions {'burned' if ass else 'srt only'}",
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--minutes", type=float, default=10.0, help="length of the generated video")
@@ -215,6 +255,7 @@ def main(argv: list[str] | None = None) -> int:
         summary.update(peak_rss_mb_1h=long["peak_rss_mb_scan"], keyframes_s_per_min_1h=long["keyframes_s_per_min"],
                        keyframes_cpu_s_per_min_1h=long["keyframes_cpu_s_per_min"],
                        keyframes_count_1h=long["keyframes_count"], synthetic_cuts_1h=long["synthetic_cuts"])
+    summary.update(measure_render())
     summary.update(resolution=SIZE, fps=FPS, vision_policy=POLICY.model_dump())
     print(json.dumps(summary))
     return 0
