@@ -158,6 +158,9 @@ def _print_clips(layout, key: str) -> None:
     from resources.lake import lake_file
 
     rows = pq.read_table(lake_file(layout.lake, "clips", key)).to_pylist()
+    if not rows:
+        print("  clips: none rendered (the file has no picture, or no segment fits a platform)")
+        return
     by_file: dict[str, list[dict]] = {}
     for r in rows:
         by_file.setdefault(r["path"], []).append(r)
