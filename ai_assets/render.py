@@ -57,6 +57,15 @@ def _crop_commands(path: CropPath, fps: float) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _blurred_layout(width: int, height: int) -> str:
+    """The whole frame, fitted, over a blurred and zoomed copy of itself (filter graph on one input)."""
+    return (
+        f"split=2[bg][fg];[bg]scale={width}:{height}:force_original_aspect_ratio=increase,crop={width}:{height},"
+        f"boxblur=luma_radius=24:luma_power=2[blurred];[fg]scale={width}:{height}:force_original_aspect_ratio=decrease:flags=lanczos[fitted];"
+        "[blurred][fitted]overlay=(W-w)/2:(H-h)/2"
+    )
+
+
 def _video_filter(width: int, height: int, fps: float, path: CropPath | None, captions: bool, fonts_dir: Path | None) -> str:
     if path is not None:
         chain = (
@@ -64,13 +73,7 @@ def _video_filter(width: int, height: int, fps: float, path: CropPath | None, ca
             f"scale={width}:{height}:flags=lanczos,setsar=1"
         )
     else:
-        # The whole frame, fitted, over a blurred and zoomed copy of itself.
-        chain = (
-            f"[0:v]fps={fps},split=2[bg][fg];"
-            f"[bg]scale={width}:{height}:force_original_aspect_ratio=increase,crop={width}:{height},boxblur=luma_radius=24:luma_power=2[blurred];"
-            f"[fg]scale={width}:{height}:force_original_aspect_ratio=decrease:flags=lanczos[fitted];"
-            f"[blurred][fitted]overlay=(W-w)/2:(H-h)/2,setsar=1"
-        )
+        chain = f"[0:v]fps={fps},{_blurred_layout(width, height)},setsar=1"
     if captions:
         chain += ",ass=captions.ass" + (f":fontsdir={fonts_dir}" if fonts_dir else "")
     return chain + ",format=yuv420p[v]"
@@ -105,11 +108,7 @@ def render_thumbnail(source: Path, target: Path, at: float, width: int, height: 
         x, y, w, h = crop
         chain = f"crop={w}:{h}:{x}:{y},scale={width}:{height}:flags=lanczos,setsar=1"
     else:
-        chain = (
-            f"split=2[bg][fg];[bg]scale={width}:{height}:force_original_aspect_ratio=increase,crop={width}:{height},"
-            f"boxblur=luma_radius=24:luma_power=2[blurred];[fg]scale={width}:{height}:force_original_aspect_ratio=decrease[fitted];"
-            "[blurred][fitted]overlay=(W-w)/2:(H-h)/2"
-        )
+        chain = _blurred_layout(width, height)
     with atomic_path(target) as partial:
         args = ["ffmpeg", "-nostdin", "-y", "-loglevel", "error", "-ss", f"{at:.6f}", "-i", str(source), "-filter_complex", chain]
         args += ["-frames:v", "1", "-q:v", "3", "-f", "image2", "-c:v", "mjpeg", str(partial)]
