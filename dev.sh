@@ -48,6 +48,9 @@ setup() {
     echo "==> installing ai-assets into $VENV"
     "$VENV/bin/python" -m pip install -q --upgrade pip
     "$VENV/bin/python" -m pip install -q -e ".[test]"
+    # Resemblyzer (the speaker encoder, weights inside) asks for `webrtcvad`, which compiles from source;
+    # its dependencies are in pyproject.toml with the prebuilt `webrtcvad-wheels` instead.
+    "$VENV/bin/python" -m pip install -q --no-deps "resemblyzer==0.1.4"
 }
 
 command=${1:-}

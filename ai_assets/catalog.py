@@ -1,4 +1,5 @@
-"""Query every output from a notebook: `connect().sql("from segments").df()`.
+"""Query every output from a notebook: `connect().sql("from segments").df()`, and search what was said:
+`search("pricing objections", k=10)`.
 
 `connect()` returns an in-memory DuckDB connection with one view per asset over the parquet lake,
 and a `metrics` table snapshot. It never keeps `metrics.duckdb` open, so a notebook does not block
@@ -34,6 +35,42 @@ def connect(home: str | Path | None = None, lock_wait_s: float = 2.0):
             conn.execute(f"CREATE VIEW {asset} AS SELECT * FROM _{asset}_empty")
     _load_metrics(conn, MetricsStore(layout.metrics_db, layout.metrics_spool), lock_wait_s)
     return conn
+
+
+def search(query: str, k: int = 10, home: str | Path | None = None):
+    """Semantic search over every video's transcript windows: a DataFrame of video, name, start, end, text and
+    score (cosine similarity), best first, without overlapping hits from one video. The query is embedded
+    with the model that embedded the windows."""
+    import numpy as np
+    import pandas as pd
+
+    from resources.text_embedder import TextEmbedder
+
+    layout = Layout(Path(home).resolve()) if home else Layout.from_env()
+    conn = connect(layout.home)
+    try:
+        windows = conn.execute(
+            "SELECT e.video, s.name, e.start, e.end, e.text, e.model, e.embedding FROM transcript_embeddings e "
+            "LEFT JOIN source_video s USING (video)"
+        ).df()
+    finally:
+        conn.close()
+    columns = ["video", "name", "start", "end", "text", "score"]
+    if windows.empty or not query.strip():
+        return pd.DataFrame(columns=columns)
+    embedder = TextEmbedder(cache_dir=str(layout.model_cache))
+    scored = []
+    for model, group in windows.groupby("model"):
+        vectors = np.vstack(group["embedding"].to_numpy()).astype(np.float32)
+        scored.append(group.assign(score=vectors @ embedder.encode([query], model)[0]))
+    picked: list[dict] = []
+    for row in pd.concat(scored).sort_values("score", ascending=False).to_dict("records"):
+        if len(picked) == k:
+            break
+        # Windows start at every sentence, so neighbours repeat each other; keep the best of overlapping ones.
+        if not any(p["video"] == row["video"] and min(p["end"], row["end"]) - max(p["start"], row["start"]) > 0 for p in picked):
+            picked.append(row)
+    return pd.DataFrame(picked, columns=columns)
 
 
 def _quote(path: Path) -> str:

@@ -1,11 +1,15 @@
 """`ai-assets`: the headless main job, policies, and the demo sample.
 
     ai-assets process FILE...              ingest files and materialize every asset for them, in-process
-    ai-assets policy show [DOMAIN]         the current policy (asr, vision, embed)
+    ai-assets policy show [DOMAIN]         the current policy (asr, vision, embed, clip, segment)
     ai-assets policy history DOMAIN        every version with author and reason
     ai-assets policy set DOMAIN --reason R [--file F | --set PATH=VALUE ...] [--apply]
     ai-assets refresh                      rerun, in-process, the videos a policy change made stale
     ai-assets sample PATH                  write a synthetic talk video (espeak-ng speech, a drawn face, 3 scenes)
+    ai-assets feedback CLIP_ID [--rating N] [--selected|--rejected] [--views N] [--retention F] [--note T]
+    ai-assets feedback --list              clips to rate, and the feedback so far
+    ai-assets chapters [VIDEO]             YouTube chapter lines per video
+    ai-assets search QUERY [-k N]          semantic search over every video's transcript
 """
 
 from __future__ import annotations
@@ -42,6 +46,21 @@ def main(argv: list[str] | None = None) -> int:
                       help="edit the current body, e.g. classes.noisy_or_multi.model=base (repeatable)")
     set_.add_argument("--apply", action="store_true", help="then rerun the stale videos in-process")
     sub.add_parser("refresh", help="rerun, in-process, every video whose outputs used an older policy")
+    feedback = sub.add_parser("feedback", help="rate a clip; the optimization sensor refits the segment weights from it")
+    feedback.add_argument("clip_id", nargs="?", help="as in the clips table, e.g. talk-f5cc409f92:1:tiktok")
+    feedback.add_argument("--list", action="store_true", help="list clips and the feedback given so far")
+    feedback.add_argument("--rating", type=int, help="1 (bad) to 5 (great)")
+    choice = feedback.add_mutually_exclusive_group()
+    choice.add_argument("--selected", dest="selected", action="store_const", const=True, help="the clip was published or kept")
+    choice.add_argument("--rejected", dest="selected", action="store_const", const=False, help="the clip was thrown away")
+    feedback.add_argument("--views", type=int)
+    feedback.add_argument("--retention", type=float, help="share of the clip the average viewer watched, 0–1")
+    feedback.add_argument("--note")
+    chapters = sub.add_parser("chapters", help="print YouTube chapter lines")
+    chapters.add_argument("video", nargs="?", help="a partition key (default: every video)")
+    search = sub.add_parser("search", help="semantic search over every transcript")
+    search.add_argument("query")
+    search.add_argument("-k", type=int, default=10)
     args = parser.parse_args(argv)
     os.environ.setdefault("TQDM_DISABLE", "1")  # model loading progress bars would drown the progress lines
     if args.command == "sample":
@@ -57,7 +76,67 @@ def main(argv: list[str] | None = None) -> int:
         from ai_assets.policy_cli import refresh
 
         return refresh()
+    if args.command == "feedback":
+        return feedback_command(args)
+    if args.command == "chapters":
+        return chapters_command(args.video)
+    if args.command == "search":
+        from ai_assets.catalog import search
+
+        found = search(args.query, k=args.k)
+        if found.empty:
+            print("nothing indexed yet: process a video first")
+        for r in found.itertuples():
+            print(f"{r.score:.3f}  {r.name or r.video}  {_clock(r.start)}–{_clock(r.end)}  {r.text}")
+        return 0
     return process_files(args.files, args.top)
+
+
+def feedback_command(args) -> int:
+    from ai_assets.catalog import connect
+    from ai_assets.feedback import FeedbackError, record
+
+    if args.list or not args.clip_id:
+        conn = connect()
+        try:
+            print(conn.sql(
+                "SELECT c.clip_id, c.duration, count(f.feedback_id) AS feedback, avg(f.rating) AS rating, "
+                "bool_or(f.selected) AS selected, left(any_value(c.text), 50) AS text FROM clips c "
+                "LEFT JOIN feedback f USING (clip_id) GROUP BY c.clip_id, c.duration ORDER BY c.clip_id"
+            ).df().to_string(index=False))
+        finally:
+            conn.close()
+        return 0
+    try:
+        entry = record(args.clip_id, rating=args.rating, selected=args.selected, views=args.views, retention=args.retention, note=args.note)
+    except FeedbackError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"feedback {entry['feedback_id'][:8]} stored for {args.clip_id}")
+    return 0
+
+
+def chapters_command(video: str | None) -> int:
+    from ai_assets.catalog import connect
+
+    conn = connect()
+    try:
+        rows = conn.execute(
+            "SELECT t.video, s.name, t.youtube, t.start, t.title FROM topics t LEFT JOIN source_video s USING (video) "
+            "WHERE ? IS NULL OR t.video = ? ORDER BY t.video, t.chapter", [video, video]
+        ).fetchall()
+    finally:
+        conn.close()
+    if not rows:
+        print("no chapters: process a video first" if video is None else f"no chapters for {video}")
+        return 1 if video else 0
+    current = None
+    for key, name, line, start, title in rows:
+        if key != current:
+            print(f"\n{name or key} ({key})")
+            current = key
+        print(f"  {line}" if line else f"  {_clock(start)} {title}   (too few or too short chapters for YouTube)")
+    return 0
 
 
 def process_files(files: list[Path], top: int) -> int:
@@ -138,18 +217,25 @@ def _print_segments(layout, name: str, key: str, top: int) -> None:
 
     from resources.lake import lake_file
 
-    rows = pq.read_table(lake_file(layout.lake, "segments", key)).to_pylist()[:top]
-    print(f"\n{name} ({key}): top {len(rows)} segments")
+    rows = pq.read_table(lake_file(layout.lake, "segments", key)).to_pylist()
+    # Platforms with the same length rules rank alike: print each distinct ranking once.
+    rankings: dict[tuple, list[str]] = {}
+    for platform in dict.fromkeys(r["platform"] for r in rows):
+        ranked = tuple((r["start"], r["end"]) for r in rows if r["platform"] == platform and r["rank"] is not None)
+        rankings.setdefault(ranked, []).append(platform)
+    print(f"\n{name} ({key})")
     if not rows:
-        print("  no span of 15–60 s of continuous speech was found")
-        return
-    print(f"  {'rank':>4}  {'start':>7}  {'end':>7}  {'score':>5}  {'dens':>4}  {'hook':>4}  {'coh':>4}  {'vis':>4}  text")
-    for r in rows:
-        text = r["text"] if len(r["text"]) <= 60 else r["text"][:59] + "…"
-        print(
-            f"  {r['rank']:>4}  {_clock(r['start']):>7}  {_clock(r['end']):>7}  {r['score']:.3f}  "
-            f"{r['speech_density']:.2f}  {r['hook']:.2f}  {r['coherence']:.2f}  {r['visual']:.2f}  {text}"
-        )
+        print("  no span of continuous speech fits a platform's length")
+    for spans, platforms in rankings.items():
+        group = [r for r in rows if r["platform"] == platforms[0] and r["rank"] is not None][:top]
+        print(f"  top {len(group)} of {len(spans)} segments for {', '.join(sorted(platforms))}")
+        for r in group:
+            text = r["text"] if len(r["text"]) <= 70 else r["text"][:69] + "…"
+            print(f"  #{r['rank']:<2} {_clock(r['start']):>7}–{_clock(r['end']):<7} {text}")
+            print(f"      {r['reason']}")
+    blocked = {(r["start"], r["end"]): r for r in rows if r["rank"] is None}
+    for r in list(blocked.values())[:3]:
+        print(f"  not ranked {_clock(r['start'])}–{_clock(r['end'])}, safety: {r['blocked_reason']}")
 
 
 def _print_clips(layout, key: str) -> None:

@@ -57,7 +57,7 @@ def plan_jobs(segments: list[dict], items: list[Sentence], policy: ClipPolicy, d
     skipped: list[str] = []
     for name, spec in policy.platforms.items():
         taken = 0
-        for seg in sorted(segments, key=lambda s: s["rank"]):
+        for seg in platform_ranking(segments, name):
             if taken == policy.top_k:
                 break
             ends = [s.end for s in items[seg["first_sentence"] : seg["last_sentence"] + 1]]
@@ -71,6 +71,16 @@ def plan_jobs(segments: list[dict], items: list[Sentence], policy: ClipPolicy, d
             job.platforms.append(name)
             taken += 1
     return sorted(jobs.values(), key=lambda j: (j.rank, j.stem)), skipped
+
+
+def platform_ranking(segments: list[dict], platform: str) -> list[dict]:
+    """The ranked segments for a platform, best first; a platform the segment policy does not rank
+    borrows the first ranking in the table. Unranked (blocked) rows are never rendered."""
+    ranked = [s for s in segments if s["rank"] is not None]
+    own = [s for s in ranked if s["platform"] == platform]
+    if not own and ranked:
+        own = [s for s in ranked if s["platform"] == ranked[0]["platform"]]
+    return sorted(own, key=lambda s: s["rank"])
 
 
 @dataclass(frozen=True)

@@ -9,12 +9,15 @@ from dagster_aws.s3 import S3Resource
 
 from ai_assets.assets import ALL_ASSETS
 from ai_assets.assets.checks import TRANSCRIPT_CHECKS
-from ai_assets.jobs import compact_metrics, observe_policies, process_video, refresh_embeddings, refresh_transcripts
+from ai_assets.feedback import feedback_folder
+from ai_assets.jobs import compact_metrics, observe_policies, process_video, refresh_embeddings, refresh_segments, refresh_transcripts
 from ai_assets.settings import Layout
 from resources import ClipStore, LakeIOManager, MediaStore, MetricsResource, TextEmbedder, UploadSource, WhisperResource
 from resources.models import allow_download_from_env
 from resources.optimizer import OptimizerConfig
 from resources.policies import PolicyResource
+from resources.llm import LlmResource
+from resources.speakers import SpeakerEncoderResource
 from resources.vlm import VlmResource
 from schedules import SCHEDULES
 from sensors.optimization import optimization_sensor
@@ -51,6 +54,18 @@ def vlm_resource(layout: Layout) -> VlmResource:
     return VlmResource(**settings)
 
 
+def llm_resource(layout: Layout) -> LlmResource:
+    """The text LLM endpoint (clip copy, moderation) from the environment; the API key only through EnvVar."""
+    settings = {"cache_dir": str(layout.home / "llm_cache"), "model": os.environ.get("AI_ASSETS_LLM_MODEL", "gpt-4o-mini")}
+    if os.environ.get("AI_ASSETS_LLM_BASE_URL"):
+        settings["base_url"] = dg.EnvVar("AI_ASSETS_LLM_BASE_URL")
+    if os.environ.get("AI_ASSETS_LLM_API_KEY"):
+        settings["api_key"] = dg.EnvVar("AI_ASSETS_LLM_API_KEY")
+    if "AI_ASSETS_MODERATION_MODEL" in os.environ:
+        settings["moderation_model"] = os.environ["AI_ASSETS_MODERATION_MODEL"] or None
+    return LlmResource(**settings)
+
+
 def build_resources(layout: Layout) -> dict:
     allow_download = allow_download_from_env()
     return {
@@ -59,7 +74,7 @@ def build_resources(layout: Layout) -> dict:
         "clip_store": ClipStore(root=str(layout.clips), caption_font=os.environ.get("AI_ASSETS_CAPTION_FONT") or None),
         "metrics": MetricsResource(db_path=str(layout.metrics_db), spool_dir=str(layout.metrics_spool)),
         "policies": PolicyResource(db_path=str(layout.metrics_db)),
-        "optimizer": OptimizerConfig(),
+        "optimizer": OptimizerConfig(feedback_dir=str(feedback_folder(layout))),
         "uploads": UploadSource(
             local_dir=str(layout.uploads),
             intake_dir=str(layout.intake),
@@ -70,6 +85,8 @@ def build_resources(layout: Layout) -> dict:
         "whisper": WhisperResource(cache_dir=str(layout.model_cache), allow_download=allow_download),
         "embedder": TextEmbedder(cache_dir=str(layout.model_cache), allow_download=allow_download),
         "vlm": vlm_resource(layout),
+        "llm": llm_resource(layout),
+        "speakers": SpeakerEncoderResource(),
     }
 
 
@@ -78,7 +95,7 @@ def build_defs(layout: Layout | None = None) -> dg.Definitions:
     return dg.Definitions(
         assets=ALL_ASSETS,
         asset_checks=TRANSCRIPT_CHECKS,
-        jobs=[process_video, refresh_transcripts, refresh_embeddings, observe_policies, compact_metrics],
+        jobs=[process_video, refresh_transcripts, refresh_embeddings, refresh_segments, observe_policies, compact_metrics],
         sensors=[upload_sensor, optimization_sensor, automation_sensor],
         schedules=SCHEDULES,
         resources=build_resources(layout),

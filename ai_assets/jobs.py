@@ -24,7 +24,7 @@ process_video = dg.define_asset_job(
 observe_policies = dg.define_asset_job(
     "observe_policies",
     selection=POLICIES,
-    description="Observe asr_policy, vision_policy, embed_policy and clip_policy.",
+    description="Observe asr_policy, vision_policy, embed_policy, clip_policy and segment_policy.",
 )
 
 # The part of the graph an asr policy change makes stale.
@@ -57,4 +57,13 @@ refresh_embeddings = dg.define_asset_job(
     partitions_def=videos,
     executor_def=dg.in_process_executor,
     description="Re-run transcript_embeddings and everything below it for one video.",
+)
+
+# The part of the graph a segment policy change (weights, lengths, safety threshold) makes stale.
+refresh_segments = dg.define_asset_job(
+    "refresh_segments",
+    selection=dg.AssetSelection.assets("segments").downstream() | POLICIES,
+    partitions_def=videos,
+    executor_def=dg.in_process_executor,
+    description="Re-rank segments and redo everything below them for one video.",
 )

@@ -1,6 +1,6 @@
 """Model choice as data: versioned policy documents in DuckDB, validated before they are stored.
 
-Each domain (`asr`, `vision`, `embed`, `clip`) has a history of versions in the `policies` table of
+Each domain (`asr`, `vision`, `embed`, `clip`, `segment`) has a history of versions in the `policies` table of
 `metrics.duckdb`. A version is immutable; its identity is the sha256 of its canonical JSON body,
 which is also the data version of the matching observable source asset (`asr_policy`, ...), so a
 new body makes exactly the dependent partitions stale.
@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from ai_assets.speech import VadParams
 
-DOMAINS = ("asr", "vision", "embed", "clip")
+DOMAINS = ("asr", "vision", "embed", "clip", "segment")
 COMPLEXITY_CLASSES = ("clean_single", "noisy_or_multi")
 COMPUTE_TYPES = ("int8", "int8_float32", "int8_float16", "float16", "float32", "bfloat16")
 AUTHORS = ("user", "sensor")
@@ -141,7 +141,46 @@ class ClipPolicy(_Strict):
         return self
 
 
-SCHEMAS: dict[str, type[_Strict]] = {"asr": AsrPolicy, "vision": VisionPolicy, "embed": EmbedPolicy, "clip": ClipPolicy}
+# The named signals a segment's score is built from; each lies in [0, 1] (see ai_assets/scoring.py).
+SIGNALS = ("hook", "emotion", "speech_rate", "speaker_dynamics", "visual", "completeness", "speech_density")
+
+
+class LengthRule(_Strict):
+    min_seconds: float = Field(15.0, ge=3, le=600)
+    max_seconds: float = Field(60.0, ge=5, le=600)
+
+    @model_validator(mode="after")
+    def _ordered(self):
+        if self.min_seconds >= self.max_seconds:
+            raise ValueError(f"min_seconds ({self.min_seconds:g}) must be below max_seconds ({self.max_seconds:g})")
+        return self
+
+
+class SegmentPolicy(_Strict):
+    weights: dict[str, float] = Field(description="Weight of each named signal in the score.")
+    safety_weight: float = Field(0.5, ge=0, le=2, description="Penalty per unit of the highest safety score below the threshold.")
+    safety_threshold: float = Field(0.5, gt=0, le=1, description="A segment overlapping a flag at or above this is never ranked.")
+    hook_seconds: float = Field(3.0, gt=0, le=15, description="How much of the opening the hook signal looks at.")
+    platforms: dict[str, LengthRule] = Field(description="Candidate lengths per platform; each platform gets its own ranking.")
+    top_k: int = Field(10, ge=1, le=100, description="Ranked segments per platform.")
+    max_overlap: float = Field(0.5, ge=0, le=1, description="Two ranked segments share at most this share of the shorter one.")
+    copy_top_k: int = Field(3, ge=0, le=20, description="Top segments per platform that get a title, description and hashtags.")
+
+    @model_validator(mode="after")
+    def _weights(self):
+        missing, unknown = set(SIGNALS) - set(self.weights), set(self.weights) - set(SIGNALS)
+        if missing or unknown:
+            raise ValueError(f"weights must name exactly {list(SIGNALS)} (missing {sorted(missing)}, unknown {sorted(unknown)})")
+        if any(w < 0 or w > 1 for w in self.weights.values()) or sum(self.weights.values()) <= 0:
+            raise ValueError("each weight must lie in [0, 1] and at least one must be positive")
+        if not self.platforms:
+            raise ValueError("at least one platform is needed")
+        return self
+
+
+SCHEMAS: dict[str, type[_Strict]] = {
+    "asr": AsrPolicy, "vision": VisionPolicy, "embed": EmbedPolicy, "clip": ClipPolicy, "segment": SegmentPolicy,
+}
 
 DEFAULTS: dict[str, dict] = {
     "asr": {
@@ -160,6 +199,19 @@ DEFAULTS: dict[str, dict] = {
             "shorts": {"aspect": "9:16", "width": 1080, "height": 1920, "max_seconds": 60, "caption_bottom": 0.2},
             "reels": {"aspect": "9:16", "width": 1080, "height": 1920, "max_seconds": 60, "caption_bottom": 0.2},
             "linkedin": {"aspect": "1:1", "width": 1080, "height": 1080, "max_seconds": 60, "caption_bottom": 0.08},
+        },
+    },
+    "segment": {
+        "weights": {
+            "hook": 0.20, "emotion": 0.15, "speech_rate": 0.10, "speaker_dynamics": 0.05, "visual": 0.10,
+            "completeness": 0.30, "speech_density": 0.10,
+        },
+        # Short-form apps reward 15–60 s; LinkedIn viewers stay for a fuller thought.
+        "platforms": {
+            "tiktok": {"min_seconds": 15, "max_seconds": 60},
+            "shorts": {"min_seconds": 15, "max_seconds": 60},
+            "reels": {"min_seconds": 15, "max_seconds": 60},
+            "linkedin": {"min_seconds": 20, "max_seconds": 60},
         },
     },
 }

@@ -10,7 +10,11 @@ from ai_assets.policy_report import history_markdown
 from ai_assets.settings import Layout
 
 # Which job reruns what a domain's policy governs, and which asset records the policy hash used.
-REFRESH = {"asr": ("refresh_transcripts", "transcript"), "embed": ("refresh_embeddings", "transcript_embeddings")}
+REFRESH = {
+    "asr": ("refresh_transcripts", "transcript"),
+    "embed": ("refresh_embeddings", "transcript_embeddings"),
+    "segment": ("refresh_segments", "segments"),
+}
 
 
 def policy_command(args) -> int:

@@ -1,7 +1,6 @@
 """Audio profile: cheap signal measurements that decide a video's ASR complexity class.
 
-The speaker estimate is deliberately crude (two clearly separated pitch clusters mean two voices)
-until diarization provides a real count.
+The speaker count comes from the diarization asset; this module measures the signal itself.
 """
 
 from __future__ import annotations
@@ -12,15 +11,9 @@ from ai_assets.media import SAMPLE_RATE
 
 FRAME_S = 0.032
 PITCH_MIN_HZ, PITCH_MAX_HZ = 70.0, 400.0
-MAX_PITCH_FRAMES = 3000
-# Two pitch clusters this far apart (in octaves), each holding this share of voiced frames, count as two voices.
-SPEAKER_SPLIT_OCTAVES = 0.45
-SPEAKER_MIN_SHARE = 0.25
-# Fewer voiced frames than this (about 6 s) never count as two voices.
-SPEAKER_MIN_VOICED_FRAMES = 200
 
 
-def _frames(samples: np.ndarray, frame: int) -> np.ndarray:
+def frame_rows(samples: np.ndarray, frame: int) -> np.ndarray:
     usable = len(samples) // frame * frame
     return samples[:usable].reshape(-1, frame)
 
@@ -36,10 +29,10 @@ def _db(power: float) -> float:
     return float(10 * np.log10(max(power, 1e-12)))
 
 
-def measure(samples: np.ndarray, regions: list[tuple[float, float]]) -> dict:
-    """speech_ratio, snr_db, loudness_dbfs, syllables_per_second and estimated_speakers."""
+def measure(samples: np.ndarray, regions: list[tuple[float, float]], speakers: int) -> dict:
+    """speech_ratio, snr_db, loudness_dbfs, syllables_per_second, and `speakers` (from diarization) as estimated_speakers."""
     frame = int(FRAME_S * SAMPLE_RATE)
-    frames = _frames(samples, frame)
+    frames = frame_rows(samples, frame)
     duration = len(samples) / SAMPLE_RATE
     speech_s = sum(e - s for s, e in regions)
     if len(frames) == 0 or not regions:
@@ -55,7 +48,7 @@ def measure(samples: np.ndarray, regions: list[tuple[float, float]]) -> dict:
         "snr_db": round(float(np.clip(snr, -10.0, 90.0)), 2),
         "loudness_dbfs": round(_db(float(np.mean(speech_power))), 2),
         "syllables_per_second": round(_syllable_rate(power[mask], speech_s), 3),
-        "estimated_speakers": _speaker_estimate(frames[mask]),
+        "estimated_speakers": speakers,
     }
 
 
@@ -69,7 +62,7 @@ def _syllable_rate(speech_power: np.ndarray, speech_s: float) -> float:
     return float(peaks.sum() / speech_s)
 
 
-def _pitch(frames: np.ndarray) -> np.ndarray:
+def pitch_hz(frames: np.ndarray) -> np.ndarray:
     """Autocorrelation F0 per frame in Hz; NaN where unvoiced."""
     centred = frames - frames.mean(axis=1, keepdims=True)
     n = centred.shape[1]
@@ -80,25 +73,6 @@ def _pitch(frames: np.ndarray) -> np.ndarray:
     strength = ac[np.arange(len(ac)), lags] / np.maximum(ac[:, 0], 1e-12)
     f0 = SAMPLE_RATE / lags.astype(float)
     return np.where(strength > 0.5, f0, np.nan)
-
-
-def _speaker_estimate(speech_frames: np.ndarray) -> int:
-    if len(speech_frames) == 0:
-        return 0
-    step = max(1, len(speech_frames) // MAX_PITCH_FRAMES)
-    f0 = _pitch(speech_frames[::step].astype(np.float64))
-    octaves = np.log2(f0[~np.isnan(f0)])
-    if len(octaves) < SPEAKER_MIN_VOICED_FRAMES:
-        return 1
-    low, high = np.percentile(octaves, 25), np.percentile(octaves, 75)
-    for _ in range(20):  # two-means in one dimension
-        split = (low + high) / 2
-        a, b = octaves[octaves <= split], octaves[octaves > split]
-        if len(a) == 0 or len(b) == 0:
-            return 1
-        low, high = a.mean(), b.mean()
-    shares = min(len(a), len(b)) / len(octaves)
-    return 2 if high - low >= SPEAKER_SPLIT_OCTAVES and shares >= SPEAKER_MIN_SHARE else 1
 
 
 def complexity_class(profile: dict, clean_min_snr_db: float, clean_max_speakers: int) -> str:

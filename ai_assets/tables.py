@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pyarrow as pa
 
+from ai_assets.policies import SIGNALS
+
 WORD = pa.struct([("start", pa.float64()), ("end", pa.float64()), ("word", pa.string()), ("probability", pa.float64())])
 REGION = pa.struct([("start", pa.float64()), ("end", pa.float64())])
 
@@ -153,26 +155,141 @@ SCHEMAS: dict[str, pa.Schema] = {
             ("embedding", pa.list_(pa.float32())),
         ]
     ),
+    "diarization": pa.schema(
+        [
+            ("video", pa.string()),
+            ("turn", pa.int32()),
+            ("speaker", pa.string()),
+            ("start", pa.float64()),
+            ("end", pa.float64()),
+            ("duration", pa.float64()),
+        ]
+    ),
+    "transcript_speakers": pa.schema(
+        [
+            ("video", pa.string()),
+            ("segment", pa.int32()),
+            ("start", pa.float64()),
+            ("end", pa.float64()),
+            ("speaker", pa.string()),
+            ("speaker_share", pa.float64()),
+            ("word_speakers", pa.list_(pa.string())),
+        ]
+    ),
+    "emotion": pa.schema(
+        [
+            ("video", pa.string()),
+            ("segment", pa.int32()),
+            ("start", pa.float64()),
+            ("end", pa.float64()),
+            # prosody
+            ("energy_db", pa.float64()),
+            ("energy_var_db", pa.float64()),
+            ("pitch_mean_hz", pa.float64()),
+            ("pitch_range_st", pa.float64()),
+            ("speech_rate_wps", pa.float64()),
+            ("pause_share", pa.float64()),
+            ("longest_pause_s", pa.float64()),
+            ("laughter", pa.float64()),
+            ("applause", pa.float64()),
+            ("arousal_prosody", pa.float64()),
+            # words
+            ("valence", pa.float64()),
+            ("arousal", pa.float64()),
+            ("emotion", pa.string()),
+            ("emotion_score", pa.float64()),
+            ("intensity", pa.float64()),
+        ]
+    ),
+    "safety": pa.schema(
+        [
+            ("video", pa.string()),
+            ("start", pa.float64()),
+            ("end", pa.float64()),
+            ("category", pa.string()),
+            ("score", pa.float64()),
+            ("text", pa.string()),
+            ("source", pa.string()),
+        ]
+    ),
+    "topics": pa.schema(
+        [
+            ("video", pa.string()),
+            ("chapter", pa.int32()),
+            ("start", pa.float64()),
+            ("end", pa.float64()),
+            ("first_sentence", pa.int32()),
+            ("last_sentence", pa.int32()),
+            ("title", pa.string()),
+            ("keywords", pa.list_(pa.string())),
+            ("youtube", pa.string()),
+            ("text", pa.string()),
+        ]
+    ),
     "segments": pa.schema(
         [
             ("video", pa.string()),
+            ("platform", pa.string()),
             ("rank", pa.int32()),
             ("start", pa.float64()),
             ("end", pa.float64()),
             ("duration", pa.float64()),
             ("score", pa.float64()),
-            ("speech_density", pa.float64()),
-            ("hook", pa.float64()),
+            *((name, pa.float64()) for signal in SIGNALS for name in (signal, f"{signal}_contrib")),
+            ("safety", pa.float64()),
+            ("safety_contrib", pa.float64()),
             ("coherence", pa.float64()),
-            ("visual", pa.float64()),
             ("face_share", pa.float64()),
             ("motion_level", pa.float64()),
             ("cut_rate", pa.float64()),
             ("vlm_interest", pa.float64()),
             ("hook_kind", pa.string()),
+            ("speakers", pa.int32()),
+            ("chapter", pa.int32()),
+            ("starts_on_boundary", pa.bool_()),
+            ("ends_on_boundary", pa.bool_()),
             ("first_sentence", pa.int32()),
             ("last_sentence", pa.int32()),
+            ("reason", pa.string()),
+            ("blocked_reason", pa.string()),
             ("text", pa.string()),
+            ("policy_version", pa.int32()),
+            ("policy_sha256", pa.string()),
+        ]
+    ),
+    "clip_copy": pa.schema(
+        [
+            ("video", pa.string()),
+            ("platform", pa.string()),
+            ("rank", pa.int32()),
+            ("start", pa.float64()),
+            ("end", pa.float64()),
+            ("title", pa.string()),
+            ("description", pa.string()),
+            ("hashtags", pa.list_(pa.string())),
+            ("source", pa.string()),
+            ("model", pa.string()),
+            ("prompt_version", pa.string()),
+            ("text_sha256", pa.string()),
+        ]
+    ),
+    # Written by `ai-assets feedback` or ai_assets.feedback.record, one file per entry; the clip's signal
+    # values are copied in so a refit does not depend on later reruns.
+    "feedback": pa.schema(
+        [
+            ("feedback_id", pa.string()),
+            ("created_at", pa.timestamp("us", tz="UTC")),
+            ("clip_id", pa.string()),
+            ("video", pa.string()),
+            ("platform", pa.string()),
+            ("rank", pa.int32()),
+            ("rating", pa.int32()),
+            ("selected", pa.bool_()),
+            ("views", pa.int64()),
+            ("retention", pa.float64()),
+            ("note", pa.string()),
+            ("segment_policy_version", pa.int32()),
+            *((signal, pa.float64()) for signal in SIGNALS),
         ]
     ),
     "clips": pa.schema(
@@ -214,4 +331,16 @@ def to_table(asset: str, rows: list[dict]) -> pa.Table:
         extra = set(row) - set(schema.names)
         if extra:
             raise KeyError(f"{asset}: columns not in schema: {sorted(extra)}")
-    return pa.Table.from_pylist(rows, schema=schema)
+    return pa.Table.from_pylist([_clean(row, schema) for row in rows], schema=schema)
+
+
+def _clean(row: dict, schema: pa.Schema) -> dict:
+    """pandas round trips turn missing values into NaN and integers into floats; undo both."""
+    out = {}
+    for key, value in row.items():
+        if isinstance(value, float) and value != value:
+            value = None
+        elif isinstance(value, float) and pa.types.is_integer(schema.field(key).type):
+            value = int(value)
+        out[key] = value
+    return out

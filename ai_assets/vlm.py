@@ -11,15 +11,13 @@
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
-import random
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ai_assets.files import write_bytes_atomic
+from ai_assets.llm import CallSettings, CallTally, JsonCache, chat_json
 
 PROMPT_VERSION = "frames-v1"
 PROMPT = (
@@ -32,39 +30,20 @@ FIELDS = ("description", "objects", "on_screen_text", "visual_interest")
 
 
 @dataclass(frozen=True)
-class VlmSettings:
-    model: str
+class VlmSettings(CallSettings):
     max_images_per_call: int = 50
-    max_concurrency: int = 4
-    retry_budget_s: float = 30.0
-    backoff_s: float = 1.0
-    input_cost_per_mtok: float = 0.15
-    output_cost_per_mtok: float = 0.60
 
 
 @dataclass
-class VlmResult:
+class VlmResult(CallTally):
     by_phash: dict[str, dict] = field(default_factory=dict)
-    calls: int = 0
-    cached: int = 0
-    input_tokens: int = 0
-    output_tokens: int = 0
-    degraded: str | None = None
-
-    def cost_usd(self, settings: VlmSettings) -> float:
-        return round(self.input_tokens / 1e6 * settings.input_cost_per_mtok + self.output_tokens / 1e6 * settings.output_cost_per_mtok, 6)
 
 
-class VlmCache:
+class VlmCache(JsonCache):
+    """Answers by frame phash."""
+
     def __init__(self, folder: Path, model: str):
-        self.folder = folder / hashlib.sha256(f"{model}|{PROMPT_VERSION}".encode()).hexdigest()[:16]
-
-    def get(self, phash: str) -> dict | None:
-        path = self.folder / f"{phash}.json"
-        return json.loads(path.read_text()) if path.exists() else None
-
-    def put(self, phash: str, answer: dict) -> None:
-        write_bytes_atomic(self.folder / f"{phash}.json", json.dumps(answer).encode())
+        super().__init__(folder, model, PROMPT_VERSION)
 
 
 def describe(client, frames: list[dict], settings: VlmSettings, cache: VlmCache) -> VlmResult:
@@ -99,35 +78,18 @@ def describe(client, frames: list[dict], settings: VlmSettings, cache: VlmCache)
 
 
 def _ask(client, batch: list[tuple[str, str]], settings: VlmSettings, deadline: float):
-    import openai
-
     content = [{"type": "text", "text": PROMPT.format(n=len(batch))}]
     for _, path in batch:
         data = base64.b64encode(Path(path).read_bytes()).decode()
         content.append({"type": "image_url", "image_url": {"url": f"data:image/jpeg;base64,{data}"}})
-    usage = {"calls": 0, "input": 0, "output": 0}
-    attempt = 0
-    while True:
-        usage["calls"] += 1
-        try:
-            response = client.chat.completions.create(
-                model=settings.model, messages=[{"role": "user", "content": content}], response_format={"type": "json_object"}
-            )
-            if response.usage:
-                usage["input"] += response.usage.prompt_tokens or 0
-                usage["output"] += response.usage.completion_tokens or 0
-            return _parse(response.choices[0].message.content, len(batch)), usage, None
-        except (openai.APITimeoutError, openai.APIConnectionError, openai.RateLimitError, openai.InternalServerError) as exc:
-            reason = f"{type(exc).__name__}" + (f" {exc.status_code}" if getattr(exc, "status_code", None) else "")
-        except openai.APIStatusError as exc:  # 4xx other than 429: retrying will not help
-            return None, usage, f"endpoint refused the request ({exc.status_code})"
-        except ValueError as exc:
-            return None, usage, f"unusable answer: {exc}"
-        wait = settings.backoff_s * 2**attempt * (0.5 + random.random() / 2)
-        if time.monotonic() + wait > deadline:
-            return None, usage, f"{reason} after {usage['calls']} attempts; retry budget spent"
-        time.sleep(wait)
-        attempt += 1
+    messages = [{"role": "user", "content": content}]
+    text, usage, error = chat_json(client, settings.model, messages, deadline, settings.backoff_s)
+    if error:
+        return None, usage, error
+    try:
+        return _parse(text, len(batch)), usage, None
+    except ValueError as exc:
+        return None, usage, f"unusable answer: {exc}"
 
 
 def _parse(text: str | None, expected: int) -> list[dict]:

@@ -1,13 +1,16 @@
-"""optimization_sensor: retunes the asr policy from measured metrics, then has the policies observed."""
+"""optimization_sensor: retunes the asr policy from metrics and the segment weights from feedback, then has the policies observed."""
 
 import json
+from pathlib import Path
 
 import dagster as dg
 
 from ai_assets.catalog import metrics_snapshot
 from ai_assets.jobs import observe_policies
 from ai_assets.optimizer import decide, samples_from_metrics
-from ai_assets.policies import PolicyLocked
+from ai_assets.feedback import rows as feedback_rows
+from ai_assets.policies import Policy, PolicyLocked
+from ai_assets.refit import RefitSettings, propose, rollback_target
 from resources import MetricsResource, WhisperResource
 from resources.optimizer import OptimizerConfig
 from resources.policies import PolicyResource
@@ -31,22 +34,47 @@ def metric_rows(metrics: MetricsResource) -> list[dict]:
     return rows
 
 
+def refit_segment_policy(store, feedback: list[dict], settings: RefitSettings) -> tuple[Policy | None, str]:
+    """Roll back a refit that newer feedback disagrees with, else propose a refit; store what is decided."""
+    history = store.history("segment")
+    target, note = rollback_target(history, feedback, settings)
+    if target is not None:
+        return store.set("segment", target.body, author="sensor", reason=note), note
+    proposal, note = propose(feedback, history[-1].body["weights"], settings)
+    if proposal is None:
+        return None, note
+    return store.set("segment", {**history[-1].body, "weights": proposal.weights}, author="sensor", reason=note), note
+
+
 @dg.sensor(job=observe_policies, minimum_interval_seconds=300, default_status=dg.DefaultSensorStatus.RUNNING)
 def optimization_sensor(
     context: dg.SensorEvaluationContext, policies: PolicyResource, metrics: MetricsResource,
     optimizer: OptimizerConfig, whisper: WhisperResource,
 ):
-    """Applies the documented rules in ai_assets/optimizer.py; writes a new asr policy version with its reason."""
+    """Applies the documented rules in ai_assets/optimizer.py to the asr policy, and refits the segment policy's
+    weights from feedback (ai_assets/refit.py); each new version is stored with its reason."""
     state = json.loads(context.cursor) if context.cursor else {"rejected": {}}
     store = policies.store()
+    changed, notes = [], []
     samples, shadow = samples_from_metrics(metric_rows(metrics))
     decision = decide(store.history("asr"), samples, shadow, whisper.registry().available("whisper"), optimizer.settings(), state["rejected"])
-    if not decision.changed:
-        return dg.SkipReason("; ".join(decision.notes) or "no rule applies")
     try:
-        policy = store.set("asr", decision.body, author="sensor", reason=decision.reason)
+        if decision.changed:
+            changed.append(store.set("asr", decision.body, author="sensor", reason=decision.reason))
+            state["rejected"] = decision.rejected
+        else:
+            notes.append("asr: " + ("; ".join(decision.notes) or "no rule applies"))
+        segment, note = refit_segment_policy(store, feedback_rows(Path(optimizer.feedback_dir)), optimizer.refit_settings())
+        if segment is not None:
+            changed.append(segment)
+        else:
+            notes.append(f"segment: {note}")
     except PolicyLocked as exc:
-        return dg.SkipReason(f"could not write the policy this tick: {exc}")
-    context.update_cursor(json.dumps({"rejected": decision.rejected}, sort_keys=True))
-    context.log.info(f"asr policy v{policy.version}: {policy.reason}")
-    return dg.RunRequest(run_key=f"asr-policy-{policy.sha256[:16]}", tags={"ai_assets/policy_version": str(policy.version)})
+        return dg.SkipReason(f"could not write a policy this tick: {exc}")
+    if not changed:
+        return dg.SkipReason(" | ".join(notes))
+    context.update_cursor(json.dumps(state, sort_keys=True))
+    for policy in changed:
+        context.log.info(f"{policy.domain} policy v{policy.version}: {policy.reason}")
+    key = "-".join(f"{p.domain}-{p.sha256[:12]}" for p in changed)
+    return dg.RunRequest(run_key=f"policy-{key}", tags={f"ai_assets/{p.domain}_policy_version": str(p.version) for p in changed})

@@ -82,5 +82,6 @@ def test_cli_reports_one_line_per_bad_file_and_still_processes_good_ones(layout,
         f"error: {media['silent']}: no audio stream: the video has no sound track to transcribe",
         f"error: {layout.home / 'missing.mp4'}: no such file",
     ]
-    assert re.search(r"talk\.mp4 \(talk-[0-9a-f]{10}\): top [1-5] segments", proc.stdout)
+    assert re.search(r"talk\.mp4 \(talk-[0-9a-f]{10}\)\n  top [1-5] of \d+ segments for ", proc.stdout)
+    assert re.search(r"  top [1-5] of \d+ segments for [a-z, ]*tiktok\n  #1 .*\n      \d\.\d\d = completeness", proc.stdout)
     assert "✓ segments" in proc.stdout and "outputs:" in proc.stdout

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from ai_assets.captions import CaptionStyle, Word, balanced_lines, clip_words, find_font, group_cues, parse_srt, to_ass, to_srt
-from ai_assets.clips import clip_span, plan_jobs
+from ai_assets.clips import clip_span, plan_jobs, platform_ranking
 from ai_assets.policies import ClipPolicy, validate
 from ai_assets.reframe import FaceSample, crop_size, follow, plan_crop, track_faces
 from ai_assets.render import ClipCut, render_clip, probe_clip
@@ -91,14 +91,23 @@ def test_identical_platform_specs_share_one_render_and_top_k_holds_per_platform(
         "shorts": {"aspect": "9:16", "width": 1080, "height": 1920, "caption_bottom": 0.2},
         "linkedin": {"aspect": "16:9", "width": 1920, "height": 1080, "max_seconds": 20}}}))
     items = [Sentence(i, i * 10.0, i * 10.0 + 9.5, f"s{i}", 5, 8.0) for i in range(10)]
-    segments = [{"rank": 1, "start": 0.0, "end": 29.5, "first_sentence": 0, "last_sentence": 2},
-                {"rank": 2, "start": 40.0, "end": 59.5, "first_sentence": 4, "last_sentence": 5},
-                {"rank": 3, "start": 70.0, "end": 89.5, "first_sentence": 7, "last_sentence": 8}]
+    spans = [(0.0, 29.5, 0, 2), (40.0, 59.5, 4, 5), (70.0, 89.5, 7, 8)]
+
+    def row(platform, rank, span):
+        return {"platform": platform, "rank": rank, "start": span[0], "end": span[1], "first_sentence": span[2], "last_sentence": span[3]}
+
+    # TikTok and Shorts rank alike; LinkedIn ranks its own way; a blocked span is never rendered;
+    # "reels" has no ranking of its own and borrows the first one.
+    segments = [row("tiktok", r + 1, spans[r]) for r in range(3)] + [row("shorts", r + 1, spans[r]) for r in range(3)]
+    segments += [row("linkedin", 1, spans[1]), row("linkedin", 2, spans[0]), row("linkedin", None, spans[2])]
     jobs, skipped = plan_jobs(segments, items, policy, 100.0)
-    assert [(j.rank, j.platforms) for j in jobs] == [(1, ["linkedin"]), (1, ["shorts", "tiktok"]), (2, ["linkedin"]), (2, ["shorts", "tiktok"])]
-    linkedin_1 = jobs[0]
-    assert linkedin_1.trimmed and linkedin_1.end - linkedin_1.start <= 20 and linkedin_1.end == pytest.approx(19.85)
+    assert [(j.rank, j.platforms, j.start) for j in jobs] == [
+        (1, ["linkedin"], 39.85), (1, ["shorts", "tiktok"], 0.0), (2, ["linkedin"], 0.0), (2, ["shorts", "tiktok"], 39.85)]
+    linkedin_2 = jobs[2]
+    assert linkedin_2.trimmed and linkedin_2.end - linkedin_2.start <= 20 and linkedin_2.end == pytest.approx(19.85)
     assert skipped == []
+    assert [s["start"] for s in platform_ranking(segments, "reels")] == [0.0, 40.0, 70.0]
+    assert [s["rank"] for s in platform_ranking(segments, "linkedin")] == [1, 2]
 
 
 def test_clip_policy_refuses_a_size_that_does_not_match_its_aspect():

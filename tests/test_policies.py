@@ -17,7 +17,7 @@ def asr_body(**clean):
 @pytest.mark.parametrize(
     ("domain", "body", "message"),
     [
-        ("speech", {}, "unknown policy domain 'speech' (domains: asr, vision, embed, clip)"),
+        ("speech", {}, "unknown policy domain 'speech' (domains: asr, vision, embed, clip, segment)"),
         ("asr", {"classes": {"clean_single": DEFAULTS["asr"]["classes"]["clean_single"]}}, "classes must be exactly ['clean_single', 'noisy_or_multi'] (missing ['noisy_or_multi']"),
         ("asr", asr_body(beam_size=0), "classes.clean_single.beam_size: Input should be greater than or equal to 1"),
         ("asr", asr_body(batch_size=500), "classes.clean_single.batch_size: Input should be less than or equal to 64"),
@@ -26,6 +26,12 @@ def asr_body(**clean):
         ("asr", asr_body(model="large-v3"), "model large-v3 not available (available: base, tiny.en)"),
         ("vision", {"sample_fps": 0}, "sample_fps: Input should be greater than 0"),
         ("embed", {"model": "e5-large"}, "model e5-large not available (available: all-MiniLM-L6-v2)"),
+        ("segment", {**DEFAULTS["segment"], "weights": {**DEFAULTS["segment"]["weights"], "laughs": 0.1}},
+         "weights must name exactly ['hook', 'emotion', 'speech_rate', 'speaker_dynamics', 'visual', 'completeness', 'speech_density'] (missing [], unknown ['laughs'])"),
+        ("segment", {**DEFAULTS["segment"], "weights": {**DEFAULTS["segment"]["weights"], "hook": 1.5}}, "each weight must lie in [0, 1]"),
+        ("segment", {**DEFAULTS["segment"], "platforms": {"tiktok": {"min_seconds": 60, "max_seconds": 30}}},
+         "platforms.tiktok: Value error, min_seconds (60) must be below max_seconds (30)"),
+        ("segment", {**DEFAULTS["segment"], "safety_threshold": 0}, "safety_threshold: Input should be greater than 0"),
     ],
 )
 def test_invalid_documents_are_refused_with_the_reason(domain, body, message):

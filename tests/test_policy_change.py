@@ -18,8 +18,9 @@ from tests.conftest import add_video
 from tests.test_sensor import tick
 
 pytestmark = pytest.mark.slow
-VIDEO_ASSETS = ["source_video", "audio", "audio_profile", "transcript", "transcript_quality", "transcript_shadow",
-                "transcript_embeddings", "segments", "keyframes", "visual_analysis", "clips"]
+VIDEO_ASSETS = ["source_video", "audio", "diarization", "audio_profile", "transcript", "transcript_quality", "transcript_shadow",
+                "transcript_embeddings", "transcript_speakers", "emotion", "safety", "topics", "segments", "keyframes",
+                "visual_analysis", "clip_copy", "clips"]
 
 
 def materializations(instance) -> Counter:
@@ -62,12 +63,13 @@ def test_asr_policy_change_reruns_only_the_transcript_chain(layout, instance, tw
     store.set("asr", body, "user", "beam 2 on clean audio")
     defs.resolve_job_def("observe_policies").execute_in_process(instance=instance, run_config=QUIET)
     requested = automation.tick()
-    chain = ["audio_profile", "clips", "segments", "transcript", "transcript_embeddings", "transcript_quality", "transcript_shadow"]
+    chain = ["audio_profile", "clip_copy", "clips", "emotion", "safety", "segments", "topics", "transcript", "transcript_embeddings",
+             "transcript_quality", "transcript_shadow", "transcript_speakers"]
     assert requested == {key: chain for key in keys}
     automation.run(requested)
 
     after = materializations(instance) - before
-    assert after == Counter({name: 2 for name in chain})  # source_video and audio: zero
+    assert after == Counter({name: 2 for name in chain})  # source_video, audio and diarization: zero
     for key in keys:
         assert pq.read_table(lake_file(layout.lake, "transcript", key)).column("policy_version").to_pylist()[:1] in ([1], [])
 
@@ -81,7 +83,7 @@ def test_embed_policy_change_leaves_the_transcripts_alone(layout, instance, two_
     automation.run(automation.tick())
     PolicyStore(layout.metrics_db).set("embed", {"model": "all-MiniLM-L6-v2", "window_sentences": 3}, "user", "wider windows")
     defs.resolve_job_def("observe_policies").execute_in_process(instance=instance, run_config=QUIET)
-    assert automation.tick() == {key: ["clips", "segments", "transcript_embeddings"] for key in keys}
+    assert automation.tick() == {key: ["clip_copy", "clips", "segments", "topics", "transcript_embeddings"] for key in keys}
 
 
 def test_vision_policy_change_reruns_the_vision_branch_and_what_ranks_on_it(layout, instance, two_videos):
@@ -92,9 +94,10 @@ def test_vision_policy_change_reruns_the_vision_branch_and_what_ranks_on_it(layo
     PolicyStore(layout.metrics_db).set("vision", {"sample_fps": 1.0}, "user", "denser sampling")
     defs.resolve_job_def("observe_policies").execute_in_process(instance=instance, run_config=QUIET)
     requested = automation.tick()
-    assert requested == {key: ["clips", "keyframes", "segments", "visual_analysis"] for key in keys}
+    assert requested == {key: ["clip_copy", "clips", "keyframes", "segments", "visual_analysis"] for key in keys}
     automation.run(requested)
-    assert materializations(instance) - before == Counter({"keyframes": 2, "visual_analysis": 2, "segments": 2, "clips": 2})
+    assert materializations(instance) - before == Counter(
+        {"keyframes": 2, "visual_analysis": 2, "segments": 2, "clip_copy": 2, "clips": 2})
     # The transcript is untouched: no new materialization and the same file.
     assert {k: lake_file(layout.lake, "transcript", k).stat().st_mtime_ns for k in keys} == transcripts
 
@@ -114,6 +117,26 @@ def test_clip_policy_change_rerenders_only_the_clips(layout, instance, two_video
     assert materializations(instance) - before == Counter({"clips": 2})
     rows = pq.read_table(lake_file(layout.lake, "clips", keys[0])).to_pylist()
     assert rows and all(r["duration"] <= 30 and r["policy_version"] == store.current("clip").version for r in rows)
+
+
+def test_segment_policy_change_reranks_without_touching_the_understanding_stages(layout, instance, two_videos):
+    defs, keys, automation = two_videos
+    automation.run(automation.tick())
+    before = materializations(instance)
+    emotion_files = {k: lake_file(layout.lake, "emotion", k).stat().st_mtime_ns for k in keys}
+    store = PolicyStore(layout.metrics_db)
+    body = store.current("segment").body
+    body["weights"]["hook"] = 0.6
+    new = store.set("segment", body, "user", "hooks matter most")
+    defs.resolve_job_def("observe_policies").execute_in_process(instance=instance, run_config=QUIET)
+    requested = automation.tick()
+    assert requested == {key: ["clip_copy", "clips", "segments"] for key in keys}
+    automation.run(requested)
+    assert materializations(instance) - before == Counter({"segments": 2, "clip_copy": 2, "clips": 2})
+    assert {k: lake_file(layout.lake, "emotion", k).stat().st_mtime_ns for k in keys} == emotion_files
+    rows = pq.read_table(lake_file(layout.lake, "segments", keys[0])).to_pylist()
+    assert rows and {r["policy_version"] for r in rows} == {new.version}
+    assert all(r["hook_contrib"] == pytest.approx(0.6 * r["hook"], abs=1e-4) for r in rows)
 
 
 def test_reference_beside_the_upload_gives_a_wer_row(layout, two_videos):

@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 
-from ai_assets.scoring import SegmentRules, candidate_spans, hook_kind, rank_segments
+from ai_assets.policies import DEFAULTS, SIGNALS, SegmentPolicy
+from ai_assets.scoring import Evidence, candidate_spans, dynamics_score, hook_kind, rank_segments, rate_score
 from ai_assets.speech import pack_chunks
 from ai_assets.text import join_words, sentence_windows, sentences
 
@@ -43,8 +44,8 @@ def test_windows_slide_one_sentence_at_a_time():
 
 @pytest.mark.parametrize(
     ("text", "kind"),
-    [("What happened next?", "question"), ("This is huge!", "exclamation"), ("We grew 40 times.", "number"),
-     ("Three things matter.", "number"), ("Nothing special here.", None)],
+    [("What happened next?", "question"), ("This is huge!", "bold_claim"), ("Nobody tells you this.", "bold_claim"),
+     ("We grew 40 times.", "number"), ("Three things matter.", "number"), ("Nothing special here.", None)],
 )
 def test_hook_kind(text, kind):
     assert hook_kind(text) == kind
@@ -55,53 +56,125 @@ def test_pack_chunks_merges_regions_up_to_30_seconds():
     assert pack_chunks(regions) == [(0.0, 29.5), (31.0, 40.0), (45.0, 75.0)]
 
 
-def _talk(n_sentences: int, seconds_each: float):
+def _talk(n_sentences: int, seconds_each: float, opener: str = "word"):
     segs = []
     for i in range(n_sentences):
         n_words = int(seconds_each / 0.5)
-        text = " ".join(["word"] * (n_words - 1) + [f"end{i}."])
+        text = " ".join([opener] + ["word"] * (n_words - 2) + [f"end{i}."])
         if i % 4 == 0:
             text = text[:-1] + "?"
         segs.append(segment(text, i * (seconds_each + 0.5)))
-    return sentences(segs)
+    return sentences(segs), [w for s in segs for w in s["words"]]
+
+
+def _vectors(n: int, same_topic: slice = slice(0, 10)):
+    rng = np.random.default_rng(0)
+    vectors = rng.normal(size=(n, 8)).astype(np.float32)
+    vectors[same_topic] = vectors[same_topic.start]
+    return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+
+POLICY = SegmentPolicy.model_validate(DEFAULTS["segment"])
 
 
 def test_candidates_respect_length_bounds():
-    items = _talk(30, 6.0)
-    rules = SegmentRules()
-    for a, b in candidate_spans(items, rules):
-        assert rules.min_seconds <= items[b].end - items[a].start <= rules.max_seconds
+    items, _ = _talk(30, 6.0)
+    for a, b in candidate_spans(items, 15.0, 60.0):
+        assert 15.0 <= items[b].end - items[a].start <= 60.0
 
 
-def test_ranked_segments_are_sentence_aligned_ranked_and_mostly_disjoint():
-    items = _talk(30, 6.0)
-    rng = np.random.default_rng(0)
-    vectors = rng.normal(size=(len(items), 8)).astype(np.float32)
-    vectors[:10] = vectors[0]  # the first ten sentences share one topic
-    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-    ranked = rank_segments(items, vectors)
-    assert list(ranked["rank"]) == list(range(1, len(ranked) + 1))
-    assert list(ranked["score"]) == sorted(ranked["score"], reverse=True)
-    starts = {s.start for s in items}
-    ends = {s.end for s in items}
-    for row in ranked.itertuples():
-        assert row.start in starts and row.end in ends
-        assert 15.0 <= row.duration <= 60.0
-        assert 0 <= row.coherence <= 1 and 0 <= row.speech_density <= 1
-    top = ranked.iloc[0]
+def test_every_platform_gets_a_ranking_of_sentence_aligned_deduplicated_spans():
+    items, words = _talk(30, 6.0)
+    ranked = rank_segments(items, words, Evidence(_vectors(len(items))), POLICY)
+    assert set(ranked["platform"]) == set(POLICY.platforms)
+    starts, ends = {s.start for s in items}, {s.end for s in items}
+    for platform, rule in POLICY.platforms.items():
+        rows = ranked[ranked["platform"] == platform]
+        assert list(rows["rank"]) == list(range(1, len(rows) + 1)) and 0 < len(rows) <= POLICY.top_k
+        assert list(rows["score"]) == sorted(rows["score"], reverse=True)
+        for row in rows.itertuples():
+            assert row.start in starts and row.end in ends
+            assert rule.min_seconds <= row.duration <= rule.max_seconds
+        spans = sorted(zip(rows.start, rows.end))
+        for (s1, e1), (s2, e2) in zip(spans, spans[1:]):
+            assert max(0.0, e1 - s2) <= POLICY.max_overlap * min(e1 - s1, e2 - s2) + 1e-9
+    top = ranked[ranked["platform"] == "tiktok"].iloc[0]
     assert top.first_sentence < 10 and top.coherence == pytest.approx(1.0, abs=1e-5)
-    spans = sorted(zip(ranked.start, ranked.end))
-    for (s1, e1), (s2, e2) in zip(spans, spans[1:]):
-        assert max(0.0, e1 - s2) <= 0.2 * min(e1 - s1, e2 - s2) + 1e-9
+
+
+def test_signals_and_contributions_are_bounded_and_add_up_to_the_score():
+    items, words = _talk(30, 6.0)
+    turns = [{"start": 0.0, "end": 60.0, "speaker": "S1"}, {"start": 60.0, "end": 200.0, "speaker": "S2"}]
+    emotions = [{"start": s.start, "end": s.end, "intensity": (i % 5) / 4} for i, s in enumerate(items)]
+    ranked = rank_segments(items, words, Evidence(_vectors(len(items)), turns=turns, emotions=emotions, chapter_starts=[0.0, 97.5]), POLICY)
+    assert len(ranked)
+    for signal in SIGNALS:
+        assert ranked[signal].between(0, 1).all(), signal
+        assert np.allclose(ranked[f"{signal}_contrib"], POLICY.weights[signal] * ranked[signal], atol=1e-4)
+    total = sum(ranked[f"{s}_contrib"] for s in SIGNALS) + ranked["safety_contrib"]
+    assert np.allclose(ranked["score"], total, atol=1e-3)
+    assert ranked["reason"].str.match(r"^\d\.\d\d = ").all()
+    crossing = ranked[(ranked.start < 60) & (ranked.end > 60)]
+    assert (crossing["speakers"] == 2).all() and (crossing["speaker_dynamics"] > 0).all()
+    assert (ranked[ranked.end <= 60]["speaker_dynamics"] == 0).all()
+
+
+def test_a_flag_at_the_threshold_keeps_every_overlapping_span_out_of_the_ranking():
+    items, words = _talk(30, 6.0)
+    flag = {"start": 20.0, "end": 20.8, "category": "profanity", "score": POLICY.safety_threshold, "text": "bad word"}
+    ranked = rank_segments(items, words, Evidence(_vectors(len(items)), flags=[flag]), POLICY)
+    published = ranked[ranked["rank"].notna()]
+    assert len(published) and not ((published.start < 20.8) & (published.end > 20.0)).any()
+    blocked = ranked[ranked["rank"].isna()]
+    assert len(blocked) and blocked["blocked_reason"].str.startswith("profanity 0.50 at 20.0–20.8 s").all()
+    assert ((blocked.start < 20.8) & (blocked.end > 20.0)).all()
+
+
+def test_a_flag_below_the_threshold_only_costs_score():
+    items, words = _talk(30, 6.0)
+    flag = {"start": 20.0, "end": 20.8, "category": "profanity", "score": 0.3, "text": "damn"}
+    clean = rank_segments(items, words, Evidence(_vectors(len(items))), POLICY)
+    flagged = rank_segments(items, words, Evidence(_vectors(len(items)), flags=[flag]), POLICY)
+    assert flagged["rank"].notna().all()
+    hit = flagged[(flagged.start < 20.8) & (flagged.end > 20.0)]
+    assert len(hit) and np.allclose(hit["safety_contrib"], -POLICY.safety_weight * 0.3)
+    assert hit["reason"].str.contains("safety .15 \\(profanity\\)").all()
+    assert set(clean["safety_contrib"]) == {0.0}
+
+
+def test_a_dangling_opener_lowers_completeness():
+    items, words = _talk(30, 6.0)
+    dangling, dwords = _talk(30, 6.0, opener="And")
+    a = rank_segments(items, words, Evidence(_vectors(30)), POLICY).set_index(["platform", "start", "end"])
+    b = rank_segments(dangling, dwords, Evidence(_vectors(30)), POLICY).set_index(["platform", "start", "end"])
+    shared = a.index.intersection(b.index)
+    assert len(shared)
+    assert np.allclose(a.loc[shared, "completeness"] - b.loc[shared, "completeness"], 0.15, atol=1e-3)
 
 
 def test_short_talk_has_no_candidates():
-    items = _talk(2, 5.0)
-    ranked = rank_segments(items, np.ones((2, 4), dtype=np.float32) / 2)
-    assert len(ranked) == 0 and "coherence" in ranked.columns
+    items, words = _talk(2, 5.0)
+    ranked = rank_segments(items, words, Evidence(np.ones((2, 4), dtype=np.float32) / 2), POLICY)
+    assert len(ranked) == 0 and "completeness_contrib" in ranked.columns
 
 
 def test_mismatched_embeddings_are_an_error():
-    items = _talk(10, 6.0)
+    items, words = _talk(10, 6.0)
     with pytest.raises(ValueError, match="9 window embeddings for 10 sentences"):
-        rank_segments(items, np.ones((9, 4), dtype=np.float32) / 2)
+        rank_segments(items, words, Evidence(np.ones((9, 4), dtype=np.float32) / 2), POLICY)
+
+
+@pytest.mark.parametrize(("rate", "expected"), [(0.5, 0.0), (1.65, 0.5), (2.8, 1.0), (4.05, 0.5), (5.0, 0.0)])
+def test_speech_rate_peaks_at_a_lively_pace(rate, expected):
+    assert rate_score(rate) == pytest.approx(expected, abs=1e-6)
+
+
+def test_speaker_dynamics_needs_two_voices_and_rewards_balance():
+    one = [{"start": 0, "end": 30, "speaker": "S1"}]
+    balanced = [{"start": i * 5, "end": i * 5 + 5, "speaker": f"S{i % 2 + 1}"} for i in range(6)]
+    lopsided = [{"start": 0, "end": 28, "speaker": "S1"}, {"start": 28, "end": 30, "speaker": "S2"}]
+    assert dynamics_score(one, 0, 30) == (0.0, 1)
+    high, n = dynamics_score(balanced, 0, 30)
+    assert n == 2 and high == pytest.approx(1.0)
+    low, _ = dynamics_score(lopsided, 0, 30)
+    assert 0 < low < 0.5

@@ -16,18 +16,19 @@ from resources.policies import PolicyResource
 
 
 @dg.asset(
-    partitions_def=videos, group_name="audio", code_version="1", kinds={"numpy"},
+    partitions_def=videos, group_name="audio", code_version="2", kinds={"numpy"},
     deps=[asr_policy], automation_condition=EAGER,
 )
 def audio_profile(
-    context: dg.AssetExecutionContext, audio: pa.Table, policies: PolicyResource, metrics: MetricsResource
+    context: dg.AssetExecutionContext, audio: pa.Table, diarization: pa.Table, policies: PolicyResource, metrics: MetricsResource
 ) -> dg.Output[pa.Table]:
-    """Speech ratio, SNR, loudness, speaking rate and a crude speaker count; the class uses the asr policy's thresholds."""
+    """Speech ratio, SNR, loudness, speaking rate and the diarization's speaker count; the class uses the asr policy's thresholds."""
     track = audio.to_pylist()[0]
     policy = policies.current("asr")
     thresholds = policy.parsed().thresholds
     with metrics.track(context) as row:
-        profile = measure(load_wav(Path(track["audio_path"])), [(r["start"], r["end"]) for r in track["speech_regions"]])
+        speakers = len(set(diarization.column("speaker").to_pylist()))
+        profile = measure(load_wav(Path(track["audio_path"])), [(r["start"], r["end"]) for r in track["speech_regions"]], speakers)
         label = complexity_class(profile, thresholds.clean_min_snr_db, thresholds.clean_max_speakers)
         row.model, row.params, row.audio_seconds = "signal", {**profile, "class": label}, track["duration"]
         row.policy_version, row.policy_sha256 = policy.version, policy.sha256

@@ -7,7 +7,7 @@ import pyarrow as pa
 
 from ai_assets.assets.automation import EAGER
 from ai_assets.assets.policies import clip_policy
-from ai_assets.clips import SourceVideo, plan_jobs, render_clips
+from ai_assets.clips import SourceVideo, plan_jobs, platform_ranking, render_clips
 from ai_assets.partitions import videos
 from ai_assets.tables import to_table
 from ai_assets.text import sentences
@@ -16,7 +16,7 @@ from resources.policies import PolicyResource
 
 
 @dg.asset(
-    partitions_def=videos, group_name="clips", code_version="1", kinds={"ffmpeg"},
+    partitions_def=videos, group_name="clips", code_version="2", kinds={"ffmpeg"},
     deps=[clip_policy], automation_condition=EAGER,
 )
 def clips(
@@ -39,9 +39,9 @@ def clips(
             source = SourceVideo(Path(video["media_path"]), video["width"], video["height"], video["fps"], video["duration"], video["has_audio"])
             cut_times = sorted({k["time"] for k in keyframes.to_pylist() if k["reason"] == "scene_start" and k["time"] > 0})
             rendered = render_clips(jobs, source, words, cut_times, rule, clip_store.folder(context.partition_key), clip_store.font())
-        by_rank = {s["rank"]: s for s in segment_rows}
         for clip in rendered:
             for platform in clip.job.platforms:
+                segment = platform_ranking(segment_rows, platform)[clip.job.rank - 1]
                 rows.append({
                     "video": context.partition_key, "clip_id": f"{context.partition_key}:{clip.job.rank}:{platform}", "platform": platform,
                     "rank": clip.job.rank, "start": round(clip.cut.start, 4), "end": round(clip.cut.start + clip.cut.duration, 4),
@@ -50,7 +50,7 @@ def clips(
                     "jitter": clip.jitter, "face_coverage": clip.face_coverage, "trimmed": clip.job.trimmed,
                     "captions_burned": clip.captions_burned, "caption_cues": clip.cues, "path": str(clip.video_path),
                     "srt_path": str(clip.srt_path), "thumbnail_path": str(clip.thumbnail_path),
-                    "score": by_rank[clip.job.rank]["score"], "text": by_rank[clip.job.rank]["text"],
+                    "score": segment["score"], "text": segment["text"],
                     "policy_version": policy.version, "policy_sha256": policy.sha256,
                 })
         row.audio_seconds = sum(c.cut.duration for c in rendered)

@@ -1,4 +1,4 @@
-"""asr_policy, vision_policy, embed_policy, clip_policy: observable sources whose data version is the policy hash.
+"""asr_policy, vision_policy, embed_policy, clip_policy, segment_policy: observable sources whose data version is the policy hash.
 
 A new policy body changes the data version, which makes the assets that depend on that domain
 stale, and their eager automation condition reruns exactly those.
@@ -46,4 +46,5 @@ asr_policy = policy_source("asr")
 vision_policy = policy_source("vision")
 embed_policy = policy_source("embed")
 clip_policy = policy_source("clip")
-POLICY_ASSETS = [asr_policy, vision_policy, embed_policy, clip_policy]
+segment_policy = policy_source("segment")
+POLICY_ASSETS = [asr_policy, vision_policy, embed_policy, clip_policy, segment_policy]

@@ -1,15 +1,18 @@
-"""segments: ranked 15–60 s clip candidates on sentence boundaries."""
+"""segments: the ranked product: per platform, the best sentence-aligned spans, each with its reasons."""
 
 import dagster as dg
 import numpy as np
 import pyarrow as pa
 
 from ai_assets.assets.automation import EAGER
+from ai_assets.assets.policies import segment_policy
 from ai_assets.partitions import videos
-from ai_assets.scoring import WEIGHTS, SegmentRules, rank_segments
+from ai_assets.policies import SIGNALS
+from ai_assets.scoring import Evidence, rank_segments
 from ai_assets.tables import to_table
 from ai_assets.text import sentences
 from resources import MetricsResource
+from resources.policies import PolicyResource
 
 
 def upstream_policies(transcript: pa.Table, embeddings: pa.Table) -> dict:
@@ -23,32 +26,47 @@ def upstream_policies(transcript: pa.Table, embeddings: pa.Table) -> dict:
 
 
 @dg.asset(
-    partitions_def=videos, group_name="text", code_version="2", kinds={"pandas"},
-    automation_condition=EAGER,
+    partitions_def=videos, group_name="text", code_version="3", kinds={"pandas"},
+    deps=[segment_policy], automation_condition=EAGER,
 )
 def segments(
     context: dg.AssetExecutionContext, transcript: pa.Table, transcript_embeddings: pa.Table, visual_analysis: pa.Table,
-    metrics: MetricsResource,
+    diarization: pa.Table, emotion: pa.Table, safety: pa.Table, topics: pa.Table, policies: PolicyResource, metrics: MetricsResource,
 ) -> dg.Output[pa.Table]:
-    """Candidates scored by speech density, opening hook, semantic coherence and visual interest, best first."""
-    rules = SegmentRules()
+    """Top-K per platform of the candidates whose length fits it, scored by hook, emotion, speech rate, speaker
+    dynamics, visual interest, completeness and speech density with the segment policy's weights, minus a safety
+    penalty; spans a safety flag blocks stay unranked with their reason."""
+    policy = policies.current("segment")
+    rule = policy.parsed()
+    transcript_rows = transcript.to_pylist()
     with metrics.track(context) as row:
-        items = sentences(transcript.to_pylist())
+        items = sentences(transcript_rows)
+        words = [w for seg in sorted(transcript_rows, key=lambda r: r["start"]) for w in seg["words"] or []]
         vectors = np.asarray(transcript_embeddings.column("embedding").to_pylist(), dtype=np.float32)
-        ranked = rank_segments(items, vectors.reshape(len(items), -1) if len(items) else vectors, rules, visual_analysis.to_pylist())
+        evidence = Evidence(
+            window_vectors=vectors.reshape(len(items), -1) if len(items) else vectors.reshape(0, 1),
+            frames=visual_analysis.to_pylist(), emotions=emotion.to_pylist(), turns=diarization.to_pylist(),
+            chapter_starts=sorted(t["start"] for t in topics.to_pylist()), flags=safety.to_pylist(),
+        )
+        ranked = rank_segments(items, words, evidence, rule)
         lineage = upstream_policies(transcript, transcript_embeddings)
-        row.model, row.params = "rules", {"weights": WEIGHTS, "min_s": rules.min_seconds, "max_s": rules.max_seconds, **lineage}
+        row.model, row.params = "rules", {"weights": rule.weights, "candidates": len(ranked), **lineage}
+        row.policy_version, row.policy_sha256 = policy.version, policy.sha256
         row.confidence = float(ranked["score"].max()) if len(ranked) else None
     ranked.insert(0, "video", context.partition_key)
-    table = to_table("segments", ranked.to_dict("records"))
-    top = ranked.head(5)
+    ranked["policy_version"], ranked["policy_sha256"] = policy.version, policy.sha256
+    first = next(iter(rule.platforms))
+    top = ranked[(ranked["platform"] == first) & ranked["rank"].notna()].head(5)
+    blocked = ranked[ranked["blocked_reason"].notna()]
     return dg.Output(
-        table,
+        to_table("segments", ranked.to_dict("records")),
         metadata={
-            "candidates": len(ranked),
-            "weights": dg.MetadataValue.json(WEIGHTS),
-            "top": dg.MetadataValue.md(top[["rank", "start", "end", "score", *WEIGHTS]].round(3).to_markdown(index=False))
-            if len(top) else "no span of 15–60 s of speech",
-            **lineage,
+            "ranked": int(ranked["rank"].notna().sum()), "blocked": len(blocked), "platforms": dg.MetadataValue.json(list(rule.platforms)),
+            "weights": dg.MetadataValue.json(rule.weights),
+            f"top_{first}": dg.MetadataValue.md(top[["rank", "start", "end", "score", "reason"]].to_markdown(index=False))
+            if len(top) else "no span of speech fits the platform's length",
+            "blocked_reasons": dg.MetadataValue.json(sorted(set(blocked["blocked_reason"]))[:10]),
+            "policy_version": policy.version, "policy_sha256": policy.sha256, **lineage,
+            "signals": dg.MetadataValue.json(list(SIGNALS)),
         },
     )

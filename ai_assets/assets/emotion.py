@@ -1,0 +1,31 @@
+"""emotion: per transcript segment, how it is said (prosody) and what it says (valence, arousal, label)."""
+
+from pathlib import Path
+
+import dagster as dg
+import pyarrow as pa
+
+from ai_assets.assets.automation import EAGER
+from ai_assets.emotion import segment_emotions
+from ai_assets.media import load_wav
+from ai_assets.partitions import videos
+from ai_assets.tables import to_table
+from resources import MetricsResource
+
+
+@dg.asset(partitions_def=videos, group_name="understanding", code_version="1", kinds={"numpy"}, automation_condition=EAGER)
+def emotion(context: dg.AssetExecutionContext, audio: pa.Table, transcript: pa.Table, metrics: MetricsResource) -> dg.Output[pa.Table]:
+    """Prosody (energy and its variance, pitch range, speaking rate, pauses, laughter, applause) and text affect
+    (valence, arousal, emotion label) in separate columns; `intensity` joins both, relative to the whole video."""
+    track = audio.to_pylist()[0]
+    with metrics.track(context) as row:
+        rows = segment_emotions(load_wav(Path(track["audio_path"])), transcript.to_pylist())
+        row.model, row.audio_seconds, row.params = "prosody+lexicon", track["duration"], {"segments": len(rows)}
+    labels: dict[str, int] = {}
+    for r in rows:
+        labels[r["emotion"]] = labels.get(r["emotion"], 0) + 1
+    return dg.Output(
+        to_table("emotion", [{"video": context.partition_key, **r} for r in rows]),
+        metadata={"segments": len(rows), "labels": dg.MetadataValue.json(labels),
+                  "laughter_or_applause": sum(bool(r["laughter"]) or r["applause"] >= 0.5 for r in rows)},
+    )

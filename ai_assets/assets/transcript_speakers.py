@@ -1,0 +1,23 @@
+"""transcript_speakers: the diarization's speakers on every transcript word and segment."""
+
+import dagster as dg
+import pyarrow as pa
+
+from ai_assets.assets.automation import EAGER
+from ai_assets.diarize import Turn
+from ai_assets.partitions import videos
+from ai_assets.speakers import label_segments
+from ai_assets.tables import to_table
+
+
+@dg.asset(partitions_def=videos, group_name="text", code_version="1", kinds={"pandas"}, automation_condition=EAGER)
+def transcript_speakers(context: dg.AssetExecutionContext, transcript: pa.Table, diarization: pa.Table) -> dg.Output[pa.Table]:
+    """Per transcript segment: each word's speaker (most overlap, else the nearest turn within 0.5 s), and the
+    segment's speaker, the one holding most of its word time."""
+    turns = [Turn(t["start"], t["end"], t["speaker"]) for t in diarization.to_pylist()]
+    rows = label_segments(transcript.to_pylist(), turns)
+    unassigned = sum(s is None for r in rows for s in r["word_speakers"])
+    return dg.Output(
+        to_table("transcript_speakers", [{"video": context.partition_key, **r} for r in rows]),
+        metadata={"segments": len(rows), "speakers": len({r["speaker"] for r in rows if r["speaker"]}), "unassigned_words": unassigned},
+    )

@@ -1,0 +1,96 @@
+"""Refitting the segment weights from feedback: direction, evidence, refusal, and rollback."""
+
+from datetime import datetime, timedelta, timezone
+
+import numpy as np
+import pytest
+
+from ai_assets.policies import DEFAULTS, SIGNALS, Policy, PolicyStore
+from ai_assets.refit import REFIT_REASON, RefitSettings, auc, label, propose, rollback_target
+
+CURRENT = DEFAULTS["segment"]["weights"]
+T0 = datetime(2026, 11, 1, tzinfo=timezone.utc)
+
+
+def feedback(n: int, driver: str, seed: int = 0, start: datetime = T0, flip: bool = False) -> list[dict]:
+    """Clips users select when `driver` is high (or low, with flip), whatever the other signals say."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for i in range(n):
+        values = {s: float(rng.uniform()) for s in SIGNALS}
+        liked = values[driver] > 0.5
+        rows.append({"feedback_id": f"{seed}-{i:04d}", "created_at": start + timedelta(minutes=i),
+                     "selected": liked != flip, "rating": None, **values})
+    return rows
+
+
+def test_labels_come_from_selection_then_rating():
+    assert label({"selected": True, "rating": 1}) == 1
+    assert label({"selected": False, "rating": 5}) == 0
+    assert [label({"selected": None, "rating": r}) for r in (1, 2, 3, 4, 5)] == [0, 0, None, 1, 1]
+    assert label({"selected": None, "rating": None, "views": 100}) is None
+
+
+def test_auc_counts_ordered_pairs():
+    assert auc(np.array([0.9, 0.8, 0.1]), np.array([1, 1, 0])) == 1.0
+    assert auc(np.array([0.1, 0.9]), np.array([1, 0])) == 0.0
+    assert auc(np.array([0.5, 0.5]), np.array([1, 0])) == 0.5
+    assert auc(np.array([0.5]), np.array([1])) is None
+
+
+def test_feedback_driven_by_the_hook_raises_the_hook_weight():
+    proposal, reason = propose(feedback(200, "hook"), CURRENT)
+    assert proposal is not None, reason
+    weights = proposal.weights
+    assert weights["hook"] > CURRENT["hook"] + 0.2
+    assert all(weights[s] < CURRENT[s] for s in SIGNALS if s != "hook")
+    assert proposal.evidence["auc_refit"] > proposal.evidence["auc_current"] + 0.1
+    assert proposal.evidence["held_out"] + proposal.evidence["train"] == 200
+    assert reason.startswith(REFIT_REASON) and "hook 0.20→" in reason
+    assert sum(weights.values()) == pytest.approx(sum(CURRENT.values()), abs=0.01)
+
+
+def test_little_evidence_moves_the_weights_little():
+    small, _ = propose(feedback(40, "hook", seed=1), CURRENT, RefitSettings(min_rows=30, min_held_out=5))
+    large, _ = propose(feedback(400, "hook", seed=1), CURRENT)
+    assert small is not None and large is not None
+    assert CURRENT["hook"] < small.weights["hook"] < large.weights["hook"]
+
+
+def test_too_few_rows_or_no_gain_proposes_nothing():
+    proposal, reason = propose(feedback(20, "hook"), CURRENT)
+    assert proposal is None and reason == "20 labelled feedback rows; a refit needs 30"
+    # Selection that follows the current score already cannot be improved by the margin.
+    rng = np.random.default_rng(3)
+    rows = []
+    for i in range(200):
+        values = {s: float(rng.uniform()) for s in SIGNALS}
+        score = sum(CURRENT[s] * values[s] for s in SIGNALS)
+        rows.append({"feedback_id": f"x{i}", "created_at": T0, "selected": score > 0.5, "rating": None, **values})
+    proposal, reason = propose(rows, CURRENT)
+    assert proposal is None and reason.startswith("a refit would not help")
+
+
+def test_a_refit_that_newer_feedback_disagrees_with_is_rolled_back(tmp_path):
+    store = PolicyStore(tmp_path / "metrics.duckdb")
+    base = store.set("segment", DEFAULTS["segment"], author="user", reason="start")
+    proposal, reason = propose(feedback(200, "hook"), CURRENT)
+    refit = store.set("segment", {**base.body, "weights": proposal.weights}, author="sensor", reason=reason)
+    history = store.history("segment")
+    later = refit.created_at + timedelta(seconds=1)
+    # After the refit, users select on completeness and reject strong hooks.
+    target, note = rollback_target(history, feedback(60, "hook", seed=5, start=later, flip=True))
+    assert target is not None and target.version == base.version
+    assert note.startswith(f"rollback to v{base.version}")
+    # Feedback from before the refit is not evidence against it.
+    target, note = rollback_target(history, feedback(60, "hook", seed=5, start=T0, flip=True))
+    assert target is None and "0 labelled rows since the refit" in note
+    # Feedback that agrees keeps it.
+    target, note = rollback_target(history, feedback(60, "hook", seed=6, start=later))
+    assert target is None and note.startswith(f"refit v{refit.version} holds")
+
+
+def test_a_user_version_is_never_rolled_back():
+    user = Policy("segment", 1, T0, "user", "tuned by hand", DEFAULTS["segment"])
+    target, note = rollback_target([user, user], feedback(60, "hook", flip=True, start=T0 + timedelta(days=1)))
+    assert target is None and note == "the current segment policy is not a refit"
