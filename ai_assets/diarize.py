@@ -1,9 +1,10 @@
 """Speaker diarization without Dagster: d-vectors over VAD speech, clustering, turns, and DER.
 
-Resemblyzer's LSTM speaker encoder embeds overlapping windows of speech; the windows are
-clustered with an automatic speaker count, every short frame of speech is then given to the
-speaker whose centroid its covering windows resemble most, and the labels are smoothed into turns.
-Heavy libraries (torch, resemblyzer, librosa) are imported only when used.
+Resemblyzer's LSTM speaker encoder embeds overlapping windows of speech. Long windows are
+clustered, with the number of speakers found from the clusters themselves (distinct voices, or
+close ones that take turns); short windows scored against the speakers' centroids then decide who
+holds each frame, and the labels are smoothed into turns. Heavy libraries (torch, resemblyzer,
+librosa, scipy) are imported only when used.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ HOP = SAMPLE_RATE // 100
 N_FFT = SAMPLE_RATE * 25 // 1000
 # Mel frames computed per librosa call, bounding memory on long files.
 MEL_BLOCK_FRAMES = 6000
+# Windows per encoder call: LSTM activations grow with the batch, so long files go in pieces.
+BATCH = 512
 # Resemblyzer was trained on speech normalised up to this level.
 TARGET_DBFS = -30.0
 # Windows quieter than this (about -80 dBFS) are not amplified further.
@@ -70,7 +73,7 @@ class SpeakerEncoder:
         return self._model
 
     def embed(self, samples: np.ndarray, windows: list[tuple[float, float]]) -> np.ndarray:
-        """Unit-norm d-vectors (n, 256), one per window, batched by window length.
+        """Unit-norm d-vectors (n, 256), one per window, batched by window length (BATCH at a time).
 
         Mel frames are computed once over each stretch the windows cover, not per window.
         """
@@ -85,9 +88,11 @@ class SpeakerEncoder:
             groups[b - a].append(i)
         out = np.zeros((len(windows), 256), dtype=np.float32)
         with torch.inference_mode():
-            for idx in groups.values():
-                batch = np.stack([mel[bounds[i][0] : bounds[i][1]] * _gain(samples, *bounds[i]) ** 2 for i in idx])
-                out[idx] = self.model(torch.from_numpy(batch).to(self.model.device)).cpu().numpy()
+            for same_length in groups.values():
+                for k in range(0, len(same_length), BATCH):
+                    idx = same_length[k : k + BATCH]
+                    batch = np.stack([mel[bounds[i][0] : bounds[i][1]] * _gain(samples, *bounds[i]) ** 2 for i in idx])
+                    out[idx] = self.model(torch.from_numpy(batch).to(self.model.device)).cpu().numpy()
         return out
 
 
@@ -120,7 +125,7 @@ def _mel_for(samples: np.ndarray, bounds: list[tuple[int, int]]) -> np.ndarray:
             spans[-1][1] = max(spans[-1][1], b)
         else:
             spans.append([a, b])
-    padded = np.pad(samples.astype(np.float32), (N_FFT // 2, total * HOP + N_FFT))
+    padded = np.pad(samples.astype(np.float32), (N_FFT // 2, max(0, total * HOP + N_FFT - len(samples))))
     for a, b in spans:
         for lo in range(a, b, MEL_BLOCK_FRAMES):
             hi = min(lo + MEL_BLOCK_FRAMES, b)
@@ -320,7 +325,7 @@ def read_rttm(path_or_text: str | Path) -> list[Turn]:
         fields = line.split()
         if fields and fields[0] == "SPEAKER":
             start, duration = float(fields[3]), float(fields[4])
-            turns.append(Turn(start, start + duration, fields[7]))
+            turns.append(Turn(start, round(start + duration, 6), fields[7]))
     return sorted(turns, key=lambda t: (t.start, t.end, t.speaker))
 
 

@@ -10,7 +10,7 @@ from ai_assets.refit import RefitSettings
 
 
 class OptimizerConfig(dg.ConfigurableResource):
-    feedback_dir: str = Field(description="Where feedback entries are written (lake/feedback).")
+    feedback_dir: str | None = Field(None, description="Where feedback entries are written (lake/feedback); None: no refits.")
     min_samples: int = Field(3, description="Videos under a rule before the sensor acts on it.")
     target_confidence: float = Field(0.60, description="Target geometric-mean token probability of transcripts.")
     confidence_margin: float = Field(0.05, description="Hysteresis around the confidence target.")

@@ -64,7 +64,8 @@ def optimization_sensor(
             state["rejected"] = decision.rejected
         else:
             notes.append("asr: " + ("; ".join(decision.notes) or "no rule applies"))
-        segment, note = refit_segment_policy(store, feedback_rows(Path(optimizer.feedback_dir)), optimizer.refit_settings())
+        segment, note = refit_segment_policy(
+            store, feedback_rows(Path(optimizer.feedback_dir)) if optimizer.feedback_dir else [], optimizer.refit_settings())
         if segment is not None:
             changed.append(segment)
         else:
@@ -76,5 +77,5 @@ def optimization_sensor(
     context.update_cursor(json.dumps(state, sort_keys=True))
     for policy in changed:
         context.log.info(f"{policy.domain} policy v{policy.version}: {policy.reason}")
-    key = "-".join(f"{p.domain}-{p.sha256[:12]}" for p in changed)
-    return dg.RunRequest(run_key=f"policy-{key}", tags={f"ai_assets/{p.domain}_policy_version": str(p.version) for p in changed})
+    key = "-".join(f"{p.domain}-policy-{p.sha256[:16]}" for p in changed)
+    return dg.RunRequest(run_key=key, tags={f"ai_assets/{p.domain}_policy_version": str(p.version) for p in changed})
