@@ -43,7 +43,7 @@ class Turn:
 
 @dataclass(frozen=True)
 class DiarizeParams:
-    """Defaults tuned on AMI dev00, LibriSpeech, LibriVox, FLEURS and espeak-ng mixes (see tests)."""
+    """Defaults chosen on AMI dev00 and on single voices (JFK, LibriVox, FLEURS, espeak-ng) and mixes of them."""
 
     window_s: float = 1.2  # d-vector window for clustering: long enough to identify a voice
     step_s: float = 0.5

@@ -104,6 +104,6 @@ def test_der_on_the_ami_meeting_is_reported_and_bounded(tmp_path, encoder):
     turns = diarize(samples, speech_regions(samples), encoder)
     reference = read_rttm(folder / "dev00.rttm")
     assert len({t.speaker for t in turns}) == 2
-    # Measured 0.226 without a collar and 0.167 with the usual 0.25 s collar (benchmarks/understanding.py).
-    assert der(reference, turns, uem=(0.0, 30.0))["der"] <= 0.26
-    assert der(reference, turns, collar=0.25, uem=(0.0, 30.0))["der"] <= 0.20
+    # Measured 0.193 without a collar and 0.148 with the usual 0.25 s collar; the VAD regions alone cost 0.185.
+    assert der(reference, turns, uem=(0.0, 30.0))["der"] <= 0.21
+    assert der(reference, turns, collar=0.25, uem=(0.0, 30.0))["der"] <= 0.17
