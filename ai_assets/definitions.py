@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import dagster as dg
 from dagster_aws.s3 import S3Resource
@@ -44,23 +45,22 @@ def s3_resource() -> S3Resource:
     )
 
 
+def endpoint_settings(prefix: str, cache_dir: Path) -> dict:
+    """An OpenAI-compatible endpoint from `<prefix>_BASE_URL`, `_API_KEY` and `_MODEL`; the key only through EnvVar."""
+    settings = {"cache_dir": str(cache_dir), "model": os.environ.get(f"{prefix}_MODEL", "gpt-4o-mini")}
+    for field, suffix in (("base_url", "BASE_URL"), ("api_key", "API_KEY")):
+        if os.environ.get(f"{prefix}_{suffix}"):
+            settings[field] = dg.EnvVar(f"{prefix}_{suffix}")
+    return settings
+
+
 def vlm_resource(layout: Layout) -> VlmResource:
-    """The VLM endpoint from the environment; the API key only through EnvVar."""
-    settings = {"cache_dir": str(layout.home / "vlm_cache"), "model": os.environ.get("AI_ASSETS_VLM_MODEL", "gpt-4o-mini")}
-    if os.environ.get("AI_ASSETS_VLM_BASE_URL"):
-        settings["base_url"] = dg.EnvVar("AI_ASSETS_VLM_BASE_URL")
-    if os.environ.get("AI_ASSETS_VLM_API_KEY"):
-        settings["api_key"] = dg.EnvVar("AI_ASSETS_VLM_API_KEY")
-    return VlmResource(**settings)
+    return VlmResource(**endpoint_settings("AI_ASSETS_VLM", layout.home / "vlm_cache"))
 
 
 def llm_resource(layout: Layout) -> LlmResource:
-    """The text LLM endpoint (clip copy, moderation) from the environment; the API key only through EnvVar."""
-    settings = {"cache_dir": str(layout.home / "llm_cache"), "model": os.environ.get("AI_ASSETS_LLM_MODEL", "gpt-4o-mini")}
-    if os.environ.get("AI_ASSETS_LLM_BASE_URL"):
-        settings["base_url"] = dg.EnvVar("AI_ASSETS_LLM_BASE_URL")
-    if os.environ.get("AI_ASSETS_LLM_API_KEY"):
-        settings["api_key"] = dg.EnvVar("AI_ASSETS_LLM_API_KEY")
+    """Clip copy and moderation; AI_ASSETS_MODERATION_MODEL set empty turns moderation off."""
+    settings = endpoint_settings("AI_ASSETS_LLM", layout.home / "llm_cache")
     if "AI_ASSETS_MODERATION_MODEL" in os.environ:
         settings["moderation_model"] = os.environ["AI_ASSETS_MODERATION_MODEL"] or None
     return LlmResource(**settings)

@@ -28,12 +28,19 @@ observe_policies = dg.define_asset_job(
 )
 
 # The part of the graph an asr policy change makes stale.
-refresh_transcripts = dg.define_asset_job(
-    "refresh_transcripts",
-    selection=dg.AssetSelection.assets("audio_profile", "transcript").downstream() | POLICIES,
-    partitions_def=videos,
-    executor_def=dg.in_process_executor,
-    description="Re-run transcript and everything below it for one video.",
+def refresh_job(name: str, roots: tuple[str, ...], description: str):
+    """One video's `roots` and everything below them, in one process, with the policies observed first."""
+    return dg.define_asset_job(
+        name,
+        selection=dg.AssetSelection.assets(*roots).downstream() | POLICIES,
+        partitions_def=videos,
+        executor_def=dg.in_process_executor,
+        description=description,
+    )
+
+
+refresh_transcripts = refresh_job(
+    "refresh_transcripts", ("audio_profile", "transcript"), "Re-run transcript and everything below it for one video."
 )
 
 
@@ -51,19 +58,11 @@ def compact_metrics():
     flush_metrics_spool()
 
 # The part of the graph an embed policy change makes stale.
-refresh_embeddings = dg.define_asset_job(
-    "refresh_embeddings",
-    selection=dg.AssetSelection.assets("transcript_embeddings").downstream() | POLICIES,
-    partitions_def=videos,
-    executor_def=dg.in_process_executor,
-    description="Re-run transcript_embeddings and everything below it for one video.",
+refresh_embeddings = refresh_job(
+    "refresh_embeddings", ("transcript_embeddings",), "Re-run transcript_embeddings and everything below it for one video."
 )
 
 # The part of the graph a segment policy change (weights, lengths, safety threshold) makes stale.
-refresh_segments = dg.define_asset_job(
-    "refresh_segments",
-    selection=dg.AssetSelection.assets("segments").downstream() | POLICIES,
-    partitions_def=videos,
-    executor_def=dg.in_process_executor,
-    description="Re-rank segments and redo everything below them for one video.",
+refresh_segments = refresh_job(
+    "refresh_segments", ("segments",), "Re-rank segments and redo everything below them for one video."
 )

@@ -138,10 +138,7 @@ def dynamics_score(turns: list[dict], start: float, end: float) -> tuple[float, 
     """Speaker dynamics in [0, 1] and the number of voices heard in [start, end)."""
     seconds: dict[str, float] = {}
     order: list[str] = []
-    for turn in turns:
-        shared = min(end, turn["end"]) - max(start, turn["start"])
-        if shared <= 0:
-            continue
+    for turn, shared in overlap_seconds(turns, start, end):
         seconds[turn["speaker"]] = seconds.get(turn["speaker"], 0.0) + shared
         if not order or order[-1] != turn["speaker"]:
             order.append(turn["speaker"])
@@ -154,7 +151,21 @@ def dynamics_score(turns: list[dict], start: float, end: float) -> tuple[float, 
 
 
 def overlap_seconds(rows: list[dict], start: float, end: float) -> list[tuple[dict, float]]:
+    """Rows overlapping [start, end), in order, with the seconds they share."""
     return [(r, min(end, r["end"]) - max(start, r["start"])) for r in rows if min(end, r["end"]) > max(start, r["start"])]
+
+
+class Timeline:
+    """Timed rows sorted by start, so the ones overlapping a span are found by bisection, not a scan."""
+
+    def __init__(self, rows: list[dict]):
+        self.rows = sorted(rows, key=lambda r: r["start"])
+        self.starts = [r["start"] for r in self.rows]
+        self.longest = max((r["end"] - r["start"] for r in self.rows), default=0.0)
+
+    def overlapping(self, start: float, end: float) -> list[tuple[dict, float]]:
+        near = self.rows[bisect.bisect_left(self.starts, start - self.longest) : bisect.bisect_left(self.starts, end)]
+        return overlap_seconds(near, start, end)
 
 
 class _Video:
@@ -167,7 +178,9 @@ class _Video:
         self.prefix_vec = np.vstack([np.zeros(vectors.shape[1]), np.cumsum(vectors, axis=0)])
         self.prefix_speech = np.concatenate([[0.0], np.cumsum([s.speech_seconds for s in items])])
         self.prefix_words = np.concatenate([[0], np.cumsum([s.word_count for s in items])])
-        self.turns = sorted(evidence.turns, key=lambda t: t["start"])
+        self.turns, self.emotions = Timeline(evidence.turns), Timeline(evidence.emotions)
+        self.word_starts = [w["start"] for w in words]
+        self.sentence_starts = [s.start for s in items]
         self.speakers = [self._speaker(s) for s in items]
         self.intensity = [self._intensity(s) for s in items]
         durations = [max(s.end - s.start, 1e-3) for s in items]
@@ -176,13 +189,14 @@ class _Video:
         self.chapter_of = [bisect.bisect_right(evidence.chapter_starts, s.start + 1e-3) - 1 for s in items]
         self.boundary_start = [self._starts_naturally(i) for i in range(len(items))]
         self.hooks = [self._hook(i, words) for i in range(len(items))]
+        self.flags = Timeline(evidence.flags)
 
     def _speaker(self, sentence: Sentence) -> str | None:
-        found = overlap_seconds(self.turns, sentence.start, sentence.end)
+        found = self.turns.overlapping(sentence.start, sentence.end)
         return max(found, key=lambda x: x[1])[0]["speaker"] if found else None
 
     def _intensity(self, sentence: Sentence) -> float:
-        found = overlap_seconds(self.evidence.emotions, sentence.start, sentence.end)
+        found = self.emotions.overlapping(sentence.start, sentence.end)
         total = sum(o for _, o in found)
         return float(sum(r["intensity"] * o for r, o in found) / total) if total > 0 else 0.0
 
@@ -200,12 +214,14 @@ class _Video:
         """Hook strength and kind of a clip that starts at sentence i."""
         start = self.items[i].start
         limit = start + self.policy.hook_seconds
-        opening = " ".join(w["word"].strip() for w in words if start - 1e-3 <= w["start"] < limit)
+        first_word, after = (bisect.bisect_left(self.word_starts, t) for t in (start - 1e-3, limit))
+        opening = " ".join(w["word"].strip() for w in words[first_word:after])
         first = self.items[i].text.strip()
         # A question counts when it is asked early, not when its question mark arrives late.
         kind = "question" if first.endswith("?") and self.items[i].end <= start + 2 * self.policy.hook_seconds else hook_kind(opening.rstrip("?"))
         score = HOOK_SCORES.get(kind, 0.0)
-        peak = max((self.intensity[j] for j in range(i, len(self.items)) if self.items[j].start < limit), default=0.0)
+        opened = bisect.bisect_left(self.sentence_starts, limit)
+        peak = max(self.intensity[i:opened], default=0.0)
         if peak >= EMOTIONAL_PEAK and peak > score:
             return round(peak, 4), "emotional_peak"
         return score, kind
@@ -225,7 +241,7 @@ class _Video:
                         + 0.1 * ends_naturally + 0.15 * one_chapter)
         mean_intensity = (self.prefix_intensity[b + 1] - self.prefix_intensity[a]) / (self.prefix_duration[b + 1] - self.prefix_duration[a])
         emotion = 0.7 * mean_intensity + 0.3 * max(self.intensity[a : b + 1])
-        dynamics, speakers = dynamics_score(self.turns, start, end)
+        dynamics, speakers = dynamics_score([t for t, _ in self.turns.overlapping(start, end)], start, end)
         visual = visual_signals(self.frames, start, end)
         hook, kind = self.hooks[a]
         values = {
@@ -247,12 +263,12 @@ class _Video:
         }
 
 
-def score_row(values: dict, flags: list[dict], policy: SegmentPolicy) -> dict:
+def score_row(values: dict, flags: Timeline, policy: SegmentPolicy) -> dict:
     """Contributions, safety, score, and the readable reason for one candidate's signal values."""
     row = dict(values)
     for name in SIGNALS:
         row[f"{name}_contrib"] = round(policy.weights[name] * values[name], 4)
-    hits = overlap_seconds(flags, values["start"], values["end"])
+    hits = flags.overlapping(values["start"], values["end"])
     blocking = sorted((f for f, _ in hits if f["score"] >= policy.safety_threshold), key=lambda f: -f["score"])
     below = [f for f, _ in hits if f["score"] < policy.safety_threshold]
     row["safety"] = round(max((f["score"] for f, _ in hits), default=0.0), 4)
@@ -305,7 +321,7 @@ def rank_segments(items: list[Sentence], words: list[dict], evidence: Evidence, 
         candidates = []
         for span in candidate_spans(items, rule.min_seconds, rule.max_seconds):
             if span not in scored:
-                scored[span] = score_row(video.signals(*span), evidence.flags, policy)
+                scored[span] = score_row(video.signals(*span), video.flags, policy)
             candidates.append(scored[span])
         ordered = sorted(candidates, key=lambda r: (-r["score"], r["start"]))
         ranked, blocked = [], []

@@ -1,5 +1,6 @@
 """emotion: per transcript segment, how it is said (prosody) and what it says (valence, arousal, label)."""
 
+from collections import Counter
 from pathlib import Path
 
 import dagster as dg
@@ -21,11 +22,8 @@ def emotion(context: dg.AssetExecutionContext, audio: pa.Table, transcript: pa.T
     with metrics.track(context) as row:
         rows = segment_emotions(load_wav(Path(track["audio_path"])), transcript.to_pylist())
         row.model, row.audio_seconds, row.params = "prosody+lexicon", track["duration"], {"segments": len(rows)}
-    labels: dict[str, int] = {}
-    for r in rows:
-        labels[r["emotion"]] = labels.get(r["emotion"], 0) + 1
     return dg.Output(
         to_table("emotion", [{"video": context.partition_key, **r} for r in rows]),
-        metadata={"segments": len(rows), "labels": dg.MetadataValue.json(labels),
+        metadata={"segments": len(rows), "labels": dg.MetadataValue.json(dict(Counter(r["emotion"] for r in rows))),
                   "laughter_or_applause": sum(bool(r["laughter"]) or r["applause"] >= 0.5 for r in rows)},
     )

@@ -1,5 +1,7 @@
 """safety: flagged spans (profanity, hate, sexual, violence, self-harm) with category and score."""
 
+from collections import Counter
+
 import dagster as dg
 import pyarrow as pa
 
@@ -34,8 +36,5 @@ def safety(context: dg.AssetExecutionContext, transcript: pa.Table, llm: LlmReso
         row.params = {"flags": len(flags), "degraded": degraded}
     rows = [{"video": context.partition_key, "start": f.start, "end": f.end, "category": f.category, "score": round(f.score, 4),
              "text": f.text, "source": f.source} for f in sorted(flags, key=lambda f: (f.start, f.category))]
-    by_category: dict[str, int] = {}
-    for f in flags:
-        by_category[f.category] = by_category.get(f.category, 0) + 1
-    return dg.Output(to_table("safety", rows), metadata={"flags": len(rows), "by_category": dg.MetadataValue.json(by_category),
+    return dg.Output(to_table("safety", rows), metadata={"flags": len(rows), "by_category": dg.MetadataValue.json(dict(Counter(f.category for f in flags))),
                                                          "degraded": degraded or False})
