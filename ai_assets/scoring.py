@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from ai_assets.policies import SIGNALS, SegmentPolicy
+from ai_assets.safety import Flag, blocking_flags, penalty, reason
 from ai_assets.text import TERMINAL, Sentence
 
 # Motion energy (mean absolute grey difference, 0–1) and cuts per minute at which their parts saturate.
@@ -268,21 +269,18 @@ def score_row(values: dict, flags: Timeline, policy: SegmentPolicy) -> dict:
     row = dict(values)
     for name in SIGNALS:
         row[f"{name}_contrib"] = round(policy.weights[name] * values[name], 4)
-    hits = flags.overlapping(values["start"], values["end"])
-    blocking = sorted((f for f, _ in hits if f["score"] >= policy.safety_threshold), key=lambda f: -f["score"])
-    below = [f for f, _ in hits if f["score"] < policy.safety_threshold]
-    row["safety"] = round(max((f["score"] for f, _ in hits), default=0.0), 4)
-    worst_below = max((f["score"] for f in below), default=0.0)
-    row["safety_contrib"] = round(-policy.safety_weight * worst_below, 4)
+    start, end = values["start"], values["end"]
+    hits = [Flag(f["start"], f["end"], f["category"], f["score"], f["text"], f.get("source", "")) for f, _ in flags.overlapping(start, end)]
+    below = [f for f in hits if f.score < policy.safety_threshold]
+    row["safety"] = round(penalty(hits, start, end), 4)
+    row["safety_contrib"] = round(-policy.safety_weight * penalty(below, start, end), 4)
     row["score"] = round(sum(row[f"{s}_contrib"] for s in SIGNALS) + row["safety_contrib"], 4)
-    row["blocked_reason"] = "; ".join(
-        f"{f['category']} {f['score']:.2f} at {f['start']:.1f}–{f['end']:.1f} s (\"{f['text']}\")" for f in blocking[:3]
-    ) or None
+    row["blocked_reason"] = reason(blocking_flags(hits, start, end, policy.safety_threshold)[:3]) or None
     row["reason"] = explain(row, below)
     return row
 
 
-def explain(row: dict, flags_below: list[dict]) -> str:
+def explain(row: dict, flags_below: list[Flag]) -> str:
     """e.g. `0.62 = completeness .27 + hook .20 (question) + emotion .08 + speech_rate .05 + 2 more .02`."""
     parts = sorted(((row[f"{s}_contrib"], s) for s in SIGNALS), reverse=True)
     named = []
@@ -298,8 +296,8 @@ def explain(row: dict, flags_below: list[dict]) -> str:
     if rest:
         text += f" + {len(rest)} more {_decimal(sum(rest))}"
     if row["safety_contrib"] < 0:
-        worst = max(flags_below, key=lambda f: f["score"])
-        text += f" − safety {_decimal(-row['safety_contrib'])} ({worst['category']})"
+        worst = max(flags_below, key=lambda f: f.score)
+        text += f" − safety {_decimal(-row['safety_contrib'])} ({worst.category})"
     return text
 
 
