@@ -28,7 +28,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 warnings.filterwarnings("ignore")
 
 SHARED_MEDIA = Path(__file__).resolve().parents[1].parent / "shared" / "media"
-ASSETS = ["source_video", "audio", "audio_profile", "transcript", "transcript_quality", "transcript_shadow", "transcript_embeddings", "segments"]
+from ai_assets.assets import VIDEO_ASSETS  # noqa: E402
+
+ASSETS = [a.key.to_user_string() for a in VIDEO_ASSETS]
+# What an asr policy change makes stale: audio_profile (it applies the thresholds) and all below it.
+DEPENDENT_ON_ASR = {"audio_profile", "transcript", "transcript_quality", "transcript_shadow", "transcript_embeddings",
+                    "transcript_speakers", "emotion", "safety", "topics", "segments", "clip_copy", "clips"}
 
 
 def log(message: str) -> None:
@@ -115,13 +120,12 @@ def main(argv: list[str] | None = None) -> int:
             rerun_s = time.perf_counter() - began
             after = materializations(instance) - before
             ticker_after = ticker.tick()
-    dependent = {"audio_profile", "transcript", "transcript_quality", "transcript_shadow", "transcript_embeddings", "segments"}
     print(json.dumps({
         "videos": args.videos,
         "media": source,
         "policy_version": policy.version,
         "materializations_after_change": {a: after.get(a, 0) for a in ASSETS},
-        "only_dependent_assets": all(after.get(a, 0) == (args.videos if a in dependent else 0) for a in ASSETS),
+        "only_dependent_assets": all(after.get(a, 0) == (args.videos if a in DEPENDENT_ON_ASR else 0) for a in ASSETS),
         "requested_again_after_rerun": sum(len(v) for v in ticker_after.values()),
         "rerun_s": round(rerun_s, 2),
         "full_processing_s": round(process_s, 2),

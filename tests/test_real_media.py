@@ -6,7 +6,7 @@ import dagster as dg
 import jiwer
 import pytest
 
-from ai_assets.assets import audio, audio_profile, source_video, transcript
+from ai_assets.assets import audio, audio_profile, diarization, source_video, transcript
 from ai_assets.definitions import build_resources
 from ai_assets.media import extract_audio, load_wav
 from ai_assets.speech import speech_regions
@@ -22,8 +22,11 @@ JFK = "and so my fellow americans ask not what your country can do for you ask w
 def test_jfk_through_the_graph(layout, instance):
     flac = require_shared_media("jfk", "jfk.flac")
     key = add_video(layout, instance, flac)
-    result = dg.materialize([source_video, audio, audio_profile, transcript], partition_key=key, instance=instance, resources=build_resources(layout))
+    result = dg.materialize([source_video, audio, diarization, audio_profile, transcript], partition_key=key, instance=instance,
+                            resources=build_resources(layout))
     assert result.success
+    assert {t["speaker"] for t in result.output_for_node("diarization").to_pylist()} == {"S1"}  # one speaker, never split
+    assert result.output_for_node("audio_profile").to_pylist()[0]["estimated_speakers"] == 1
     rows = result.output_for_node("transcript").to_pylist()
     assert jiwer.wer(JFK, normalize(" ".join(r["text"] for r in rows))) <= 0.05
     words = [w for r in rows for w in r["words"]]

@@ -9,17 +9,22 @@ from ai_assets.partitions import videos
 from ai_assets.tables import to_table
 from ai_assets.text import sentences
 from ai_assets.topics import chapters, youtube_chapters
+from resources import MetricsResource
 
 
 @dg.asset(partitions_def=videos, group_name="understanding", code_version="1", kinds={"numpy"}, automation_condition=EAGER)
-def topics(context: dg.AssetExecutionContext, transcript: pa.Table, transcript_embeddings: pa.Table) -> dg.Output[pa.Table]:
+def topics(
+    context: dg.AssetExecutionContext, transcript: pa.Table, transcript_embeddings: pa.Table, metrics: MetricsResource
+) -> dg.Output[pa.Table]:
     """Contiguous chapters from 0:00 with start, end, c-TF-IDF keywords and a short title; `youtube` holds the
     chapter line for a YouTube description (empty when YouTube's rules cannot be met: 3+ chapters of 10+ s)."""
     items = sentences(transcript.to_pylist())
     vectors = np.asarray(transcript_embeddings.column("embedding").to_pylist(), dtype=np.float32).reshape(len(items), -1)
     # Each vector covers the window of sentences that starts at its sentence; TextTiling must know how many.
     window = max(transcript_embeddings.column("sentence_count").to_pylist(), default=1)
-    found = chapters(items, vectors, window=window) if items else []
+    with metrics.track(context) as row:
+        found = chapters(items, vectors, window=window) if items else []
+        row.model, row.params = "texttiling", {"sentences": len(items), "window": window, "chapters": len(found)}
     lines = youtube_chapters(found).splitlines()
     rows = [
         {"video": context.partition_key, "chapter": c.index, "start": c.start, "end": c.end, "first_sentence": c.first_sentence,
