@@ -139,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
             ).fetchall()[0][0]
             speakers = conn.execute("SELECT count(DISTINCT speaker) FROM diarization").fetchall()[0][0]
             chapters = conn.execute("SELECT count(*) FROM topics").fetchall()[0][0]
-            probe = conn.execute("SELECT text FROM transcript_embeddings ORDER BY window LIMIT 1 OFFSET 7").fetchall()[0][0]
+            probe = conn.execute("SELECT text FROM transcript_embeddings ORDER BY \"window\" LIMIT 1 OFFSET 7").fetchall()[0][0]
         finally:
             conn.close()
         words = sorted(words, key=lambda w: w["start"])
