@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One entry point for a new machine: sets up what is missing, then runs the demo, the tests or the UI.
 #   ./dev.sh demo    synthesize a sample talk and run every stage on it
-#   ./dev.sh test    run the test suite (extra arguments go to pytest)
+#   ./dev.sh test    lint with ruff, then run the test suite (extra arguments go to pytest)
 #   ./dev.sh ui      start the Dagster UI and daemon on http://127.0.0.1:3000
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -64,6 +64,8 @@ case "$command" in
         ;;
     test)
         setup
+        echo "==> ruff check ."
+        "$VENV/bin/ruff" check .
         exec "$VENV/bin/python" -m pytest "$@"
         ;;
     ui)

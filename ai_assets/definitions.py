@@ -10,14 +10,21 @@ from dagster_aws.s3 import S3Resource
 
 from ai_assets.assets import ALL_ASSETS
 from ai_assets.assets.checks import TRANSCRIPT_CHECKS
-from ai_assets.feedback import feedback_folder
-from ai_assets.jobs import compact_metrics, observe_policies, process_video, refresh_embeddings, refresh_segments, refresh_transcripts
-from ai_assets.settings import Layout
+from ai_assets.jobs import (
+    compact_metrics,
+    observe_policies,
+    process_video,
+    refresh_embeddings,
+    refresh_segments,
+    refresh_transcripts,
+)
+from ai_assets.ranking.feedback import feedback_folder
+from ai_assets.storage.models import allow_download_from_env
+from ai_assets.storage.settings import Layout
 from resources import ClipStore, LakeIOManager, MediaStore, MetricsResource, TextEmbedder, UploadSource, WhisperResource
-from resources.models import allow_download_from_env
+from resources.llm import LlmResource
 from resources.optimizer import OptimizerConfig
 from resources.policies import PolicyResource
-from resources.llm import LlmResource
 from resources.speakers import SpeakerEncoderResource
 from resources.vlm import VlmResource
 from schedules import SCHEDULES

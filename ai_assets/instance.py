@@ -6,7 +6,7 @@ import os
 
 import dagster as dg
 
-from ai_assets.settings import Layout
+from ai_assets.storage.settings import Layout
 
 
 def get_instance(layout: Layout) -> dg.DagsterInstance:

@@ -18,10 +18,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ai_assets.media import SAMPLE_RATE
-from ai_assets.policies import AsrRule
-from ai_assets.samples import SAMPLE_TEXT, mux_over_scenes, speak
-from ai_assets.speech import DecodeParams, Transcription, speech_regions
+from ai_assets.ingest.audio import SAMPLE_RATE
+from ai_assets.ingest.samples import SAMPLE_TEXT, mux_over_scenes, speak
+from ai_assets.policy.documents import AsrRule
+from ai_assets.speech.transcript import DecodeParams, Transcription
+from ai_assets.speech.vad import speech_regions
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_MEDIA = REPO.parent / "shared" / "media"

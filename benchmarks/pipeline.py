@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/pipeline.py [--minutes 10] [--seed 0] [--repeats 3]
 
-(a) pipeline: `ai_assets.cli.process_files([video])` with AI_ASSETS_HOME set to a fresh folder: intake
+(a) pipeline: `ai_assets.cli.process.process_files([video])` with AI_ASSETS_HOME set to a fresh folder: intake
     hashing, then every step of the `process_video` job (assets, checks, evaluation), lake writes,
     metrics and Dagster's own bookkeeping.
 (b) transcription alone: decode the video's audio to 16 kHz WAV, the rule's VAD, and the graph's own
@@ -33,11 +33,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ai_assets.cli import process_files  # noqa: E402
-from ai_assets.media import extract_audio, load_wav  # noqa: E402
-from ai_assets.policies import AsrPolicy, AsrRule, default_policy  # noqa: E402
-from ai_assets.samples import media_duration  # noqa: E402
-from ai_assets.settings import HOME_ENV, Layout  # noqa: E402
+from ai_assets.cli.process import process_files  # noqa: E402
+from ai_assets.ingest.audio import extract_audio, load_wav  # noqa: E402
+from ai_assets.ingest.samples import media_duration  # noqa: E402
+from ai_assets.policy.documents import AsrPolicy, AsrRule, default_policy  # noqa: E402
+from ai_assets.storage.settings import HOME_ENV, Layout  # noqa: E402
 from benchmarks.common import build_speech, log, make_speech_video, run_engine, warm_up  # noqa: E402
 
 TOP_SEGMENTS = 5

@@ -41,7 +41,7 @@ def log(message: str) -> None:
 
 
 def make_videos(folder: Path, count: int) -> tuple[list[Path], str]:
-    from ai_assets.samples import SAMPLE_TEXT, make_video
+    from ai_assets.ingest.samples import SAMPLE_TEXT, make_video
 
     clips = sorted((SHARED_MEDIA / "fleurs-en-de-fr").glob("fleurs-en-*.ogg"))
     picture = SHARED_MEDIA / "bbb-30s-moviepy" / "big_buck_bunny_0_30.webm"
@@ -84,10 +84,10 @@ def main(argv: list[str] | None = None) -> int:
 
         from ai_assets.automation_tick import QUIET, AutomationTicker
         from ai_assets.definitions import build_defs
-        from ai_assets.intake import ingest_local
+        from ai_assets.ingest.intake import ingest_local
         from ai_assets.partitions import videos as videos_partitions
-        from ai_assets.policies import PolicyStore
-        from ai_assets.settings import Layout
+        from ai_assets.policy.documents import PolicyStore
+        from ai_assets.storage.settings import Layout
 
         layout = Layout(home)
         files, source = make_videos(Path(tmp), args.videos)

@@ -25,8 +25,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ai_assets.media import SAMPLE_RATE  # noqa: E402
-from ai_assets.policies import AsrRule, default_policy  # noqa: E402
+from ai_assets.ingest.audio import SAMPLE_RATE  # noqa: E402
+from ai_assets.policy.documents import AsrRule, default_policy  # noqa: E402
 from benchmarks.common import WARM_UP_SECONDS, build_speech, log, run_engine, warm_up  # noqa: E402
 from resources.whisper import WhisperResource  # noqa: E402
 

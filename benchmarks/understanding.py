@@ -32,18 +32,18 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ai_assets.settings import HOME_ENV, Layout  # noqa: E402
+from ai_assets.language.sentences import SENTENCE_END  # noqa: E402
+from ai_assets.storage.settings import HOME_ENV, Layout  # noqa: E402
 from benchmarks.common import SHARED_MEDIA, build_speech, log, make_speech_video  # noqa: E402
 
-TERMINAL = (".", "?", "!")
 UNDERSTANDING_STAGES = ("diarization", "transcript_speakers", "emotion", "safety", "topics", "segments", "clip_copy")
 SMALL_CLIPS = {"top_k": 1, "preset": "ultrafast", "platforms": {"tiktok": {"aspect": "9:16", "width": 360, "height": 640}}}
 
 
 def ami_der() -> dict | None:
-    from ai_assets.diarize import SpeakerEncoder, der, diarize, read_rttm
-    from ai_assets.media import extract_audio, load_wav
-    from ai_assets.speech import speech_regions
+    from ai_assets.ingest.audio import extract_audio, load_wav
+    from ai_assets.speakers.diarization import SpeakerEncoder, der, diarize, read_rttm
+    from ai_assets.speech.vad import speech_regions
 
     folder = SHARED_MEDIA / "ami-dev00"
     if not folder.is_dir():
@@ -66,9 +66,9 @@ def sentence_edges(words: list[dict]) -> tuple[set[float], set[float]]:
     """Start times of words that open a sentence and end times of words that close one, by punctuation."""
     starts, ends = set(), set()
     for i, word in enumerate(words):
-        if i == 0 or words[i - 1]["word"].strip().endswith(TERMINAL):
+        if i == 0 or words[i - 1]["word"].strip().endswith(SENTENCE_END):
             starts.add(round(word["start"], 3))
-        if word["word"].strip().endswith(TERMINAL):
+        if word["word"].strip().endswith(SENTENCE_END):
             ends.add(round(word["end"], 3))
     return starts, ends
 
@@ -112,9 +112,10 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as inputs, tempfile.TemporaryDirectory() as home:
         os.environ[HOME_ENV] = home
         layout = Layout.from_env()
-        from ai_assets.catalog import connect, search
-        from ai_assets.cli import process_files
-        from ai_assets.policies import PolicyStore
+        from ai_assets.cli.process import process_files
+        from ai_assets.language.search import search
+        from ai_assets.policy.documents import PolicyStore
+        from ai_assets.storage.catalog import connect
 
         PolicyStore(layout.metrics_db).set("clip", SMALL_CLIPS, author="user", reason="benchmark: one small render")
         audio, _, source = build_speech(args.minutes * 60, seed=args.seed)

@@ -38,11 +38,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ai_assets.files import atomic_path  # noqa: E402
-from ai_assets.policies import VisionPolicy  # noqa: E402
-from ai_assets.samples import media_duration, require_tools  # noqa: E402
-from ai_assets.vision import cut_f1, scan_video  # noqa: E402
-from ai_assets.visual import analyse_keyframes  # noqa: E402
+from ai_assets.ingest.samples import media_duration, require_tools  # noqa: E402
+from ai_assets.policy.documents import VisionPolicy  # noqa: E402
+from ai_assets.storage.files import atomic_path  # noqa: E402
+from ai_assets.vision.keyframes import cut_f1, scan_video  # noqa: E402
+from ai_assets.vision.visual_analysis import analyse_keyframes  # noqa: E402
 from benchmarks.common import SHARED_MEDIA, log  # noqa: E402
 
 POLICY = VisionPolicy()
@@ -197,11 +197,11 @@ def measure(video: Path, analyse: bool) -> dict:
 def measure_render(seconds: float = 30.0) -> dict:
     """One face-tracked 1080x1920 clip of `seconds` with burned captions, at the default clip policy:
     tracking and rendering time per minute of output, and the crop's jitter."""
-    from ai_assets.captions import CaptionStyle, Word, find_font, group_cues, to_ass
-    from ai_assets.policies import ClipPolicy, default_policy
-    from ai_assets.reframe import plan_crop, track_faces
-    from ai_assets.render import ClipCut, Encoding, render_clip
-    from ai_assets.samples import make_face_video
+    from ai_assets.ingest.samples import make_face_video
+    from ai_assets.policy.documents import ClipPolicy, default_policy
+    from ai_assets.render.captions import CaptionStyle, Word, find_font, group_cues, to_ass
+    from ai_assets.render.encode import ClipCut, Encoding, render_clip
+    from ai_assets.render.reframe import plan_crop, track_faces
 
     policy: ClipPolicy = default_policy("clip").parsed()
     spec, rule = policy.platforms["tiktok"], policy.reframe

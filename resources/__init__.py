@@ -4,7 +4,6 @@ from resources.clip_store import ClipStore
 from resources.lake import LakeIOManager
 from resources.media_store import MediaStore
 from resources.metrics import MetricsResource
-from resources.models import ModelRegistry, ModelUnavailable
 from resources.text_embedder import TextEmbedder
 from resources.uploads import UploadSource
 from resources.whisper import WhisperResource
@@ -14,8 +13,6 @@ __all__ = [
     "LakeIOManager",
     "MediaStore",
     "MetricsResource",
-    "ModelRegistry",
-    "ModelUnavailable",
     "TextEmbedder",
     "UploadSource",
     "WhisperResource",

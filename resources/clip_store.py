@@ -7,7 +7,7 @@ from pathlib import Path
 import dagster as dg
 from pydantic import Field
 
-from ai_assets.captions import find_font
+from ai_assets.render.captions import find_font
 
 
 class ClipStore(dg.ConfigurableResource):

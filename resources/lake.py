@@ -8,7 +8,7 @@ import dagster as dg
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ai_assets.files import atomic_path
+from ai_assets.storage.files import atomic_path
 
 
 def lake_file(root: Path, asset: str, partition: str) -> Path:

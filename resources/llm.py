@@ -13,7 +13,7 @@ class LlmResource(OpenAIEndpoint):
     )
 
     def copy_settings(self):
-        from ai_assets.copywriting import CopySettings
+        from ai_assets.language.clip_copy import CopySettings
 
         return CopySettings(
             model=self.model, max_concurrency=self.max_concurrency, retry_budget_s=self.retry_budget_s, backoff_s=self.backoff_s,
@@ -21,6 +21,6 @@ class LlmResource(OpenAIEndpoint):
         )
 
     def copy_cache(self):
-        from ai_assets.copywriting import CopyCache
+        from ai_assets.language.clip_copy import CopyCache
 
         return CopyCache(Path(self.cache_dir), self.model)

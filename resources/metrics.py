@@ -9,7 +9,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from ai_assets.metrics import MetricRow, MetricsStore
+from ai_assets.storage.metrics import MetricRow, MetricsStore
 
 
 class MetricsResource(dg.ConfigurableResource):

@@ -5,8 +5,8 @@ import hashlib
 import dagster as dg
 from pydantic import Field
 
-from ai_assets.optimizer import OptimizerSettings
-from ai_assets.refit import RefitSettings
+from ai_assets.policy.optimizer import OptimizerSettings
+from ai_assets.ranking.refit import RefitSettings
 
 
 class OptimizerConfig(dg.ConfigurableResource):

@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from ai_assets.policies import Policy, PolicyStore
+from ai_assets.policy.documents import Policy, PolicyStore
 
 
 class PolicyResource(dg.ConfigurableResource):

@@ -1,13 +1,7 @@
-"""Sentence embeddings, loaded once per process.
-
-BERT-family sentence-transformers models with mean pooling (MiniLM among them) run in NumPy on the
-CPU, which spares each run process the torch import; any other model, or another device, goes
-through sentence-transformers.
-"""
+"""Sentence embeddings for the transcript_embeddings stage; which model comes from the embed policy."""
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 from typing import Literal
 
@@ -15,28 +9,13 @@ import dagster as dg
 import numpy as np
 from pydantic import Field
 
-from ai_assets import bert_numpy
-from ai_assets.settings import Layout
-from resources.models import ModelRegistry
-
-_MODELS: dict[tuple, object] = {}
-_LOCK = threading.Lock()
-
-
-class _SentenceTransformersEncoder:
-    def __init__(self, path: Path, device: str, batch_size: int, allow_download: bool):
-        from sentence_transformers import SentenceTransformer
-
-        self.model = SentenceTransformer(str(path), device=device, local_files_only=not allow_download)
-        self.batch_size = batch_size
-        self.dimension = int(self.model.get_embedding_dimension())
-
-    def encode(self, texts: list[str]) -> np.ndarray:
-        return self.model.encode(texts, batch_size=self.batch_size, normalize_embeddings=True, convert_to_numpy=True)
+from ai_assets.language.embeddings import encode, load_encoder
+from ai_assets.storage.models import ModelRegistry
+from ai_assets.storage.settings import Layout
 
 
 class TextEmbedder(dg.ConfigurableResource):
-    """Which model to run comes from the embed policy; this resource owns loading and the device."""
+    """Owns loading and the device; the model is loaded once per process (see ai_assets.language.embeddings)."""
 
     model_paths: dict[str, str] = Field(default_factory=dict)
     allow_download: bool = False
@@ -50,18 +29,8 @@ class TextEmbedder(dg.ConfigurableResource):
     def _load(self, model: str):
         cache = Path(self.cache_dir) if self.cache_dir else Layout.from_env().model_cache
         path = ModelRegistry(cache, self.model_paths, self.allow_download).resolve(model, "embedding")
-        key = (str(path), self.device, self.backend)
-        with _LOCK:
-            if key not in _MODELS:
-                if self.backend == "auto" and self.device == "cpu" and bert_numpy.supports(path):
-                    _MODELS[key] = bert_numpy.BertSentenceEncoder(path)
-                else:
-                    _MODELS[key] = _SentenceTransformersEncoder(path, self.device, self.batch_size, self.allow_download)
-            return _MODELS[key]
+        return load_encoder(path, self.device, self.backend, self.batch_size, self.allow_download)
 
     def encode(self, texts: list[str], model: str) -> np.ndarray:
         """Unit-norm float32 vectors, one row per text."""
-        encoder = self._load(model)
-        if not texts:
-            return np.zeros((0, encoder.dimension), dtype=np.float32)
-        return np.asarray(encoder.encode(texts), dtype=np.float32)
+        return encode(self._load(model), texts)

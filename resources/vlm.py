@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from ai_assets.vlm import VlmCache, VlmSettings
+from ai_assets.vision.vlm import VlmCache, VlmSettings
 from resources.openai_endpoint import OpenAIEndpoint
 
 

@@ -7,20 +7,16 @@ only how: device, threads, where models come from.
 from __future__ import annotations
 
 import os
-import threading
 from pathlib import Path
 
 import dagster as dg
 import numpy as np
 from pydantic import Field
 
-from ai_assets.policies import AsrRule, default_policy
-from ai_assets.settings import Layout
-from ai_assets.speech import DecodeParams, Transcription, language_probe, transcribe_batched
-from resources.models import ModelRegistry
-
-_MODELS: dict[tuple, object] = {}
-_LOCK = threading.Lock()
+from ai_assets.policy.documents import AsrRule, default_policy
+from ai_assets.speech.transcript import DecodeParams, Transcription, language_probe, transcribe_batched
+from ai_assets.storage.models import LOADED, ModelRegistry
+from ai_assets.storage.settings import Layout
 
 
 class WhisperResource(dg.ConfigurableResource):
@@ -46,11 +42,10 @@ class WhisperResource(dg.ConfigurableResource):
 
         path = self.model_path(name)
         threads = self.cpu_threads or len(os.sched_getaffinity(0))
-        key = (str(path), self.device, compute_type, threads)
-        with _LOCK:
-            if key not in _MODELS:
-                _MODELS[key] = WhisperModel(str(path), device=self.device, compute_type=compute_type, cpu_threads=threads)
-            return _MODELS[key]
+        return LOADED.get(
+            ("whisper", str(path), self.device, compute_type, threads),
+            lambda: WhisperModel(str(path), device=self.device, compute_type=compute_type, cpu_threads=threads),
+        )
 
     def detect_language(self, audio: np.ndarray, regions: list[tuple[float, float]], model: str, compute_type: str) -> tuple[str, float]:
         if self.language:

@@ -2,10 +2,9 @@
 
 import dagster as dg
 
-from ai_assets.catalog import metrics_snapshot
 from ai_assets.jobs import compact_metrics, refresh_transcripts
 from ai_assets.partitions import videos
-from ai_assets.staleness import stale_videos
+from ai_assets.policy.staleness import recorded_policies, stale_videos
 from resources import MetricsResource
 from resources.policies import PolicyResource
 
@@ -18,14 +17,7 @@ def stale_sweep_schedule(context: dg.ScheduleEvaluationContext, policies: Policy
     videos that predate it, or whose automation run was lost.
     """
     current = policies.current("asr").sha256
-    conn = metrics_snapshot(metrics.store())
-    try:
-        recorded = dict(conn.execute(
-            "SELECT video, arg_max(policy_sha256, started_at) FROM metrics "
-            "WHERE asset = 'transcript' AND status = 'success' GROUP BY video"
-        ).fetchall())
-    finally:
-        conn.close()
+    recorded = recorded_policies(metrics.store(), "transcript")
     keys = stale_videos(context.instance.get_dynamic_partitions(videos.name), recorded, current)
     if not keys:
         return dg.SkipReason("every transcript was made with the current asr policy")

@@ -5,12 +5,12 @@ from pathlib import Path
 
 import dagster as dg
 
-from ai_assets.catalog import metrics_snapshot
 from ai_assets.jobs import observe_policies
-from ai_assets.optimizer import decide, samples_from_metrics
-from ai_assets.feedback import rows as feedback_rows
-from ai_assets.policies import Policy, PolicyLocked
-from ai_assets.refit import RefitSettings, propose, rollback_target
+from ai_assets.policy.documents import Policy, PolicyLocked
+from ai_assets.policy.optimizer import decide, samples_from_metrics
+from ai_assets.ranking.feedback import rows as feedback_rows
+from ai_assets.ranking.refit import RefitSettings, propose, rollback_target
+from ai_assets.storage.catalog import metrics_snapshot
 from resources import MetricsResource, WhisperResource
 from resources.optimizer import OptimizerConfig
 from resources.policies import PolicyResource
@@ -51,8 +51,8 @@ def optimization_sensor(
     context: dg.SensorEvaluationContext, policies: PolicyResource, metrics: MetricsResource,
     optimizer: OptimizerConfig, whisper: WhisperResource,
 ):
-    """Applies the documented rules in ai_assets/optimizer.py to the asr policy, and refits the segment policy's
-    weights from feedback (ai_assets/refit.py); each new version is stored with its reason."""
+    """Applies the documented rules in ai_assets/policy/optimizer.py to the asr policy, and refits the segment policy's
+    weights from feedback (ai_assets/ranking/refit.py); each new version is stored with its reason."""
     state = json.loads(context.cursor) if context.cursor else {"rejected": {}}
     store = policies.store()
     changed, notes = [], []

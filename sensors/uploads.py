@@ -6,7 +6,7 @@ from pathlib import Path
 import dagster as dg
 from dagster_aws.s3 import S3Resource
 
-from ai_assets.intake import Upload, WatchState, ingest_local, ingest_s3, scan_local, scan_s3
+from ai_assets.ingest.intake import Upload, WatchState, ingest_local, ingest_s3, scan_local, scan_s3
 from ai_assets.jobs import process_video
 from ai_assets.partitions import videos
 from resources import UploadSource

@@ -10,11 +10,11 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from ai_assets.intake import ingest_local
+from ai_assets.ingest.intake import ingest_local
+from ai_assets.ingest.samples import SAMPLE_TEXT, make_silent_video, make_video
 from ai_assets.partitions import videos
-from ai_assets.policies import PolicyStore
-from ai_assets.samples import SAMPLE_TEXT, make_silent_video, make_video
-from ai_assets.settings import HOME_ENV, Layout
+from ai_assets.policy.documents import PolicyStore
+from ai_assets.storage.settings import HOME_ENV, Layout
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_MEDIA = REPO.parent / "shared" / "media"

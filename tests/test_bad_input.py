@@ -10,9 +10,9 @@ import pytest
 
 from ai_assets.assets import audio, source_video
 from ai_assets.definitions import build_resources
-from ai_assets.files import sha256_file
-from ai_assets.media import MediaError, probe
+from ai_assets.ingest.source_video import MediaError, probe
 from ai_assets.partitions import videos
+from ai_assets.storage.files import sha256_file
 from resources.lake import lake_file
 from tests.conftest import add_video, child_env, failure_description
 
@@ -38,7 +38,7 @@ def test_bad_partitions_fail_alone_and_record_why(layout, instance, media):
     good = add_video(layout, instance, media["short"])
     bad = {name: add_video(layout, instance, media[name]) for name in ("empty", "text", "truncated", "silent")}
     resources = build_resources(layout)
-    for name, key in bad.items():
+    for key in bad.values():
         result = dg.materialize([source_video, audio], partition_key=key, instance=instance, resources=resources, raise_on_error=False)
         assert not result.success
         assert failure_description(result).startswith(f"{key}: ")

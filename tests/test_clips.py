@@ -10,14 +10,24 @@ import av
 import numpy as np
 import pytest
 
-from ai_assets.captions import CaptionStyle, Word, balanced_lines, clip_words, find_font, group_cues, parse_srt, to_ass, to_srt
-from ai_assets.clips import clip_span, plan_jobs, platform_ranking
-from ai_assets.policies import ClipPolicy, validate
-from ai_assets.reframe import FaceSample, crop_size, follow, plan_crop, track_faces
-from ai_assets.render import ClipCut, render_clip, probe_clip
-from ai_assets.samples import make_face_video, make_video
-from ai_assets.text import Sentence
-from ai_assets.visual import face_boxes
+from ai_assets.ingest.samples import make_face_video, make_video
+from ai_assets.language.sentences import Sentence
+from ai_assets.policy.documents import ClipPolicy, validate
+from ai_assets.render.captions import (
+    CaptionStyle,
+    Word,
+    balanced_lines,
+    clip_words,
+    find_font,
+    group_cues,
+    parse_srt,
+    to_ass,
+    to_srt,
+)
+from ai_assets.render.clips import clip_span, plan_jobs, platform_ranking
+from ai_assets.render.encode import ClipCut, probe_clip, render_clip
+from ai_assets.render.reframe import FaceSample, crop_size, follow, plan_crop, track_faces
+from ai_assets.vision.visual_analysis import face_boxes
 
 FONT = find_font()
 needs_font = pytest.mark.skipif(FONT is None, reason="no TrueType font installed (apt-get install fonts-dejavu-core)")

@@ -5,8 +5,15 @@ from types import SimpleNamespace
 import openai
 import pytest
 
-from ai_assets.copywriting import (
-    PLATFORM_LIMITS, CopyCache, CopySettings, extractive_copy, fit, limits_for, text_key, write_copy,
+from ai_assets.language.clip_copy import (
+    PLATFORM_LIMITS,
+    CopyCache,
+    CopySettings,
+    extractive_copy,
+    fit,
+    limits_for,
+    text_key,
+    write_copy,
 )
 from tests.fake_openai import COPY_DESCRIPTION, FakeOpenAI
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import dagster as dg
 
 from ai_assets.definitions import build_defs
-from ai_assets.settings import Layout
+from ai_assets.storage.settings import Layout
 from tests.conftest import REPO, child_env
 
 SNAPSHOT = Path(__file__).with_name("snapshots") / "asset_graph.json"
@@ -47,7 +47,7 @@ def test_asset_graph_matches_snapshot(tmp_path, instance):
 
 
 def test_loading_definitions_imports_no_model_library(layout):
-    code = "import sys, ai_assets.definitions; print(','.join(m for m in sys.modules if m.split('.')[0] in %r))" % (HEAVY_MODULES,)
+    code = f"import sys, ai_assets.definitions; print(','.join(m for m in sys.modules if m.split('.')[0] in {HEAVY_MODULES!r}))"
     proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=child_env(layout), capture_output=True, text=True, check=True)
     assert proc.stdout.strip() == ""
 

@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 
-from ai_assets.diarize import SpeakerEncoder, Turn, assign_speakers, der, diarize, read_rttm, to_rttm
-from ai_assets.media import extract_audio, load_wav
-from ai_assets.samples import speak
-from ai_assets.speech import speech_regions
+from ai_assets.ingest.audio import extract_audio, load_wav
+from ai_assets.ingest.samples import speak
+from ai_assets.speakers.diarization import SpeakerEncoder, Turn, assign_speakers, der, diarize, read_rttm, to_rttm
+from ai_assets.speech.vad import speech_regions
 from tests.conftest import require_shared_media
 
 

@@ -5,8 +5,8 @@ import sys
 
 import numpy as np
 
-from ai_assets import bert_numpy
-from ai_assets.samples import SAMPLE_TEXT
+from ai_assets.ingest.samples import SAMPLE_TEXT
+from ai_assets.language import bert_numpy
 from resources import TextEmbedder
 from tests.conftest import REPO
 

@@ -6,8 +6,8 @@ import subprocess
 import numpy as np
 import pytest
 
-from ai_assets.emotion import EMOTIONS, prosody, segment_emotions, text_affect, word_forms
-from ai_assets.media import SAMPLE_RATE, load_wav
+from ai_assets.ingest.audio import SAMPLE_RATE, load_wav
+from ai_assets.language.emotion import EMOTIONS, prosody, segment_emotions, text_affect, word_forms
 
 RNG = np.random.default_rng(7)
 

@@ -8,9 +8,9 @@ import dagster as dg
 import duckdb
 
 from ai_assets.assets import audio, source_video
-from ai_assets.catalog import connect
 from ai_assets.definitions import build_resources
-from ai_assets.metrics import MetricRow, MetricsStore
+from ai_assets.storage.catalog import connect
+from ai_assets.storage.metrics import MetricRow, MetricsStore
 from tests.conftest import add_video
 
 HOLD_READ_ONLY = """

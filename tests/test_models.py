@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from resources.models import ModelRegistry, ModelUnavailable
+from ai_assets.storage.models import ModelRegistry, ModelUnavailable
 
 
 def test_tiny_en_resolves_to_its_package(tmp_path):

@@ -1,16 +1,22 @@
 """Optimization rules from synthetic metrics: upgrade, downgrade, too few samples, hysteresis, rollback."""
 
-import json
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import dagster as dg
-import pytest
 
-from ai_assets.metrics import MetricRow, MetricsStore
-from ai_assets.optimizer import OptimizerSettings, Sample, decide, rule_sha, samples_from_metrics, step_down, step_up
-from ai_assets.policies import AsrRule, Policy, PolicyStore, default_policy
 from ai_assets.definitions import build_resources
+from ai_assets.policy.documents import AsrRule, Policy, PolicyStore, default_policy
+from ai_assets.policy.optimizer import (
+    OptimizerSettings,
+    Sample,
+    decide,
+    rule_sha,
+    samples_from_metrics,
+    step_down,
+    step_up,
+)
+from ai_assets.storage.metrics import MetricRow, MetricsStore
 from sensors.optimization import optimization_sensor
 
 AVAILABLE = ["base", "tiny.en"]
@@ -18,7 +24,7 @@ SETTINGS = OptimizerSettings(min_samples=3, require_shadow_evidence=False)
 
 
 def policy(version: int, body: dict, author="sensor") -> Policy:
-    return Policy("asr", version, datetime.now(timezone.utc), author, f"v{version}", body)
+    return Policy("asr", version, datetime.now(UTC), author, f"v{version}", body)
 
 
 def samples(cls: str, rule: AsrRule, n: int, confidence: float, rtf: float = 0.05, wer=None, status="success", start=0):

@@ -2,8 +2,8 @@ import hashlib
 
 import pytest
 
-from ai_assets.intake import ingest_local, lookup
-from ai_assets.partitions import HASH_CHARS, slugify, video_key
+from ai_assets.ingest.intake import ingest_local, lookup
+from ai_assets.ingest.partition_keys import HASH_CHARS, slugify, video_key
 
 FORBIDDEN = set(",/|[]")
 

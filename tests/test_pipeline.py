@@ -10,17 +10,19 @@ import pyarrow.parquet as pq
 import pytest
 
 from ai_assets.assets import VIDEO_ASSETS
-from ai_assets.catalog import connect, search
-from ai_assets.feedback import FeedbackError, record
 from ai_assets.definitions import build_defs
-from ai_assets.captions import parse_srt
-from ai_assets.policies import SIGNALS, PolicyStore, default_policy
-from ai_assets.render import probe_clip
-from ai_assets.samples import SAMPLE_TEXT, media_duration
-from ai_assets.text import sentences
+from ai_assets.ingest.samples import SAMPLE_TEXT, media_duration
+from ai_assets.language.search import search
+from ai_assets.language.sentences import sentences
+from ai_assets.policy.documents import PolicyStore, default_policy
+from ai_assets.ranking.feedback import FeedbackError, record
+from ai_assets.render.captions import parse_srt
+from ai_assets.render.encode import probe_clip
+from ai_assets.speech.wer import normalize
+from ai_assets.storage.catalog import connect
+from ai_assets.storage.tables import SIGNALS
 from resources.lake import lake_file
 from tests.conftest import add_video
-from ai_assets.textnorm import normalize
 
 pytestmark = pytest.mark.slow
 # process_video leaves shadow evaluation to automation.
@@ -32,7 +34,7 @@ def processed(tmp_path_factory, media):
     """Materialize every asset for the talk video once; the tests below read the outputs."""
     home = tmp_path_factory.mktemp("home")
     with pytest.MonkeyPatch.context() as mp:
-        from ai_assets.settings import HOME_ENV, Layout
+        from ai_assets.storage.settings import HOME_ENV, Layout
 
         mp.setenv(HOME_ENV, str(home))
         layout = Layout(home)

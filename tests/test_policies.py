@@ -3,7 +3,7 @@ import json
 import pytest
 
 from ai_assets.cli import main
-from ai_assets.policies import DEFAULTS, PolicyError, PolicyStore, default_policy, validate
+from ai_assets.policy.documents import DEFAULTS, PolicyError, PolicyStore, default_policy, validate
 
 AVAILABLE = {"whisper": ["base", "tiny.en"], "embedding": ["all-MiniLM-L6-v2"]}
 

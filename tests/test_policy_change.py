@@ -10,8 +10,8 @@ import pytest
 
 from ai_assets.automation_tick import QUIET, AutomationTicker
 from ai_assets.definitions import build_defs
-from ai_assets.policies import PolicyStore
-from ai_assets.samples import SAMPLE_TEXT
+from ai_assets.ingest.samples import SAMPLE_TEXT
+from ai_assets.policy.documents import PolicyStore
 from resources.lake import lake_file
 from schedules.maintenance import stale_sweep_schedule
 from tests.conftest import add_video

@@ -8,11 +8,11 @@ import pytest
 
 from ai_assets.assets import audio, audio_profile, diarization, source_video, transcript
 from ai_assets.definitions import build_resources
-from ai_assets.media import extract_audio, load_wav
-from ai_assets.speech import speech_regions
+from ai_assets.ingest.audio import extract_audio, load_wav
+from ai_assets.speech.vad import speech_regions
+from ai_assets.speech.wer import normalize
 from resources import WhisperResource
 from tests.conftest import add_video, require_shared_media
-from ai_assets.textnorm import normalize
 
 pytestmark = [pytest.mark.slow, pytest.mark.shared_media]
 

@@ -1,15 +1,16 @@
 """Refitting the segment weights from feedback: direction, evidence, refusal, and rollback."""
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
 
-from ai_assets.policies import DEFAULTS, SIGNALS, Policy, PolicyStore
-from ai_assets.refit import REFIT_REASON, RefitSettings, auc, label, propose, rollback_target
+from ai_assets.policy.documents import DEFAULTS, Policy, PolicyStore
+from ai_assets.ranking.refit import REFIT_REASON, RefitSettings, auc, label, propose, rollback_target
+from ai_assets.storage.tables import SIGNALS
 
 CURRENT = DEFAULTS["segment"]["weights"]
-T0 = datetime(2026, 11, 1, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 1, tzinfo=UTC)
 
 
 def feedback(n: int, driver: str, seed: int = 0, start: datetime = T0, flip: bool = False) -> list[dict]:

@@ -3,7 +3,7 @@
 import openai
 import pytest
 
-from ai_assets.safety import CATEGORIES, Flag, blocking_flags, lexicon_flags, moderation_flags, penalty, reason
+from ai_assets.language.safety import CATEGORIES, Flag, blocking_flags, lexicon_flags, moderation_flags, penalty, reason
 from tests.fake_openai import FakeOpenAI
 
 THRESHOLD = 0.5

@@ -1,10 +1,11 @@
 import numpy as np
 import pytest
 
-from ai_assets.policies import DEFAULTS, SIGNALS, SegmentPolicy
-from ai_assets.scoring import Evidence, candidate_spans, dynamics_score, hook_kind, rank_segments, rate_score
-from ai_assets.speech import pack_chunks
-from ai_assets.text import join_words, sentence_windows, sentences
+from ai_assets.language.sentences import join_words, sentence_windows, sentences
+from ai_assets.policy.documents import DEFAULTS, SegmentPolicy
+from ai_assets.ranking.segments import Evidence, candidate_spans, dynamics_score, hook_kind, rank_segments, rate_score
+from ai_assets.speech.transcript import pack_chunks
+from ai_assets.storage.tables import SIGNALS
 
 
 def words(text: str, start: float, rate: float = 0.4, gap: float = 0.1):

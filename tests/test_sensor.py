@@ -14,9 +14,9 @@ from dagster_aws.s3 import S3Resource
 
 from ai_assets.assets import source_video
 from ai_assets.definitions import build_resources
-from ai_assets.files import sha256_file
-from ai_assets.intake import WatchState, lookup
+from ai_assets.ingest.intake import WatchState, lookup
 from ai_assets.partitions import videos
+from ai_assets.storage.files import sha256_file
 from resources import UploadSource
 from sensors.uploads import upload_sensor
 from tests.conftest import free_port

@@ -3,11 +3,11 @@
 import numpy as np
 import pytest
 
-from ai_assets.intake import subtitle_text
-from ai_assets.media import SAMPLE_RATE, extract_audio, load_wav
-from ai_assets.profile import complexity_class, measure
-from ai_assets.speech import speech_regions
-from ai_assets.transcript_checks import find_loop, no_repetition_loop, speech_covered, timestamps_valid
+from ai_assets.ingest.audio import SAMPLE_RATE, extract_audio, load_wav
+from ai_assets.ingest.intake import subtitle_text
+from ai_assets.speech.audio_profile import complexity_class, measure
+from ai_assets.speech.transcript_checks import find_loop, no_repetition_loop, speech_covered, timestamps_valid
+from ai_assets.speech.vad import speech_regions
 
 
 @pytest.fixture(scope="module")

@@ -5,9 +5,16 @@ import re
 import numpy as np
 import pytest
 
-from ai_assets.text import Sentence
-from ai_assets.topics import (
-    STOPWORDS, Chapter, boundaries, chapters, depth_scores, keywords, title, youtube_chapters,
+from ai_assets.language.sentences import Sentence
+from ai_assets.language.topics import (
+    STOPWORDS,
+    Chapter,
+    boundaries,
+    chapters,
+    depth_scores,
+    keywords,
+    title,
+    youtube_chapters,
 )
 from resources.text_embedder import TextEmbedder
 

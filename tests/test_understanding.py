@@ -10,7 +10,7 @@ import pytest
 
 from ai_assets.automation_tick import QUIET
 from ai_assets.definitions import build_defs
-from ai_assets.samples import make_video
+from ai_assets.ingest.samples import make_video
 from resources.lake import lake_file
 from tests.conftest import add_video
 from tests.fake_openai import FakeOpenAI
@@ -35,8 +35,8 @@ def run(tmp_path_factory):
     video = make_video(folder / "talk.mp4", TALK, scenes=3)
     with FakeOpenAI() as fake, pytest.MonkeyPatch.context() as mp:
         fake.moderation_terms = {"kill you": {"violence": 0.93, "harassment/threatening": 0.8}}
-        from ai_assets.policies import PolicyStore
-        from ai_assets.settings import HOME_ENV, Layout
+        from ai_assets.policy.documents import PolicyStore
+        from ai_assets.storage.settings import HOME_ENV, Layout
         from tests.conftest import QUICK_CLIPS
 
         home = folder / "home"

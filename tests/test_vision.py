@@ -6,9 +6,9 @@ from PIL import Image
 
 from ai_assets.assets import keyframes, source_video
 from ai_assets.definitions import build_resources
-from ai_assets.policies import PolicyStore
-from ai_assets.samples import make_video, media_duration
-from ai_assets.vision import cut_f1, scan_video
+from ai_assets.ingest.samples import make_video, media_duration
+from ai_assets.policy.documents import PolicyStore
+from ai_assets.vision.keyframes import cut_f1, scan_video
 from tests.conftest import add_video, require_shared_media
 
 REAL_CUTS = {

@@ -7,8 +7,8 @@ import pytest
 
 from ai_assets.assets import keyframes, source_video, visual_analysis
 from ai_assets.definitions import build_resources
-from ai_assets.samples import draw_face
-from ai_assets.visual import analyse_keyframes, colourfulness, frame_signals, shot_type
+from ai_assets.ingest.samples import draw_face
+from ai_assets.vision.visual_analysis import analyse_keyframes, colourfulness, frame_signals, shot_type
 from tests.conftest import add_video
 
 

@@ -7,7 +7,7 @@ import pytest
 
 from ai_assets.assets import keyframes, source_video, visual_analysis
 from ai_assets.definitions import build_resources
-from ai_assets.vlm import VlmCache, VlmSettings, describe
+from ai_assets.vision.vlm import describe
 from resources.vlm import VlmResource
 from tests.conftest import add_video
 from tests.fake_openai import FakeOpenAI

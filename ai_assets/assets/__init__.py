@@ -5,7 +5,14 @@ from ai_assets.assets.clips import clips
 from ai_assets.assets.diarization import diarization
 from ai_assets.assets.emotion import emotion
 from ai_assets.assets.keyframes import keyframes
-from ai_assets.assets.policies import POLICY_ASSETS, asr_policy, clip_policy, embed_policy, segment_policy, vision_policy
+from ai_assets.assets.policies import (
+    POLICY_ASSETS,
+    asr_policy,
+    clip_policy,
+    embed_policy,
+    segment_policy,
+    vision_policy,
+)
 from ai_assets.assets.safety import safety
 from ai_assets.assets.segments import segments
 from ai_assets.assets.source_video import source_video

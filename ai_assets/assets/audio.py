@@ -6,12 +6,12 @@ from pathlib import Path
 import dagster as dg
 import pyarrow as pa
 
-from ai_assets.assets.failures import media_failures
-from ai_assets.media import SAMPLE_RATE, extract_audio, load_wav
 from ai_assets.assets.automation import EAGER
+from ai_assets.assets.failures import media_failures
+from ai_assets.ingest.audio import SAMPLE_RATE, extract_audio, load_wav
 from ai_assets.partitions import videos
-from ai_assets.speech import VadParams, speech_regions
-from ai_assets.tables import to_table
+from ai_assets.speech.vad import VadParams, speech_regions
+from ai_assets.storage.tables import to_table
 from resources import MediaStore, MetricsResource
 
 

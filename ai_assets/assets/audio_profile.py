@@ -7,10 +7,10 @@ import pyarrow as pa
 
 from ai_assets.assets.automation import EAGER
 from ai_assets.assets.policies import asr_policy
-from ai_assets.media import load_wav
+from ai_assets.ingest.audio import load_wav
 from ai_assets.partitions import videos
-from ai_assets.profile import complexity_class, measure
-from ai_assets.tables import to_table
+from ai_assets.speech.audio_profile import complexity_class, measure
+from ai_assets.storage.tables import to_table
 from resources import MetricsResource
 from resources.policies import PolicyResource
 

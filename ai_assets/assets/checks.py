@@ -7,7 +7,7 @@ import pyarrow as pa
 
 from ai_assets.assets.transcript import transcript
 from ai_assets.partitions import videos
-from ai_assets.transcript_checks import no_repetition_loop, speech_covered, timestamps_valid
+from ai_assets.speech.transcript_checks import no_repetition_loop, speech_covered, timestamps_valid
 from resources.policies import PolicyResource
 
 AUDIO_IN = {"audio": dg.AssetIn("audio")}

@@ -5,9 +5,9 @@ import pyarrow as pa
 
 from ai_assets.assets.automation import EAGER
 from ai_assets.assets.policies import segment_policy
-from ai_assets.copywriting import PROMPT_VERSION, text_key, write_copy
+from ai_assets.language.clip_copy import PROMPT_VERSION, text_key, write_copy
 from ai_assets.partitions import videos
-from ai_assets.tables import to_table
+from ai_assets.storage.tables import to_table
 from resources import MetricsResource
 from resources.llm import LlmResource
 from resources.policies import PolicyResource

@@ -7,10 +7,10 @@ import pyarrow as pa
 
 from ai_assets.assets.automation import EAGER
 from ai_assets.assets.policies import clip_policy
-from ai_assets.clips import SourceVideo, plan_jobs, platform_ranking, render_clips
+from ai_assets.language.sentences import sentences
 from ai_assets.partitions import videos
-from ai_assets.tables import to_table
-from ai_assets.text import sentences
+from ai_assets.render.clips import SourceVideo, plan_jobs, platform_ranking, render_clips
+from ai_assets.storage.tables import to_table
 from resources import ClipStore, MetricsResource
 from resources.policies import PolicyResource
 

@@ -6,10 +6,10 @@ import dagster as dg
 import pyarrow as pa
 
 from ai_assets.assets.automation import EAGER
-from ai_assets.diarize import DiarizeParams, diarize, speaker_stats
-from ai_assets.media import load_wav
+from ai_assets.ingest.audio import load_wav
 from ai_assets.partitions import videos
-from ai_assets.tables import to_table
+from ai_assets.speakers.diarization import DiarizeParams, diarize, speaker_stats
+from ai_assets.storage.tables import to_table
 from resources import MetricsResource
 from resources.speakers import SpeakerEncoderResource
 

@@ -5,7 +5,7 @@ from collections.abc import Iterator
 
 import dagster as dg
 
-from ai_assets.media import MediaError
+from ai_assets.ingest.source_video import MediaError
 
 
 @contextlib.contextmanager

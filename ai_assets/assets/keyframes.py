@@ -9,8 +9,8 @@ import pyarrow as pa
 from ai_assets.assets.automation import EAGER
 from ai_assets.assets.policies import vision_policy
 from ai_assets.partitions import videos
-from ai_assets.tables import to_table
-from ai_assets.vision import scan_video
+from ai_assets.storage.tables import to_table
+from ai_assets.vision.keyframes import scan_video
 from resources import MediaStore, MetricsResource
 from resources.policies import PolicyResource
 

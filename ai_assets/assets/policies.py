@@ -8,7 +8,7 @@ import warnings
 
 import dagster as dg
 
-from ai_assets.policy_report import history_markdown
+from ai_assets.policy.history import history_markdown
 from resources.policies import PolicyResource
 
 

@@ -6,10 +6,10 @@ import dagster as dg
 import pyarrow as pa
 
 from ai_assets.assets.automation import EAGER
+from ai_assets.language.safety import lexicon_flags, moderation_flags
+from ai_assets.language.sentences import sentences
 from ai_assets.partitions import videos
-from ai_assets.safety import lexicon_flags, moderation_flags
-from ai_assets.tables import to_table
-from ai_assets.text import sentences
+from ai_assets.storage.tables import to_table
 from resources import MetricsResource
 from resources.llm import LlmResource
 

@@ -6,11 +6,10 @@ import pyarrow as pa
 
 from ai_assets.assets.automation import EAGER
 from ai_assets.assets.policies import segment_policy
+from ai_assets.language.sentences import sentences
 from ai_assets.partitions import videos
-from ai_assets.policies import SIGNALS
-from ai_assets.scoring import Evidence, rank_segments
-from ai_assets.tables import to_table
-from ai_assets.text import sentences
+from ai_assets.ranking.segments import Evidence, rank_segments
+from ai_assets.storage.tables import SIGNALS, to_table
 from resources import MetricsResource
 from resources.policies import PolicyResource
 

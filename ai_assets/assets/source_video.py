@@ -7,10 +7,10 @@ import pyarrow as pa
 from dagster_aws.s3 import S3Resource
 
 from ai_assets.assets.failures import media_failures
-from ai_assets.intake import lookup, open_upload
-from ai_assets.media import MediaError, probe, store_original
+from ai_assets.ingest.intake import lookup, open_upload
+from ai_assets.ingest.source_video import MediaError, probe, store_original
 from ai_assets.partitions import videos
-from ai_assets.tables import to_table
+from ai_assets.storage.tables import to_table
 from resources import MediaStore, MetricsResource, UploadSource
 
 

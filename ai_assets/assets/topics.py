@@ -5,10 +5,10 @@ import numpy as np
 import pyarrow as pa
 
 from ai_assets.assets.automation import EAGER
+from ai_assets.language.sentences import sentences
+from ai_assets.language.topics import chapters, youtube_chapters
 from ai_assets.partitions import videos
-from ai_assets.tables import to_table
-from ai_assets.text import sentences
-from ai_assets.topics import chapters, youtube_chapters
+from ai_assets.storage.tables import to_table
 from resources import MetricsResource
 
 

@@ -8,11 +8,11 @@ import pyarrow as pa
 
 from ai_assets.assets.automation import EAGER
 from ai_assets.assets.policies import asr_policy
-from ai_assets.media import load_wav
-from ai_assets.optimizer import rule_sha
+from ai_assets.ingest.audio import load_wav
 from ai_assets.partitions import videos
-from ai_assets.speech import VadParams, speech_regions
-from ai_assets.tables import to_table
+from ai_assets.policy.optimizer import rule_sha
+from ai_assets.speech.vad import VadParams, speech_regions
+from ai_assets.storage.tables import to_table
 from resources import MetricsResource, WhisperResource
 from resources.policies import PolicyResource
 

@@ -5,9 +5,9 @@ import pyarrow as pa
 
 from ai_assets.assets.automation import EAGER
 from ai_assets.assets.policies import embed_policy
+from ai_assets.language.sentences import sentence_windows, sentences
 from ai_assets.partitions import videos
-from ai_assets.tables import to_table
-from ai_assets.text import sentence_windows, sentences
+from ai_assets.storage.tables import to_table
 from resources import MetricsResource, TextEmbedder
 from resources.policies import PolicyResource
 

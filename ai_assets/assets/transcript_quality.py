@@ -6,10 +6,10 @@ import dagster as dg
 import pyarrow as pa
 
 from ai_assets.assets.automation import EAGER
-from ai_assets.intake import read_reference
+from ai_assets.ingest.intake import read_reference
 from ai_assets.partitions import videos
-from ai_assets.tables import to_table
-from ai_assets.textnorm import word_errors
+from ai_assets.speech.wer import word_errors
+from ai_assets.storage.tables import to_table
 from resources import MetricsResource, UploadSource
 
 

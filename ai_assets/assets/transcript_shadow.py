@@ -9,11 +9,11 @@ import pyarrow as pa
 
 from ai_assets.assets.automation import EAGER
 from ai_assets.assets.policies import asr_policy
-from ai_assets.media import load_wav
-from ai_assets.optimizer import rule_sha, step_up
+from ai_assets.ingest.audio import load_wav
 from ai_assets.partitions import videos
-from ai_assets.tables import to_table
-from ai_assets.textnorm import word_errors
+from ai_assets.policy.optimizer import rule_sha, step_up
+from ai_assets.speech.wer import word_errors
+from ai_assets.storage.tables import to_table
 from resources import MetricsResource, WhisperResource
 from resources.optimizer import OptimizerConfig
 from resources.policies import PolicyResource

@@ -4,10 +4,10 @@ import dagster as dg
 import pyarrow as pa
 
 from ai_assets.assets.automation import EAGER
-from ai_assets.diarize import Turn
 from ai_assets.partitions import videos
-from ai_assets.speakers import label_segments
-from ai_assets.tables import to_table
+from ai_assets.speakers.diarization import Turn
+from ai_assets.speakers.transcript_speakers import label_segments
+from ai_assets.storage.tables import to_table
 from resources import MetricsResource
 
 

@@ -8,9 +8,9 @@ import pyarrow as pa
 from ai_assets.assets.automation import EAGER
 from ai_assets.assets.policies import vision_policy
 from ai_assets.partitions import videos
-from ai_assets.tables import to_table
-from ai_assets.visual import analyse_keyframes
-from ai_assets.vlm import PROMPT_VERSION, describe
+from ai_assets.storage.tables import to_table
+from ai_assets.vision.visual_analysis import analyse_keyframes
+from ai_assets.vision.vlm import PROMPT_VERSION, describe
 from resources import MetricsResource
 from resources.policies import PolicyResource
 from resources.vlm import VlmResource

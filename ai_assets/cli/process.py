@@ -1,0 +1,131 @@
+"""`ai-assets process`: ingest files and materialize every asset for them in this process, a line per stage."""
+
+from __future__ import annotations
+
+import sys
+import time
+import uuid
+from pathlib import Path
+
+from ai_assets.cli.format import clock
+
+STEP_EVENTS = {"STEP_START": "…", "STEP_SUCCESS": "✓", "STEP_FAILURE": "✗"}
+
+
+def process_files(files: list[Path], top: int) -> int:
+    from ai_assets.definitions import build_defs
+    from ai_assets.ingest.intake import ingest_local
+    from ai_assets.instance import get_instance
+    from ai_assets.partitions import videos
+    from ai_assets.storage.metrics import MetricsStore
+    from ai_assets.storage.settings import Layout
+
+    layout = Layout.from_env()
+    instance = get_instance(layout)
+    job = build_defs(layout).resolve_job_def("process_video")
+    failures: list[str] = []
+    done: list[tuple[str, str]] = []
+    for path in files:
+        if not path.is_file():
+            failures.append(f"{path}: no such file")
+            continue
+        upload = ingest_local(layout.intake, path)
+        instance.add_dynamic_partitions(videos.name, [upload.key])
+        print(f"[{path.name}] partition {upload.key}", flush=True)
+        error = run_partition(job, instance, upload.key, path.name)
+        if error:
+            failures.append(f"{path}: {error}")
+        else:
+            done.append((path.name, upload.key))
+    MetricsStore(layout.metrics_db, layout.metrics_spool).flush(wait_s=5.0)
+    for name, key in done:
+        _print_segments(layout, name, key, top)
+        _print_clips(layout, key)
+    if done:
+        print(f"\noutputs: {layout.lake}/<asset>/<partition>.parquet   metrics: {layout.metrics_db}")
+        print('query:   python -c "from ai_assets.catalog import connect; print(connect().sql(\'from segments\').df())"')
+    for line in failures:
+        print(f"error: {line}", file=sys.stderr)
+    return 1 if failures else 0
+
+
+def run_partition(job, instance, key: str, name: str) -> str | None:
+    """Run the job for one partition, printing a line per stage; return the failure reason, if any."""
+    run_id = str(uuid.uuid4())
+    started: dict[str, float] = {}
+
+    def on_event(entry) -> None:
+        event = entry.dagster_event
+        if event is None or event.event_type_value not in STEP_EVENTS:
+            return
+        step = event.step_key
+        if event.event_type_value == "STEP_START":
+            started[step] = time.perf_counter()
+            print(f"[{name}] {STEP_EVENTS['STEP_START']} {step}", flush=True)
+        else:
+            seconds = time.perf_counter() - started.get(step, time.perf_counter())
+            print(f"[{name}] {STEP_EVENTS[event.event_type_value]} {step} ({seconds:.1f} s)", flush=True)
+
+    instance.add_event_listener(run_id, on_event)
+    result = job.execute_in_process(
+        instance=instance,
+        partition_key=key,
+        run_id=run_id,
+        raise_on_error=False,
+        run_config={"loggers": {"console": {"config": {"log_level": "ERROR"}}}},
+    )
+    if result.success:
+        return None
+    for event in result.all_events:
+        if event.is_step_failure:
+            data = event.step_failure_data
+            if data.user_failure_data is not None and data.user_failure_data.description:
+                return data.user_failure_data.description.removeprefix(f"{key}: ")
+            return data.error.message.strip().splitlines()[-1] if data.error else "step failed"
+    return "run failed"
+
+
+def _print_segments(layout, name: str, key: str, top: int) -> None:
+    import pyarrow.parquet as pq
+
+    from resources.lake import lake_file
+
+    rows = pq.read_table(lake_file(layout.lake, "segments", key)).to_pylist()
+    # Platforms with the same length rules rank alike: print each distinct ranking once.
+    rankings: dict[tuple, list[str]] = {}
+    for platform in dict.fromkeys(r["platform"] for r in rows):
+        ranked = tuple((r["start"], r["end"]) for r in rows if r["platform"] == platform and r["rank"] is not None)
+        rankings.setdefault(ranked, []).append(platform)
+    print(f"\n{name} ({key})")
+    if not rows:
+        print("  no span of continuous speech fits a platform's length")
+    for spans, platforms in rankings.items():
+        group = [r for r in rows if r["platform"] == platforms[0] and r["rank"] is not None][:top]
+        print(f"  top {len(group)} of {len(spans)} segments for {', '.join(sorted(platforms))}")
+        for r in group:
+            text = r["text"] if len(r["text"]) <= 70 else r["text"][:69] + "…"
+            print(f"  #{r['rank']:<2} {clock(r['start']):>7}–{clock(r['end']):<7} {text}")
+            print(f"      {r['reason']}")
+    blocked = {(r["start"], r["end"]): r for r in rows if r["rank"] is None}
+    for r in list(blocked.values())[:3]:
+        print(f"  not ranked {clock(r['start'])}–{clock(r['end'])}, safety: {r['blocked_reason']}")
+
+
+def _print_clips(layout, key: str) -> None:
+    import pyarrow.parquet as pq
+
+    from resources.lake import lake_file
+
+    rows = pq.read_table(lake_file(layout.lake, "clips", key)).to_pylist()
+    if not rows:
+        print("  clips: none rendered (the file has no picture, or no segment fits a platform)")
+        return
+    by_file: dict[str, list[dict]] = {}
+    for r in rows:
+        by_file.setdefault(r["path"], []).append(r)
+    print(f"  clips: {len(by_file)} files for {len({r['platform'] for r in rows})} platforms")
+    for path, group in by_file.items():
+        first = group[0]
+        platforms = ", ".join(r["platform"] for r in group)
+        print(f"  #{first['rank']} {first['width']}x{first['height']} {first['duration']:.1f} s {first['layout']:<10} {platforms}")
+        print(f"     {path}")

@@ -1,0 +1,148 @@
+"""The source_video stage: store an upload by content hash and probe it, or say in one line why it cannot be used."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from ai_assets.storage.files import atomic_path, copy_hashing
+
+# A stream counts as truncated when its packets stop this far short of the declared duration.
+TRUNCATION_TOLERANCE_S = 1.0
+TRUNCATION_RATIO = 0.95
+
+
+class MediaError(ValueError):
+    """The input cannot be processed; the message says why, in one line."""
+
+
+@dataclass(frozen=True)
+class Probe:
+    container: str
+    duration: float
+    size_bytes: int
+    has_audio: bool
+    has_video: bool
+    width: int | None
+    height: int | None
+    fps: float | None
+    video_codec: str | None
+    audio_codec: str | None
+    audio_sample_rate: int | None
+    audio_channels: int | None
+    streams: str  # JSON list, one object per stream
+
+    def as_row(self) -> dict:
+        return asdict(self)
+
+
+def store_original(open_source: Callable[[], BinaryIO], suffix: str, dest_dir: Path, sha256: str, size: int) -> Path:
+    """Copy an upload into content-addressed storage, verifying its hash. The source is untouched."""
+    target = dest_dir / f"original{suffix.lower()}"
+    if target.exists() and target.stat().st_size == size:
+        return target  # same hash, same bytes: content addressing makes the copy idempotent
+    with open_source() as fh_in, atomic_path(target) as tmp:
+        with open(tmp, "wb") as fh_out:
+            actual, _ = copy_hashing(fh_in, fh_out)
+        if actual != sha256:
+            raise MediaError(
+                f"upload changed after it was registered (expected sha256 {sha256[:12]}…, "
+                f"found {actual[:12]}…); upload the new version as a new file"
+            )
+    return target
+
+
+def _sniff(path: Path) -> bytes:
+    with open(path, "rb") as fh:
+        return fh.read(12)
+
+
+def _looks_like_mp4(head: bytes) -> bool:
+    return len(head) >= 8 and head[4:8] in (b"ftyp", b"moov", b"mdat", b"wide", b"free")
+
+
+def probe(path: Path) -> Probe:
+    """Describe a media file, or raise MediaError saying exactly what is wrong with it."""
+    import av
+
+    size = path.stat().st_size
+    if size == 0:
+        raise MediaError("empty file (0 bytes)")
+    head = _sniff(path)
+    try:
+        container = av.open(str(path), metadata_errors="ignore")
+    except (av.error.FFmpegError, UnicodeDecodeError) as exc:
+        if _looks_like_mp4(head):
+            raise MediaError(f"truncated or corrupt MP4: the container index is missing ({error_reason(exc)})") from None
+        raise MediaError(f"not a media file: no audio/video container recognised ({error_reason(exc)})") from None
+    with container:
+        video = container.streams.video[0] if container.streams.video else None
+        audio = container.streams.audio[0] if container.streams.audio else None
+        if video is None and audio is None:
+            raise MediaError("no audio or video streams in the container")
+        duration = _duration(container)
+        streams = [
+            {
+                "index": s.index,
+                "type": s.type,
+                "codec": s.codec_context.name if s.codec_context else None,
+            }
+            for s in container.streams
+        ]
+        info = Probe(
+            container=container.format.name,
+            duration=duration,
+            size_bytes=size,
+            has_audio=audio is not None,
+            has_video=video is not None,
+            width=video.codec_context.width if video is not None else None,
+            height=video.codec_context.height if video is not None else None,
+            fps=float(video.average_rate) if video is not None and video.average_rate else None,
+            video_codec=video.codec_context.name if video is not None else None,
+            audio_codec=audio.codec_context.name if audio is not None else None,
+            audio_sample_rate=audio.codec_context.sample_rate if audio is not None else None,
+            audio_channels=audio.codec_context.channels if audio is not None else None,
+            streams=json.dumps(streams),
+        )
+        if audio is None:
+            raise MediaError("no audio stream: the video has no sound track to transcribe")
+        _check_complete(container, audio, duration)
+    return info
+
+
+def error_reason(exc: Exception) -> str:
+    return getattr(exc, "strerror", None) or str(exc).split(":")[0]
+
+
+def _duration(container) -> float:
+    if container.duration:
+        return container.duration / 1_000_000
+    best = 0.0
+    for stream in container.streams:
+        if stream.duration and stream.time_base:
+            best = max(best, float(stream.duration * stream.time_base))
+    return best
+
+
+def _check_complete(container, audio_stream, duration: float) -> None:
+    """Demux the audio packets (no decoding) and fail if they stop well before the declared end."""
+    import av
+
+    last_end = 0.0
+    try:
+        for packet in container.demux(audio_stream):
+            if packet.pts is None or packet.time_base is None:
+                continue
+            end = float((packet.pts + (packet.duration or 0)) * packet.time_base)
+            last_end = max(last_end, end)
+    except av.error.FFmpegError as exc:
+        raise MediaError(f"truncated or corrupt media: reading stopped at {last_end:.1f} s ({error_reason(exc)})") from None
+    start = float(audio_stream.start_time * audio_stream.time_base) if audio_stream.start_time else 0.0
+    expected_end = start + duration
+    if duration > 0 and last_end < min(expected_end * TRUNCATION_RATIO, expected_end - TRUNCATION_TOLERANCE_S):
+        raise MediaError(
+            f"truncated media: audio data ends at {last_end:.1f} s but the container declares {duration:.1f} s"
+        )

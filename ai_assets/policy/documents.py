@@ -1,0 +1,333 @@
+"""Model choice as data: versioned policy documents in DuckDB, validated before they are stored.
+
+Each domain (`asr`, `vision`, `embed`, `clip`, `segment`) has a history of versions in the `policies` table of
+`metrics.duckdb`. A version is immutable; its identity is the sha256 of its canonical JSON body,
+which is also the data version of the matching observable source asset (`asr_policy`, ...), so a
+new body makes exactly the dependent partitions stale.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from ai_assets.policy.platforms import PLATFORMS
+from ai_assets.speech.vad import VadParams
+from ai_assets.storage.locking import retry_while_locked
+from ai_assets.storage.tables import SIGNALS
+
+DOMAINS = ("asr", "vision", "embed", "clip", "segment")
+COMPLEXITY_CLASSES = ("clean_single", "noisy_or_multi")
+COMPUTE_TYPES = ("int8", "int8_float32", "int8_float16", "float16", "float32", "bfloat16")
+AUTHORS = ("user", "sensor")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class VadRule(_Strict):
+    threshold: float = Field(0.5, gt=0, lt=1)
+    min_speech_duration_ms: int = Field(250, ge=0, le=5000)
+    min_silence_duration_ms: int = Field(500, ge=50, le=10_000)
+    speech_pad_ms: int = Field(200, ge=0, le=2000)
+
+    def params(self) -> VadParams:
+        return VadParams(**self.model_dump())
+
+
+class AsrRule(_Strict):
+    model: str = Field(description="Model for English speech in this class.")
+    beam_size: int = Field(ge=1, le=10)
+    batch_size: int = Field(ge=1, le=64)
+    compute_type: Literal[COMPUTE_TYPES] = "int8"  # type: ignore[valid-type]
+    vad: VadRule = VadRule()
+
+
+class AsrThresholds(_Strict):
+    clean_min_snr_db: float = Field(15.0, ge=0, le=60, description="At or above: clean.")
+    clean_max_speakers: int = Field(1, ge=1, le=10)
+
+
+class AsrPolicy(_Strict):
+    multilingual_model: str = Field("base", description="Language identification and non-English speech.")
+    thresholds: AsrThresholds = AsrThresholds()
+    classes: dict[str, AsrRule]
+
+    @model_validator(mode="after")
+    def _every_class(self):
+        missing = set(COMPLEXITY_CLASSES) - set(self.classes)
+        unknown = set(self.classes) - set(COMPLEXITY_CLASSES)
+        if missing or unknown:
+            raise ValueError(f"classes must be exactly {list(COMPLEXITY_CLASSES)} (missing {sorted(missing)}, unknown {sorted(unknown)})")
+        return self
+
+    def models(self) -> set[str]:
+        return {self.multilingual_model} | {r.model for r in self.classes.values()}
+
+
+class VisionPolicy(_Strict):
+    sample_fps: float = Field(0.5, gt=0, le=30, description="Frames sampled per second, besides one per scene.")
+    max_images_per_call: int = Field(50, ge=1, le=200, description="VLM batch size.")
+    phash_max_distance: int = Field(6, ge=0, le=64, description="Sampled frames this close to one already kept are duplicates.")
+    scene_threshold: float = Field(27.0, gt=0, le=255, description="PySceneDetect ContentDetector threshold for a cut.")
+
+
+class EmbedPolicy(_Strict):
+    model: str = "all-MiniLM-L6-v2"
+    window_sentences: int = Field(2, ge=1, le=20)
+
+    def models(self) -> set[str]:
+        return {self.model}
+
+
+ASPECTS = {"9:16": (9, 16), "4:5": (4, 5), "1:1": (1, 1), "16:9": (16, 9)}
+
+
+class PlatformSpec(_Strict):
+    aspect: Literal[tuple(ASPECTS)]  # type: ignore[valid-type]
+    width: int = Field(ge=128, le=4096, description="Output width in pixels, even.")
+    height: int = Field(ge=128, le=4096, description="Output height in pixels, even.")
+    max_seconds: float = Field(60.0, ge=5, le=600)
+    caption_bottom: float = Field(0.08, ge=0, le=0.5, description="Captions sit this share of the height above the bottom, clear of the app's buttons.")
+
+    @model_validator(mode="after")
+    def _size_matches_aspect(self):
+        if self.width % 2 or self.height % 2:
+            raise ValueError(f"width and height must be even for H.264 (got {self.width}x{self.height})")
+        w, h = ASPECTS[self.aspect]
+        if abs(self.width / self.height - w / h) > 0.01:
+            raise ValueError(f"{self.width}x{self.height} is not {self.aspect}")
+        return self
+
+
+class ReframeRule(_Strict):
+    track_fps: float = Field(5.0, gt=0, le=30, description="Face detections per second of clip.")
+    dead_zone: float = Field(0.08, ge=0, le=0.5, description="The crop stays put while the face moves less than this share of the crop width.")
+    ease_seconds: float = Field(0.6, gt=0, le=5, description="Time constant of the crop's critically damped motion.")
+    max_speed: float = Field(0.5, gt=0, le=5, description="Fastest crop motion, in source widths per second.")
+    no_face_layout: Literal["blur", "centre"] = Field("blur", description="Without a face: the whole frame over a blurred copy, or a centre crop.")
+
+
+class CaptionRule(_Strict):
+    burn_in: bool = True
+    font_scale: float = Field(0.07, ge=0.02, le=0.15, description="Font size as a share of the output width.")
+    max_lines: int = Field(2, ge=1, le=3)
+    max_cue_seconds: float = Field(3.5, ge=0.5, le=10)
+    pause_break_seconds: float = Field(0.6, ge=0.1, le=5, description="A pause this long starts a new caption.")
+
+
+class ClipPolicy(_Strict):
+    top_k: int = Field(3, ge=1, le=20, description="Segments rendered per platform, best first.")
+    platforms: dict[str, PlatformSpec]
+    pad_before: float = Field(0.15, ge=0, le=2, description="Seconds kept before the first word.")
+    pad_after: float = Field(0.35, ge=0, le=2, description="Seconds kept after the last word.")
+    reframe: ReframeRule = ReframeRule()
+    captions: CaptionRule = CaptionRule()
+    preset: Literal["ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow"] = "veryfast"
+    crf: int = Field(21, ge=0, le=51)
+
+    @model_validator(mode="after")
+    def _named_platforms(self):
+        if not self.platforms:
+            raise ValueError("at least one platform is needed")
+        bad = [name for name in self.platforms if not name.replace("_", "").isalnum() or name != name.lower()]
+        if bad:
+            raise ValueError(f"platform names must be lower-case letters, digits and _ (got {bad})")
+        return self
+
+
+
+
+class LengthRule(_Strict):
+    min_seconds: float = Field(15.0, ge=3, le=600)
+    max_seconds: float = Field(60.0, ge=5, le=600)
+
+    @model_validator(mode="after")
+    def _ordered(self):
+        if self.min_seconds >= self.max_seconds:
+            raise ValueError(f"min_seconds ({self.min_seconds:g}) must be below max_seconds ({self.max_seconds:g})")
+        return self
+
+
+class SegmentPolicy(_Strict):
+    weights: dict[str, float] = Field(description="Weight of each named signal in the score.")
+    safety_weight: float = Field(0.5, ge=0, le=2, description="Penalty per unit of the highest safety score below the threshold.")
+    safety_threshold: float = Field(0.5, gt=0, le=1, description="A segment overlapping a flag at or above this is never ranked.")
+    hook_seconds: float = Field(3.0, gt=0, le=15, description="How much of the opening the hook signal looks at.")
+    platforms: dict[str, LengthRule] = Field(description="Candidate lengths per platform; each platform gets its own ranking.")
+    top_k: int = Field(10, ge=1, le=100, description="Ranked segments per platform.")
+    max_overlap: float = Field(0.5, ge=0, le=1, description="Two ranked segments share at most this share of the shorter one.")
+    copy_top_k: int = Field(3, ge=0, le=20, description="Top segments per platform that get a title, description and hashtags.")
+
+    @model_validator(mode="after")
+    def _weights(self):
+        missing, unknown = set(SIGNALS) - set(self.weights), set(self.weights) - set(SIGNALS)
+        if missing or unknown:
+            raise ValueError(f"weights must name exactly {list(SIGNALS)} (missing {sorted(missing)}, unknown {sorted(unknown)})")
+        if any(w < 0 or w > 1 for w in self.weights.values()) or sum(self.weights.values()) <= 0:
+            raise ValueError("each weight must lie in [0, 1] and at least one must be positive")
+        if not self.platforms:
+            raise ValueError("at least one platform is needed")
+        return self
+
+
+SCHEMAS: dict[str, type[_Strict]] = {
+    "asr": AsrPolicy, "vision": VisionPolicy, "embed": EmbedPolicy, "clip": ClipPolicy, "segment": SegmentPolicy,
+}
+
+DEFAULTS: dict[str, dict] = {
+    "asr": {
+        "multilingual_model": "base",
+        "thresholds": {"clean_min_snr_db": 15.0, "clean_max_speakers": 1},
+        "classes": {
+            "clean_single": {"model": "tiny.en", "beam_size": 1, "batch_size": 8, "compute_type": "int8"},
+            "noisy_or_multi": {"model": "tiny.en", "beam_size": 5, "batch_size": 8, "compute_type": "int8"},
+        },
+    },
+    "vision": {},
+    "embed": {},
+    "clip": {"platforms": {name: p.clip_spec() for name, p in PLATFORMS.items()}},
+    "segment": {
+        "weights": {
+            "hook": 0.20, "emotion": 0.15, "speech_rate": 0.10, "speaker_dynamics": 0.05, "visual": 0.10,
+            "completeness": 0.30, "speech_density": 0.10,
+        },
+        "platforms": {name: p.length_rule() for name, p in PLATFORMS.items()},
+    },
+}
+
+
+class PolicyError(ValueError):
+    """A policy document that is refused; the message says what to fix."""
+
+
+def canonical(body: dict) -> str:
+    return json.dumps(body, sort_keys=True, separators=(",", ":"))
+
+
+def validate(domain: str, body: dict, available_models: dict[str, list[str]] | None = None) -> dict:
+    """Return the complete, canonical body (defaults filled in) or raise PolicyError."""
+    if domain not in SCHEMAS:
+        raise PolicyError(f"unknown policy domain '{domain}' (domains: {', '.join(DOMAINS)})")
+    try:
+        parsed = SCHEMAS[domain].model_validate(body)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in exc.errors())
+        raise PolicyError(f"invalid {domain} policy: {problems}") from None
+    if available_models is not None and hasattr(parsed, "models"):
+        kind = "whisper" if domain == "asr" else "embedding"
+        unknown = sorted(parsed.models() - set(available_models[kind]))
+        if unknown:
+            raise PolicyError(
+                f"invalid {domain} policy: model {', '.join(unknown)} not available (available: {', '.join(available_models[kind])})"
+            )
+    return json.loads(canonical(parsed.model_dump(mode="json")))
+
+
+@dataclass(frozen=True)
+class Policy:
+    domain: str
+    version: int
+    created_at: datetime
+    author: str
+    reason: str
+    body: dict
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(canonical(self.body).encode()).hexdigest()
+
+    def parsed(self):
+        return SCHEMAS[self.domain].model_validate(self.body)
+
+
+def default_policy(domain: str) -> Policy:
+    return Policy(domain, 0, datetime.fromtimestamp(0, tz=UTC), "user", "built-in default", validate(domain, DEFAULTS[domain]))
+
+
+TABLE_SQL = """
+CREATE TABLE IF NOT EXISTS policies (
+    domain VARCHAR NOT NULL, version INTEGER NOT NULL, created_at TIMESTAMPTZ NOT NULL,
+    author VARCHAR NOT NULL, reason VARCHAR NOT NULL, body JSON NOT NULL, sha256 VARCHAR NOT NULL,
+    PRIMARY KEY (domain, version))
+"""
+
+
+class PolicyLocked(RuntimeError):
+    """metrics.duckdb stayed locked by another process for the whole wait."""
+
+
+class PolicyStore:
+    """Reads open the file read-only and briefly; a write waits up to `lock_wait_s` for the lock."""
+
+    def __init__(self, db_path: Path, lock_wait_s: float = 10.0):
+        self.db_path = Path(db_path)
+        self.lock_wait_s = lock_wait_s
+
+    def _connect(self, read_only: bool):
+        import duckdb
+
+        def attempt():
+            if read_only:
+                return duckdb.connect(str(self.db_path), read_only=True)
+            self.db_path.parent.mkdir(parents=True, exist_ok=True)
+            conn = duckdb.connect(str(self.db_path))
+            conn.execute(TABLE_SQL)
+            return conn
+
+        try:
+            return retry_while_locked(attempt, self.lock_wait_s, poll_s=0.1)
+        except duckdb.Error as exc:
+            raise PolicyLocked(f"{self.db_path} is locked by another process ({exc}); close it and retry") from None
+
+    def history(self, domain: str) -> list[Policy]:
+        """The built-in default (version 0), then every stored version, oldest first."""
+        if domain not in SCHEMAS:
+            raise PolicyError(f"unknown policy domain '{domain}' (domains: {', '.join(DOMAINS)})")
+        rows = []
+        if self.db_path.exists():
+            conn = self._connect(read_only=True)
+            try:
+                if conn.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'policies'").fetchone()[0]:
+                    rows = conn.execute(
+                        "SELECT domain, version, created_at, author, reason, body FROM policies WHERE domain = ? ORDER BY version", [domain]
+                    ).fetchall()
+            finally:
+                conn.close()
+        return [default_policy(domain), *(Policy(d, v, c, a, r, json.loads(b)) for d, v, c, a, r, b in rows)]
+
+    def current(self, domain: str) -> Policy:
+        return self.history(domain)[-1]
+
+    def set(self, domain: str, body: dict, author: str, reason: str, available_models: dict[str, list[str]] | None = None) -> Policy:
+        """Validate and store a new version; an identical body stores nothing and returns the current one."""
+        if author not in AUTHORS:
+            raise PolicyError(f"author must be one of {AUTHORS}")
+        if not reason.strip():
+            raise PolicyError("a reason is required")
+        clean = validate(domain, body, available_models)
+        conn = self._connect(read_only=False)
+        try:
+            conn.execute("BEGIN")
+            last = conn.execute("SELECT version, body FROM policies WHERE domain = ? ORDER BY version DESC LIMIT 1", [domain]).fetchone()
+            unchanged = json.loads(last[1]) == clean if last else clean == default_policy(domain).body
+            if unchanged:
+                conn.execute("ROLLBACK")
+            else:
+                version = (last[0] if last else 0) + 1
+                created = Policy(domain, version, datetime.now(UTC), author, reason.strip(), clean)
+                conn.execute(
+                    "INSERT INTO policies VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    [domain, version, created.created_at, author, created.reason, canonical(clean), created.sha256],
+                )
+                conn.execute("COMMIT")
+        finally:
+            conn.close()
+        return self.current(domain) if unchanged else created

@@ -1,0 +1,82 @@
+"""Audio profile: cheap signal measurements that decide a video's ASR complexity class.
+
+The speaker count comes from the diarization asset; this module measures the signal itself.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ai_assets.ingest.audio import SAMPLE_RATE
+
+FRAME_S = 0.032
+PITCH_MIN_HZ, PITCH_MAX_HZ = 70.0, 400.0
+
+
+def frame_rows(samples: np.ndarray, frame: int) -> np.ndarray:
+    usable = len(samples) // frame * frame
+    return samples[:usable].reshape(-1, frame)
+
+
+def _speech_mask(n_frames: int, frame_s: float, regions: list[tuple[float, float]]) -> np.ndarray:
+    mask = np.zeros(n_frames, dtype=bool)
+    for start, end in regions:
+        mask[int(start / frame_s) : int(np.ceil(end / frame_s))] = True
+    return mask
+
+
+def _db(power: float) -> float:
+    return float(10 * np.log10(max(power, 1e-12)))
+
+
+def measure(samples: np.ndarray, regions: list[tuple[float, float]], speakers: int) -> dict:
+    """speech_ratio, snr_db, loudness_dbfs, syllables_per_second, and `speakers` (from diarization) as estimated_speakers."""
+    frame = int(FRAME_S * SAMPLE_RATE)
+    frames = frame_rows(samples, frame)
+    duration = len(samples) / SAMPLE_RATE
+    speech_s = sum(e - s for s, e in regions)
+    if len(frames) == 0 or not regions:
+        return {"speech_ratio": 0.0, "snr_db": None, "loudness_dbfs": None, "syllables_per_second": 0.0, "estimated_speakers": 0}
+    power = np.mean(frames.astype(np.float64) ** 2, axis=1)
+    mask = _speech_mask(len(frames), FRAME_S, regions)[: len(frames)]
+    speech_power = power[mask]
+    # Noise floor: the non-speech frames when there are enough of them, else the quietest speech frames.
+    quiet = power[~mask] if (~mask).sum() * FRAME_S >= 1.0 else np.percentile(speech_power, 10, keepdims=True)
+    snr = _db(float(np.mean(speech_power))) - _db(float(np.median(quiet)))
+    return {
+        "speech_ratio": round(min(1.0, speech_s / duration), 4),
+        "snr_db": round(float(np.clip(snr, -10.0, 90.0)), 2),
+        "loudness_dbfs": round(_db(float(np.mean(speech_power))), 2),
+        "syllables_per_second": round(_syllable_rate(power[mask], speech_s), 3),
+        "estimated_speakers": speakers,
+    }
+
+
+def _syllable_rate(speech_power: np.ndarray, speech_s: float) -> float:
+    """Peaks of the smoothed speech envelope per second of speech: a speaking-rate proxy."""
+    if speech_s <= 0 or len(speech_power) < 3:
+        return 0.0
+    envelope = np.convolve(10 * np.log10(speech_power + 1e-12), np.ones(3) / 3, mode="same")
+    floor = np.median(envelope)
+    peaks = (envelope[1:-1] > envelope[:-2]) & (envelope[1:-1] >= envelope[2:]) & (envelope[1:-1] > floor)
+    return float(peaks.sum() / speech_s)
+
+
+def pitch_hz(frames: np.ndarray) -> np.ndarray:
+    """Autocorrelation F0 per frame in Hz; NaN where unvoiced."""
+    centred = frames - frames.mean(axis=1, keepdims=True)
+    n = centred.shape[1]
+    spectrum = np.fft.rfft(centred, n=2 * n, axis=1)
+    ac = np.fft.irfft(np.abs(spectrum) ** 2, axis=1)[:, :n]
+    lo, hi = int(SAMPLE_RATE / PITCH_MAX_HZ), int(SAMPLE_RATE / PITCH_MIN_HZ)
+    lags = np.argmax(ac[:, lo:hi], axis=1) + lo
+    strength = ac[np.arange(len(ac)), lags] / np.maximum(ac[:, 0], 1e-12)
+    f0 = SAMPLE_RATE / lags.astype(float)
+    return np.where(strength > 0.5, f0, np.nan)
+
+
+def complexity_class(profile: dict, clean_min_snr_db: float, clean_max_speakers: int) -> str:
+    """`clean_single` for clear audio with few voices, else `noisy_or_multi`."""
+    snr = profile["snr_db"]
+    clean = snr is not None and snr >= clean_min_snr_db and profile["estimated_speakers"] <= clean_max_speakers
+    return "clean_single" if clean else "noisy_or_multi"

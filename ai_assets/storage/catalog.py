@@ -1,0 +1,72 @@
+"""Query every output from a notebook: `connect().sql("from segments").df()`.
+
+`connect()` returns an in-memory DuckDB connection with one view per asset over the parquet lake,
+and a `metrics` table snapshot. It never keeps `metrics.duckdb` open, so a notebook does not block
+the pipeline's writers.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ai_assets.storage.locking import retry_while_locked
+from ai_assets.storage.metrics import CREATE_TABLE, INSERT_NEW, TABLE, MetricsStore, row_values
+from ai_assets.storage.settings import Layout
+from ai_assets.storage.tables import SCHEMAS
+
+
+def connect(home: str | Path | None = None, lock_wait_s: float = 2.0):
+    """A DuckDB connection with views `source_video`, `audio`, `transcript`, `transcript_embeddings`,
+    `segments`, and a `metrics` table (committed rows plus rows still in the spool)."""
+    import duckdb
+    import pyarrow as pa
+
+    layout = Layout(Path(home).resolve()) if home else Layout.from_env()
+    conn = duckdb.connect()
+    for asset, schema in SCHEMAS.items():
+        folder = layout.lake / asset
+        if any(folder.glob("*.parquet")):
+            conn.execute(
+                f"CREATE VIEW {asset} AS SELECT * FROM read_parquet('{_quote(folder)}/*.parquet', union_by_name = true)"
+            )
+        else:
+            conn.register(f"_{asset}_empty", pa.Table.from_pylist([], schema=schema))
+            conn.execute(f"CREATE VIEW {asset} AS SELECT * FROM _{asset}_empty")
+    _load_metrics(conn, MetricsStore(layout.metrics_db, layout.metrics_spool), lock_wait_s)
+    return conn
+
+
+def _quote(path: Path) -> str:
+    return str(path).replace("'", "''")
+
+
+def metrics_snapshot(store: MetricsStore, lock_wait_s: float = 2.0):
+    """An in-memory DuckDB connection holding only the `metrics` table (committed plus spooled rows)."""
+    import duckdb
+
+    conn = duckdb.connect()
+    _load_metrics(conn, store, lock_wait_s)
+    return conn
+
+
+def _load_metrics(conn, store: MetricsStore, lock_wait_s: float) -> None:
+    conn.execute(CREATE_TABLE)
+    if store.db_path.exists() and _attach_read_only(conn, store.db_path, lock_wait_s):
+        tables = conn.execute("SELECT table_name FROM duckdb_tables() WHERE database_name = 'metrics_file'").fetchall()
+        if (TABLE,) in tables:  # the file may hold only policies so far
+            conn.execute(f"INSERT INTO {TABLE} BY NAME SELECT * FROM metrics_file.{TABLE}")
+        conn.execute("DETACH metrics_file")
+    spooled = [row_values(r) for r in store.spooled_rows()]
+    if spooled:
+        conn.executemany(INSERT_NEW, spooled)
+
+
+def _attach_read_only(conn, db_path: Path, wait_s: float) -> bool:
+    """Attach briefly for a snapshot; False if a writer keeps it locked (then only spooled rows show)."""
+    import duckdb
+
+    try:
+        retry_while_locked(lambda: conn.execute(f"ATTACH '{_quote(db_path)}' AS metrics_file (READ_ONLY)"), wait_s)
+        return True
+    except duckdb.Error:
+        return False

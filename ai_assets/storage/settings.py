@@ -1,0 +1,57 @@
+"""Where ai-assets keeps its files. Everything lives under one home folder."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+HOME_ENV = "AI_ASSETS_HOME"
+DEFAULT_HOME = "data"
+
+
+@dataclass(frozen=True)
+class Layout:
+    """The folders and files under an ai-assets home."""
+
+    home: Path
+
+    @classmethod
+    def from_env(cls) -> Layout:
+        return cls(Path(os.environ.get(HOME_ENV) or DEFAULT_HOME).resolve())
+
+    @property
+    def uploads(self) -> Path:
+        return self.home / "uploads"
+
+    @property
+    def intake(self) -> Path:
+        return self.home / "intake"
+
+    @property
+    def media(self) -> Path:
+        return self.home / "media"
+
+    @property
+    def clips(self) -> Path:
+        return self.home / "clips"
+
+    @property
+    def lake(self) -> Path:
+        return self.home / "lake"
+
+    @property
+    def metrics_db(self) -> Path:
+        return self.home / "metrics.duckdb"
+
+    @property
+    def metrics_spool(self) -> Path:
+        return self.home / "metrics_spool"
+
+    @property
+    def model_cache(self) -> Path:
+        return self.home / "models"
+
+    @property
+    def dagster_home(self) -> Path:
+        return self.home / "dagster_home"
