@@ -31,7 +31,8 @@ class AutomationTicker:
         job = self.defs.resolve_implicit_global_asset_job_def()
         for partition, keys in requested.items():
             result = job.execute_in_process(
-                instance=self.instance, partition_key=partition, run_config=QUIET, asset_selection=[dg.AssetKey(k) for k in keys]
+                instance=self.instance, partition_key=partition, run_config=QUIET,
+                asset_selection=[dg.AssetKey(k) for k in keys]
             )
             if not result.success:
                 raise RuntimeError(f"automation run for {partition} failed")

@@ -33,7 +33,8 @@ from sensors.uploads import upload_sensor
 
 # Runs what eager automation conditions request: policy changes and their downstream reruns.
 automation_sensor = dg.AutomationConditionSensorDefinition(
-    "automation_sensor", target=dg.AssetSelection.all(), default_status=dg.DefaultSensorStatus.RUNNING, minimum_interval_seconds=30
+    "automation_sensor", target=dg.AssetSelection.all(), default_status=dg.DefaultSensorStatus.RUNNING,
+    minimum_interval_seconds=30
 )
 
 
@@ -102,8 +103,8 @@ def build_defs(layout: Layout | None = None) -> dg.Definitions:
     return dg.Definitions(
         assets=ALL_ASSETS,
         asset_checks=TRANSCRIPT_CHECKS,
-        jobs=[process_video, refresh_transcripts, refresh_embeddings, refresh_segments, observe_policies, compact_metrics],
-        sensors=[upload_sensor, optimization_sensor, automation_sensor],
+        jobs=[process_video, refresh_transcripts, refresh_embeddings, refresh_segments, observe_policies,
+            compact_metrics], sensors=[upload_sensor, optimization_sensor, automation_sensor],
         schedules=SCHEDULES,
         resources=build_resources(layout),
         executor=dg.in_process_executor,

@@ -59,7 +59,8 @@ def compact_metrics():
 
 # The part of the graph an embed policy change makes stale.
 refresh_embeddings = refresh_job(
-    "refresh_embeddings", ("transcript_embeddings",), "Re-run transcript_embeddings and everything below it for one video."
+    "refresh_embeddings", ("transcript_embeddings",),
+    "Re-run transcript_embeddings and everything below it for one video."
 )
 
 # The part of the graph a segment policy change (weights, lengths, safety threshold) makes stale.

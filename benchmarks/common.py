@@ -27,7 +27,9 @@ from ai_assets.speech.vad import speech_regions
 REPO = Path(__file__).resolve().parents[1]
 SHARED_MEDIA = REPO.parent / "shared" / "media"
 # The words actually spoken in jfk/jfk.wav, as given in jfk/SOURCE.txt.
-JFK_TEXT = "And so, my fellow Americans: ask not what your country can do for you - ask what you can do for your country."
+JFK_TEXT = (
+    "And so, my fellow Americans: ask not what your country can do for you - ask what you can do for your country."
+)
 # Silence between clips, seconds: long enough for VAD to split there, short enough to stay talk-like.
 GAP_RANGE = (0.5, 1.5)
 # Synthetic fallback: each sentence spoken by several voices and rates, so repeats are not identical.
@@ -64,7 +66,8 @@ def decode(path: Path) -> np.ndarray:
 
 def real_clips(media: Path = SHARED_MEDIA) -> list[Clip]:
     """Every English clip with a reference: FLEURS en, LibriVox (Sense and Sensibility), JFK."""
-    clips = [Clip(decode(ogg), ogg.with_suffix(".txt").read_text().strip()) for ogg in sorted(media.glob("fleurs-en-de-fr/fleurs-en-*.ogg"))]
+    clips = [Clip(decode(ogg), ogg.with_suffix(".txt").read_text().strip())
+        for ogg in sorted(media.glob("fleurs-en-de-fr/fleurs-en-*.ogg"))]
     librivox = media / "pocketsphinx-librivox"
     for line in (librivox / "transcription").read_text().splitlines():
         # "<s> words </s> (file-id)"
@@ -94,7 +97,8 @@ def _shuffled_passes(clips: list[Clip], rng: random.Random) -> Iterator[Clip]:
 
 
 def build_speech(min_seconds: float, seed: int = 0) -> tuple[np.ndarray, list[str], str]:
-    """At least `min_seconds` of clips with random silences between them, each clip's reference in order, and the source.
+    """At least `min_seconds` of clips with random silences between them, each clip's reference in order, and
+    the source.
 
     The set is repeated in a fresh (seeded) order each pass until long enough.
     """
@@ -134,8 +138,10 @@ def make_speech_video(audio: np.ndarray, target: Path, scenes: int = 12) -> Path
         return mux_over_scenes(write_wav(audio, Path(tmp) / "speech.wav"), target, scenes=scenes)
 
 
-def run_engine(whisper, audio: np.ndarray, rule: AsrRule, multilingual_model: str) -> tuple[Transcription, DecodeParams, float]:
-    """The rule's VAD plus the batched transcription, as the graph runs them; returns the result, its decode params and seconds."""
+def run_engine(whisper, audio: np.ndarray, rule: AsrRule, multilingual_model: str) -> tuple[Transcription,
+        DecodeParams, float]:
+    """The rule's VAD plus the batched transcription, as the graph runs them; returns the result, its decode params and
+    seconds."""
     began = time.perf_counter()
     result, _, params = whisper.transcribe(audio, speech_regions(audio, rule.vad.params()), rule, multilingual_model)
     return result, params, time.perf_counter() - began

@@ -91,7 +91,8 @@ def main(argv: list[str] | None = None) -> int:
         began = time.perf_counter()
         video = make_speech_video(audio, Path(inputs) / "talk.mp4")
         video_s = media_duration(video)
-        log(f"video: {video_s:.1f} s of speech from {source}, {video.stat().st_size / 1e6:.1f} MB, made in {time.perf_counter() - began:.1f} s")
+        log(f"video: {video_s:.1f} s of speech from {source}, {video.stat().st_size / 1e6:.1f} MB, made in "
+            f"{time.perf_counter() - began:.1f} s")
 
         began = time.perf_counter()
         from ai_assets.definitions import build_resources  # Dagster and every asset module
@@ -108,9 +109,11 @@ def main(argv: list[str] | None = None) -> int:
         rule = asr.classes[complexity]
         transcribe_runs = []
         for run in range(1, args.repeats + 1):
-            seconds, extract_s = transcribe_alone(whisper, video, Path(inputs) / "audio.wav", rule, asr.multilingual_model)
+            seconds, extract_s = transcribe_alone(whisper, video, Path(inputs) / "audio.wav", rule,
+                asr.multilingual_model)
             transcribe_runs.append(seconds)
-            log(f"run {run} transcription alone ({complexity}: {rule.model}, beam {rule.beam_size}, batch {rule.batch_size}): "
+            log(f"run {run} transcription alone ({complexity}: {rule.model}, beam {rule.beam_size}, batch "
+                f"{rule.batch_size}): "
                 f"{seconds:.1f} s, of which audio extraction {extract_s:.1f} s")
         transcribe_s = statistics.median(transcribe_runs)
 
@@ -121,8 +124,8 @@ def main(argv: list[str] | None = None) -> int:
                 "transcribe_s": round(transcribe_s, 2),
                 "overhead_ratio": round(pipeline_s / transcribe_s, 3),
                 # The audio/text graph alone: the vision branch and clip rendering are work of their own.
-                "overhead_ratio_audio_text": round((pipeline_s - sum(stages.get(a, 0.0) for a in PICTURE_STAGES)) / transcribe_s, 3),
-                "video_s": round(video_s, 1),
+                "overhead_ratio_audio_text": round((pipeline_s - sum(stages.get(a, 0.0)
+                    for a in PICTURE_STAGES)) / transcribe_s, 3), "video_s": round(video_s, 1),
                 "transcribe_runs_s": [round(s, 2) for s in transcribe_runs],
                 "stages_s": stages,
                 "outside_stages_s": round(pipeline_s - sum(stages.values()), 2),

@@ -51,8 +51,8 @@ def make_videos(folder: Path, count: int) -> tuple[list[Path], str]:
             target = folder / f"fleurs-talk-{i}.mp4"
             subprocess.run(
                 ["ffmpeg", "-y", "-loglevel", "error", "-stream_loop", "-1", "-i", str(picture), "-i", str(clip),
-                 "-map", "0:v", "-map", "1:a", "-shortest", "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac", str(target)],
-                check=True,
+                 "-map", "0:v", "-map", "1:a", "-shortest", "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac",
+                 str(target)], check=True,
             )
             reference = clip.with_suffix(".txt")
             if reference.exists():  # uploaded beside the video, so transcript_quality measures WER

@@ -1,6 +1,7 @@
 """Engine vs plain faster-whisper on the same ~10 minutes of English speech: wall time and WER.
 
-    .venv/bin/python benchmarks/transcribe.py [--minutes 10] [--model tiny.en] [--beam-size N] [--batch-size N] [--seed 0] [--repeats 3]
+    .venv/bin/python benchmarks/transcribe.py [--minutes 10] [--model tiny.en] [--beam-size N] [--batch-size N]
+        [--seed 0] [--repeats 3]
 
 (a) engine: Silero VAD regions, packed into ≤30 s chunks, decoded by BatchedInferencePipeline through
     WhisperResource with the default asr policy's `clean_single` rule (flags override its model, beam
@@ -67,7 +68,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.repeats < 1:
         parser.error("--repeats must be at least 1")
-    rule = AsrRule(**{**default_rule.model_dump(), "model": args.model, "beam_size": args.beam_size, "batch_size": args.batch_size})
+    rule = AsrRule(**{**default_rule.model_dump(), "model": args.model, "beam_size": args.beam_size,
+        "batch_size": args.batch_size})
 
     audio, texts, source = build_speech(args.minutes * 60, seed=args.seed)
     audio_s = len(audio) / SAMPLE_RATE
@@ -114,7 +116,8 @@ def main(argv: list[str] | None = None) -> int:
                 "model": rule.model,
                 "compute_type": rule.compute_type,
                 "engine_params": {**decode.as_dict(), "vad": rule.vad.model_dump(), "chunks": "vad-packed-30s"},
-                "baseline_params": {"beam_size": BASELINE_BEAM_SIZE, "language": "en", "other": "faster-whisper defaults"},
+                "baseline_params": {"beam_size": BASELINE_BEAM_SIZE, "language": "en",
+                    "other": "faster-whisper defaults"},
             }
         )
     )

@@ -37,7 +37,8 @@ from ai_assets.storage.settings import HOME_ENV, Layout  # noqa: E402
 from benchmarks.common import SHARED_MEDIA, build_speech, log, make_speech_video  # noqa: E402
 
 UNDERSTANDING_STAGES = ("diarization", "transcript_speakers", "emotion", "safety", "topics", "segments", "clip_copy")
-SMALL_CLIPS = {"top_k": 1, "preset": "ultrafast", "platforms": {"tiktok": {"aspect": "9:16", "width": 360, "height": 640}}}
+SMALL_CLIPS = {"top_k": 1, "preset": "ultrafast", "platforms": {"tiktok": {"aspect": "9:16", "width": 360,
+    "height": 640}}}
 
 
 def ami_der() -> dict | None:
@@ -57,7 +58,8 @@ def ami_der() -> dict | None:
     strict, collar = der(reference, turns, uem=(0.0, 30.0)), der(reference, turns, collar=0.25, uem=(0.0, 30.0))
     return {
         "der": round(strict["der"], 4), "der_collar_0.25": round(collar["der"], 4),
-        "missed": round(strict["missed"], 2), "false_alarm": round(strict["false_alarm"], 2), "confusion": round(strict["confusion"], 2),
+        "missed": round(strict["missed"], 2), "false_alarm": round(strict["false_alarm"], 2),
+        "confusion": round(strict["confusion"], 2),
         "speakers_found": len({t.speaker for t in turns}), "speakers_true": len({t.speaker for t in reference}),
     }
 
@@ -79,7 +81,7 @@ def boundary_share(spans: list[tuple[float, float]], words: list[dict]) -> dict:
     on_end = [round(e, 3) in ends for _, e in spans]
     n = max(len(spans), 1)
     return {"n": len(spans), "start": round(sum(on_start) / n, 3), "end": round(sum(on_end) / n, 3),
-            "both": round(sum(a and b for a, b in zip(on_start, on_end)) / n, 3)}
+            "both": round(sum(a and b for a, b in zip(on_start, on_end, strict=True)) / n, 3)}
 
 
 def fixed_windows(words: list[dict], seconds: float = 30.0, count: int = 10) -> list[tuple[float, float]]:
@@ -130,9 +132,14 @@ def main(argv: list[str] | None = None) -> int:
         stages = stage_seconds(layout)
         conn = connect(layout.home)
         try:
-            words = conn.execute("SELECT unnest(words, recursive := true) FROM transcript ORDER BY start").df().to_dict("records")
+            words = (
+                conn.execute("SELECT unnest(words, recursive := true) FROM transcript ORDER BY start")
+                .df()
+                .to_dict("records")
+            )
             top = conn.execute(
-                "SELECT start, \"end\", text FROM segments WHERE platform = 'tiktok' AND rank IS NOT NULL ORDER BY rank LIMIT 10"
+                "SELECT start, \"end\", text FROM segments WHERE platform = 'tiktok' AND rank IS NOT NULL ORDER BY "
+                "rank LIMIT 10"
             ).fetchall()
             unsafe = conn.execute(
                 "SELECT count(*) FROM segments s JOIN safety f ON f.start < s.\"end\" AND f.\"end\" > s.start "
@@ -140,7 +147,9 @@ def main(argv: list[str] | None = None) -> int:
             ).fetchall()[0][0]
             speakers = conn.execute("SELECT count(DISTINCT speaker) FROM diarization").fetchall()[0][0]
             chapters = conn.execute("SELECT count(*) FROM topics").fetchall()[0][0]
-            probe = conn.execute("SELECT text FROM transcript_embeddings ORDER BY \"window\" LIMIT 1 OFFSET 7").fetchall()[0][0]
+            probe = conn.execute(
+                'SELECT text FROM transcript_embeddings ORDER BY "window" LIMIT 1 OFFSET 7'
+            ).fetchall()[0][0]
         finally:
             conn.close()
         words = sorted(words, key=lambda w: w["start"])

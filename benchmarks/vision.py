@@ -114,7 +114,8 @@ def real_scene_f1() -> tuple[dict, dict]:
             found = scan(video, Path(frames)).cuts
         precision, recall, f1 = cut_f1(found, truth)
         f1s[name] = round(f1, 3)
-        detail[name] = {"f1": round(f1, 3), "precision": round(precision, 3), "recall": round(recall, 3), "cuts": found, "truth": truth}
+        detail[name] = {"f1": round(f1, 3), "precision": round(precision, 3), "recall": round(recall, 3),
+            "cuts": found, "truth": truth}
         log(f"{name}: F1 {f1:.3f} (precision {precision:.3f}, recall {recall:.3f}), cuts {found}")
     return f1s, detail
 
@@ -150,7 +151,8 @@ def child(task: str, *paths: str) -> None:
         result, took = timed(lambda: scan(Path(paths[0]), Path(paths[1])))
         # The rows the keyframes asset stores, less its bookkeeping columns.
         rows = [{**asdict(k), "width": result.width, "height": result.height} for k in result.keyframes]
-        out = {"rows": rows, "cuts": result.cuts, "frames_decoded": result.frames_decoded, "duplicates_dropped": result.duplicates_dropped}
+        out = {"rows": rows, "cuts": result.cuts, "frames_decoded": result.frames_decoded,
+            "duplicates_dropped": result.duplicates_dropped}
     else:
         import cv2  # noqa: F401
 
@@ -179,7 +181,8 @@ def measure(video: Path, analyse: bool) -> dict:
             "keyframes_count": len(scanned["rows"]),
             "frames_decoded": scanned["frames_decoded"],
             "duplicates_dropped": scanned["duplicates_dropped"],
-            "synthetic_cuts": {"found": len(scanned["cuts"]), "expected": len(truth), "f1": round(cut_f1(scanned["cuts"], truth)[2], 3)},
+            "synthetic_cuts": {"found": len(scanned["cuts"]), "expected": len(truth),
+                "f1": round(cut_f1(scanned["cuts"], truth)[2], 3)},
         }
         log(f"scan of {minutes:.1f} min: {scanned['seconds']:.1f} s, {len(scanned['rows'])} keyframes, "
             f"{len(scanned['cuts'])}/{len(truth)} cuts, peak RSS {result['peak_rss_mb_scan']} MB")
@@ -190,7 +193,8 @@ def measure(video: Path, analyse: bool) -> dict:
             result["analysis_s_per_min"] = round(analysed["seconds"] / minutes, 3)
             result["analysis_cpu_s_per_min"] = round(analysed["cpu_seconds"] / minutes, 3)
             result["peak_rss_mb_analysis"] = round(analysed["peak_rss_kb"] / 1024, 1)
-            log(f"analysis of {analysed['analysed']} keyframes: {analysed['seconds']:.1f} s, peak RSS {result['peak_rss_mb_analysis']} MB")
+            log(f"analysis of {analysed['analysed']} keyframes: {analysed['seconds']:.1f} s, peak RSS "
+                f"{result['peak_rss_mb_analysis']} MB")
     return result
 
 
@@ -208,19 +212,22 @@ def measure_render(seconds: float = 30.0) -> dict:
     source = CACHE / f"face-{RECIPE}-{seconds:g}s.mp4"
     if not source.exists():
         # The face crosses half the frame and back once a minute, with a cut half-way.
-        make_face_video(source, seconds, lambda t: 0.5 + 0.25 * math.sin(2 * math.pi * t / 60), cuts=(seconds / 2,), fps=FPS)
+        make_face_video(source, seconds, lambda t: 0.5 + 0.25 * math.sin(2 * math.pi * t / 60), cuts=(seconds / 2,),
+            fps=FPS)
     cut = ClipCut.snap(0.0, seconds, FPS)
     font = find_font()
     words = [Word(i * 0.4, i * 0.4 + 0.3, f"word{i}" + ("." if i % 9 == 8 else "")) for i in range(int(seconds / 0.4))]
     with tempfile.TemporaryDirectory() as tmp:
         samples, tracking = timed(lambda: track_faces(source, cut.start, cut.duration, rule.track_fps))
-        path = plan_crop(samples, 1280, 720, (9, 16), spec.width, FPS, cut.frames, [seconds / 2], rule.dead_zone, rule.ease_seconds, rule.max_speed)
+        path = plan_crop(samples, 1280, 720, (9, 16), spec.width, FPS, cut.frames, [seconds / 2], rule.dead_zone,
+            rule.ease_seconds, rule.max_speed)
         ass = None
         if font:
-            style = CaptionStyle.for_frame(font, spec.width, spec.height, policy.captions.font_scale, spec.caption_bottom)
+            style = CaptionStyle.for_frame(font, spec.width, spec.height, policy.captions.font_scale,
+                spec.caption_bottom)
             ass = to_ass(group_cues(words, style.fits()), spec.width, spec.height, style)
-        _, rendering = timed(lambda: render_clip(source, Path(tmp) / "clip.mp4", cut, spec.width, spec.height, path, ass=ass,
-                                                 fonts_dir=font.parent if font else None, encoding=Encoding(policy.preset, policy.crf)))
+        _, rendering = timed(lambda: render_clip(source, Path(tmp) / "clip.mp4", cut, spec.width, spec.height, path,
+            ass=ass, fonts_dir=font.parent if font else None, encoding=Encoding(policy.preset, policy.crf)))
     minutes = cut.duration / 60
     log(f"render of {cut.duration:.0f} s at {spec.width}x{spec.height}: tracking {tracking['seconds']:.1f} s, "
         f"ffmpeg {rendering['seconds']:.1f} s, jitter {path.jitter} px/s")
@@ -228,7 +235,8 @@ def measure_render(seconds: float = 30.0) -> dict:
         "clip_track_s_per_output_min": round(tracking["seconds"] / minutes, 2),
         "clip_render_s_per_output_min": round(rendering["seconds"] / minutes, 2),
         "clip_jitter_px_s": path.jitter, "clip_face_coverage": path.face_coverage,
-        "clip_spec": f"{spec.width}x{spec.height} {policy.preset} crf {policy.crf}, captions {'burned' if ass else 'srt only'}",
+        "clip_spec": f"{spec.width}x{spec.height} {policy.preset} crf {policy.crf}, captions "
+        f"{'burned' if ass else 'srt only'}",
     }
 
 
@@ -249,7 +257,8 @@ def main(argv: list[str] | None = None) -> int:
         log(f"{SHARED_MEDIA} is absent: scene_f1 is null")
     scene_f1, scene_detail = real_scene_f1()
 
-    summary = {"scene_f1": scene_f1, "scene_detail": scene_detail, "shared_media": shared, **measure(long_video(args.minutes), analyse=True)}
+    summary = {"scene_f1": scene_f1, "scene_detail": scene_detail, "shared_media": shared,
+        **measure(long_video(args.minutes), analyse=True)}
     if args.hour:
         long = measure(long_video(60), analyse=False)
         summary.update(peak_rss_mb_1h=long["peak_rss_mb_scan"], keyframes_s_per_min_1h=long["keyframes_s_per_min"],

@@ -12,7 +12,8 @@ from ai_assets.render.captions import find_font
 
 class ClipStore(dg.ConfigurableResource):
     root: str = Field(description="Clips land in <root>/<video partition>/.")
-    caption_font: str | None = Field(None, description="A TrueType font file; by default DejaVu Sans Bold, else fontconfig's bold sans.")
+    caption_font: str | None = Field(None,
+        description="A TrueType font file; by default DejaVu Sans Bold, else fontconfig's bold sans.")
 
     def folder(self, video: str) -> Path:
         return Path(self.root) / video

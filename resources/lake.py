@@ -27,10 +27,12 @@ class LakeIOManager(dg.ConfigurableIOManager):
         path = self._path(context.asset_key, context.asset_partition_key)
         with atomic_path(path) as tmp:
             pq.write_table(obj, tmp)
-        context.add_output_metadata({"rows": dg.MetadataValue.int(obj.num_rows), "path": dg.MetadataValue.path(str(path))})
+        context.add_output_metadata({"rows": dg.MetadataValue.int(obj.num_rows),
+            "path": dg.MetadataValue.path(str(path))})
 
     def load_input(self, context: dg.InputContext) -> pa.Table:
         path = self._path(context.asset_key, context.asset_partition_key)
         if not path.exists():
-            raise FileNotFoundError(f"{path} is missing: materialize {context.asset_key.to_user_string()} for this video first")
+            raise FileNotFoundError(f"{path} is missing: materialize {context.asset_key.to_user_string()} for this "
+                "video first")
         return pq.read_table(path)

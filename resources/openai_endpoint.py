@@ -5,7 +5,8 @@ from pydantic import Field
 
 
 class OpenAIEndpoint(dg.ConfigurableResource):
-    base_url: str | None = Field(default=None, description="e.g. https://api.openai.com/v1; unset means local fallbacks only.")
+    base_url: str | None = Field(default=None,
+        description="e.g. https://api.openai.com/v1; unset means local fallbacks only.")
     api_key: str | None = Field(default=None, description="Give it through EnvVar; never logged.")
     model: str = "gpt-4o-mini"
     cache_dir: str
@@ -24,4 +25,5 @@ class OpenAIEndpoint(dg.ConfigurableResource):
         import openai
 
         # Retries are ours (bounded by a budget), so the client's own are off.
-        return openai.OpenAI(base_url=self.base_url, api_key=self.api_key or "unused", timeout=self.timeout_s, max_retries=0)
+        return openai.OpenAI(base_url=self.base_url, api_key=self.api_key or "unused", timeout=self.timeout_s,
+            max_retries=0)

@@ -10,7 +10,8 @@ from ai_assets.ranking.refit import RefitSettings
 
 
 class OptimizerConfig(dg.ConfigurableResource):
-    feedback_dir: str | None = Field(None, description="Where feedback entries are written (lake/feedback); None: no refits.")
+    feedback_dir: str | None = Field(None,
+        description="Where feedback entries are written (lake/feedback); None: no refits.")
     min_samples: int = Field(3, description="Videos under a rule before the sensor acts on it.")
     target_confidence: float = Field(0.60, description="Target geometric-mean token probability of transcripts.")
     confidence_margin: float = Field(0.05, description="Hysteresis around the confidence target.")
@@ -21,8 +22,10 @@ class OptimizerConfig(dg.ConfigurableResource):
     rollback_confidence_drop: float = 0.03
     rollback_wer_rise: float = 0.02
     max_batch_size: int = 32
-    shadow_sample_rate: float = Field(0.2, ge=0, le=1, description="Share of videos also transcribed with the candidate rule.")
-    require_shadow_evidence: bool = Field(False, description="Upgrade only after min_shadow_samples shadow runs of the step.")
+    shadow_sample_rate: float = Field(0.2, ge=0, le=1,
+        description="Share of videos also transcribed with the candidate rule.")
+    require_shadow_evidence: bool = Field(False,
+        description="Upgrade only after min_shadow_samples shadow runs of the step.")
     min_shadow_samples: int = 2
     refit_min_rows: int = Field(30, description="Labelled feedback rows before the segment weights are refitted.")
     refit_min_gain: float = Field(0.02, description="Held-out agreement (AUC) a refit must add.")
@@ -32,7 +35,8 @@ class OptimizerConfig(dg.ConfigurableResource):
 
     def settings(self) -> OptimizerSettings:
         return OptimizerSettings(
-            min_samples=self.min_samples, target_confidence=self.target_confidence, confidence_margin=self.confidence_margin,
+            min_samples=self.min_samples, target_confidence=self.target_confidence,
+            confidence_margin=self.confidence_margin,
             target_wer=self.target_wer, wer_margin=self.wer_margin, budget_rtf=self.budget_rtf,
             rollback_min_samples=self.rollback_min_samples, rollback_confidence_drop=self.rollback_confidence_drop,
             rollback_wer_rise=self.rollback_wer_rise, max_batch_size=self.max_batch_size,

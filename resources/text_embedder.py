@@ -23,7 +23,8 @@ class TextEmbedder(dg.ConfigurableResource):
     device: str = "cpu"
     batch_size: int = 64
     backend: Literal["auto", "sentence-transformers"] = Field(
-        default="auto", description="auto: NumPy for BERT mean-pooling models on the CPU, sentence-transformers otherwise."
+        default="auto",
+        description="auto: NumPy for BERT mean-pooling models on the CPU, sentence-transformers otherwise."
     )
 
     def _load(self, model: str):

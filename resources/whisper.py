@@ -23,9 +23,11 @@ class WhisperResource(dg.ConfigurableResource):
     """Speech recognition with faster-whisper."""
 
     language: str | None = Field(default=None, description="Force a language code and skip detection.")
-    model_paths: dict[str, str] = Field(default_factory=dict, description="Model name to a local CTranslate2 directory.")
+    model_paths: dict[str, str] = Field(default_factory=dict,
+        description="Model name to a local CTranslate2 directory.")
     allow_download: bool = Field(default=False, description="Fetch unknown models from the hub (needs network).")
-    cache_dir: str | None = Field(default=None, description="Where joined or downloaded models go; default $AI_ASSETS_HOME/models.")
+    cache_dir: str | None = Field(default=None,
+        description="Where joined or downloaded models go; default $AI_ASSETS_HOME/models.")
     device: str = "cpu"
     cpu_threads: int = Field(default=0, description="0 uses every core.")
 
@@ -47,7 +49,8 @@ class WhisperResource(dg.ConfigurableResource):
             lambda: WhisperModel(str(path), device=self.device, compute_type=compute_type, cpu_threads=threads),
         )
 
-    def detect_language(self, audio: np.ndarray, regions: list[tuple[float, float]], model: str, compute_type: str) -> tuple[str, float]:
+    def detect_language(self, audio: np.ndarray, regions: list[tuple[float, float]], model: str,
+            compute_type: str) -> tuple[str, float]:
         if self.language:
             return self.language, 1.0
         if not regions:
@@ -56,7 +59,8 @@ class WhisperResource(dg.ConfigurableResource):
         return language, float(probability)
 
     def transcribe(
-        self, audio: np.ndarray, regions: list[tuple[float, float]], rule: AsrRule | None = None, multilingual_model: str | None = None
+        self, audio: np.ndarray, regions: list[tuple[float, float]], rule: AsrRule | None = None,
+        multilingual_model: str | None = None
     ) -> tuple[Transcription, str, DecodeParams]:
         """Detect the language, pick the model (the rule's for English, else the multilingual one),
         and transcribe the speech regions in batches. Without a rule, the built-in default policy's

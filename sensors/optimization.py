@@ -1,4 +1,5 @@
-"""optimization_sensor: retunes the asr policy from metrics and the segment weights from feedback, then has the policies observed."""
+"""optimization_sensor: retunes the asr policy from metrics and the segment weights from feedback, then has the policies
+observed."""
 
 import json
 from pathlib import Path
@@ -22,11 +23,11 @@ def metric_rows(metrics: MetricsResource) -> list[dict]:
     conn = metrics_snapshot(metrics.store())
     try:
         cursor = conn.execute(
-            "SELECT asset, video, started_at, status, realtime_factor, confidence, params, policy_sha256 FROM metrics WHERE list_contains(?, asset)",
-            [list(SAMPLE_ASSETS)],
+            "SELECT asset, video, started_at, status, realtime_factor, confidence, params, policy_sha256 FROM metrics "
+            "WHERE list_contains(?, asset)", [list(SAMPLE_ASSETS)],
         )
         names = [d[0] for d in cursor.description]
-        rows = [dict(zip(names, values)) for values in cursor.fetchall()]
+        rows = [dict(zip(names, values, strict=True)) for values in cursor.fetchall()]
     finally:
         conn.close()
     for row in rows:
@@ -57,7 +58,8 @@ def optimization_sensor(
     store = policies.store()
     changed, notes = [], []
     samples, shadow = samples_from_metrics(metric_rows(metrics))
-    decision = decide(store.history("asr"), samples, shadow, whisper.registry().available("whisper"), optimizer.settings(), state["rejected"])
+    decision = decide(store.history("asr"), samples, shadow, whisper.registry().available("whisper"),
+        optimizer.settings(), state["rejected"])
     try:
         if decision.changed:
             changed.append(store.set("asr", decision.body, author="sensor", reason=decision.reason))
@@ -65,7 +67,8 @@ def optimization_sensor(
         else:
             notes.append("asr: " + ("; ".join(decision.notes) or "no rule applies"))
         segment, note = refit_segment_policy(
-            store, feedback_rows(Path(optimizer.feedback_dir)) if optimizer.feedback_dir else [], optimizer.refit_settings())
+            store, feedback_rows(Path(optimizer.feedback_dir)) if optimizer.feedback_dir else [],
+            optimizer.refit_settings())
         if segment is not None:
             changed.append(segment)
         else:

@@ -46,7 +46,8 @@ def media(tmp_path_factory) -> dict[str, Path]:
 # One small vertical render per video: tests about other stages should not spend minutes encoding.
 # tests/test_pipeline.py and tests/test_clips.py render at the real platform sizes.
 QUICK_CLIPS = {"top_k": 1, "preset": "ultrafast",
-               "platforms": {"tiktok": {"aspect": "9:16", "width": 360, "height": 640, "max_seconds": 60, "caption_bottom": 0.2}}}
+               "platforms": {"tiktok": {"aspect": "9:16", "width": 360, "height": 640, "max_seconds": 60,
+                   "caption_bottom": 0.2}}}
 
 
 @pytest.fixture

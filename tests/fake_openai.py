@@ -80,7 +80,8 @@ class FakeOpenAI:
                     time.sleep(fake.delay_s)
                     if failing:
                         return self._send(fake.fail_status, {"error": {"message": "try later", "type": "server_error"}})
-                    if not any(isinstance(m["content"], list) and any(p.get("type") == "image_url" for p in m["content"])
+                    if not any(isinstance(m["content"], list)
+                               and any(p.get("type") == "image_url" for p in m["content"])
                                for m in body["messages"]):
                         return self._copy(body)
                     parts = body["messages"][0]["content"]
@@ -91,8 +92,10 @@ class FakeOpenAI:
                                "on_screen_text": "", "visual_interest": 0.5} for i in range(n)]
                     content = "not json at all" if fake.garbage else json.dumps({"frames": frames})
                     self._send(200, {
-                        "id": "chatcmpl-test", "object": "chat.completion", "created": int(time.time()), "model": body["model"],
-                        "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
+                        "id": "chatcmpl-test", "object": "chat.completion", "created": int(time.time()),
+                        "model": body["model"],
+                        "choices": [{"index": 0, "message": {"role": "assistant", "content": content},
+                            "finish_reason": "stop"}],
                         "usage": {"prompt_tokens": 300 * n, "completion_tokens": 40 * n, "total_tokens": 340 * n},
                     })
                 finally:
@@ -131,8 +134,10 @@ class FakeOpenAI:
                         "hashtags": ["#space", "black holes", "#Space", "#science!"]}
                 content = "not json at all" if fake.garbage else json.dumps({"platforms": {n: copy for n in names}})
                 self._send(200, {
-                    "id": "chatcmpl-test", "object": "chat.completion", "created": int(time.time()), "model": body["model"],
-                    "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
+                    "id": "chatcmpl-test", "object": "chat.completion", "created": int(time.time()),
+                    "model": body["model"],
+                    "choices": [{"index": 0, "message": {"role": "assistant", "content": content},
+                        "finish_reason": "stop"}],
                     "usage": {"prompt_tokens": 200, "completion_tokens": 80, "total_tokens": 280},
                 })
 

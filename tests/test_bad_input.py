@@ -39,7 +39,8 @@ def test_bad_partitions_fail_alone_and_record_why(layout, instance, media):
     bad = {name: add_video(layout, instance, media[name]) for name in ("empty", "text", "truncated", "silent")}
     resources = build_resources(layout)
     for key in bad.values():
-        result = dg.materialize([source_video, audio], partition_key=key, instance=instance, resources=resources, raise_on_error=False)
+        result = dg.materialize([source_video, audio], partition_key=key, instance=instance, resources=resources,
+            raise_on_error=False)
         assert not result.success
         assert failure_description(result).startswith(f"{key}: ")
         assert not lake_file(layout.lake, "source_video", key).exists()
@@ -59,7 +60,8 @@ def test_odd_file_name_gets_a_safe_key_and_processes(layout, instance, media):
     key = add_video(layout, instance, media["odd_name"])
     assert key.startswith("dia-2-q-a-final-ss-") or key.startswith("dia-2-q-a-final-")
     assert not set(",/|[]") & set(key)
-    result = dg.materialize([source_video, audio], partition_key=key, instance=instance, resources=build_resources(layout))
+    result = dg.materialize([source_video, audio], partition_key=key, instance=instance,
+        resources=build_resources(layout))
     assert result.success
     stored = result.output_for_node("source_video").to_pylist()[0]
     assert stored["name"] == media["odd_name"].name
@@ -78,10 +80,11 @@ def test_cli_reports_one_line_per_bad_file_and_still_processes_good_ones(layout,
     errors = [line for line in proc.stderr.splitlines() if line.startswith("error: ")]
     assert errors == [
         f"error: {media['empty']}: empty file (0 bytes)",
-        f"error: {media['text']}: not a media file: no audio/video container recognised (Invalid data found when processing input)",
-        f"error: {media['silent']}: no audio stream: the video has no sound track to transcribe",
+        f"error: {media['text']}: not a media file: no audio/video container recognised (Invalid data found when "
+        "processing input)", f"error: {media['silent']}: no audio stream: the video has no sound track to transcribe",
         f"error: {layout.home / 'missing.mp4'}: no such file",
     ]
     assert re.search(r"talk\.mp4 \(talk-[0-9a-f]{10}\)\n  top [1-5] of \d+ segments for ", proc.stdout)
-    assert re.search(r"  top [1-5] of \d+ segments for [a-z, ]*tiktok\n  #1 .*\n      \d\.\d\d = completeness", proc.stdout)
+    assert re.search(r"  top [1-5] of \d+ segments for [a-z, ]*tiktok\n  #1 .*\n      \d\.\d\d = completeness",
+            proc.stdout)
     assert "✓ segments" in proc.stdout and "outputs:" in proc.stdout

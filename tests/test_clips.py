@@ -40,7 +40,8 @@ def words_at(*spans: tuple[float, float, str]) -> list[dict]:
 # --- captions ---------------------------------------------------------------------------------
 
 def test_clip_words_keep_words_by_midpoint_on_the_clip_clock():
-    words = words_at((9.0, 9.9, "before"), (9.7, 10.4, "cut"), (10.5, 10.8, "in"), (19.7, 20.5, "out"), (20.6, 21.0, "gone"))
+    words = words_at((9.0, 9.9, "before"), (9.7, 10.4, "cut"), (10.5, 10.8, "in"), (19.7, 20.5, "out"),
+        (20.6, 21.0, "gone"))
     kept = clip_words(words, 10.0, 20.2)
     assert [w.text for w in kept] == ["cut", "in", "out"]
     assert kept[0].start == 0.0 and kept[1].start == pytest.approx(0.5) and kept[2].end == pytest.approx(10.2)
@@ -49,11 +50,13 @@ def test_clip_words_keep_words_by_midpoint_on_the_clip_clock():
 def test_cues_take_their_times_from_the_first_and_last_word():
     words = [Word(0.0, 0.4, "Hello"), Word(0.5, 0.9, "there."), Word(1.0, 1.3, "Next"), Word(2.5, 2.9, "pause")]
     cues = group_cues(words, lambda t: len(t) <= 40, pause_break=0.6)
-    assert [(c.start, c.end, c.text) for c in cues] == [(0.0, 0.9, "Hello there."), (1.0, 1.3, "Next"), (2.5, 2.9, "pause")]
+    assert [(c.start, c.end, c.text) for c in cues] == [(0.0, 0.9, "Hello there."), (1.0, 1.3, "Next"),
+            (2.5, 2.9, "pause")]
 
 
 def test_cues_split_when_text_stops_fitting_and_lines_stay_within_the_width():
-    words = [Word(i * 0.3, i * 0.3 + 0.25, w) for i, w in enumerate("the quick brown fox jumps over the lazy dog again and again".split())]
+    words = [Word(i * 0.3, i * 0.3 + 0.25, w) for i,
+        w in enumerate("the quick brown fox jumps over the lazy dog again and again".split())]
     cues = group_cues(words, lambda t: len(t) <= 12, max_lines=2, max_seconds=30)
     assert len(cues) > 1
     assert all(len(line) <= 12 for c in cues for line in c.lines) and all(len(c.lines) <= 2 for c in cues)
@@ -75,14 +78,16 @@ def test_srt_round_trips_with_millisecond_times():
 @needs_font
 def test_ass_keeps_our_line_breaks_and_measured_lines_fit_the_frame():
     style = CaptionStyle.for_frame(FONT, 1080, 1920, 0.07, 0.2)
-    words = [Word(i * 0.3, i * 0.3 + 0.25, w) for i, w in enumerate(("Captions matter because ninety percent of viewers "
+    words = [Word(i * 0.3, i * 0.3 + 0.25, w) for i,
+        w in enumerate(("Captions matter because ninety percent of viewers "
              "watch on mobile with the sound off, so every word should be readable at a glance").split())]
     cues = group_cues(words, style.fits(), max_lines=2, max_seconds=10)
     measure = style.measure()
     assert all(measure(line) <= 1080 * 0.86 for c in cues for line in c.lines)
     ass = to_ass(cues, 1080, 1920, style)
     assert "WrapStyle: 2" in ass and "PlayResY: 1920" in ass and f",{round(1920 * 0.2)},1" in ass
-    assert ass.count("Dialogue:") == len(cues) and any("\\N" in line for line in ass.splitlines() if line.startswith("Dialogue"))
+    assert ass.count("Dialogue:") == len(cues) and any("\\N" in line for line in ass.splitlines()
+            if line.startswith("Dialogue"))
 
 
 # --- spans and jobs ---------------------------------------------------------------------------
@@ -104,7 +109,8 @@ def test_identical_platform_specs_share_one_render_and_top_k_holds_per_platform(
     spans = [(0.0, 29.5, 0, 2), (40.0, 59.5, 4, 5), (70.0, 89.5, 7, 8)]
 
     def row(platform, rank, span):
-        return {"platform": platform, "rank": rank, "start": span[0], "end": span[1], "first_sentence": span[2], "last_sentence": span[3]}
+        return {"platform": platform, "rank": rank, "start": span[0], "end": span[1], "first_sentence": span[2],
+            "last_sentence": span[3]}
 
     # TikTok and Shorts rank alike; LinkedIn ranks its own way; a blocked span is never rendered;
     # "reels" has no ranking of its own and borrows the first one.
@@ -112,7 +118,8 @@ def test_identical_platform_specs_share_one_render_and_top_k_holds_per_platform(
     segments += [row("linkedin", 1, spans[1]), row("linkedin", 2, spans[0]), row("linkedin", None, spans[2])]
     jobs, skipped = plan_jobs(segments, items, policy, 100.0)
     assert [(j.rank, j.platforms, j.start) for j in jobs] == [
-        (1, ["linkedin"], 39.85), (1, ["shorts", "tiktok"], 0.0), (2, ["linkedin"], 0.0), (2, ["shorts", "tiktok"], 39.85)]
+        (1, ["linkedin"], 39.85), (1, ["shorts", "tiktok"], 0.0), (2, ["linkedin"], 0.0),
+        (2, ["shorts", "tiktok"], 39.85)]
     linkedin_2 = jobs[2]
     assert linkedin_2.trimmed and linkedin_2.end - linkedin_2.start <= 20 and linkedin_2.end == pytest.approx(19.85)
     assert skipped == []
@@ -172,7 +179,8 @@ def test_crop_jumps_with_a_scene_cut_instead_of_panning():
 @pytest.fixture(scope="module")
 def moving_face(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("faces")
-    return make_face_video(folder / "moving.mp4", 12.0, lambda t: 0.2 + 0.6 * min(1.0, max(0.0, (t - 2) / 8)), cuts=(11.0,))
+    return make_face_video(folder / "moving.mp4", 12.0, lambda t: 0.2 + 0.6 * min(1.0, max(0.0, (t - 2) / 8)),
+        cuts=(11.0,))
 
 
 def test_vertical_render_has_exact_frames_size_and_audio_and_keeps_the_face_centred(moving_face, tmp_path):
@@ -215,7 +223,8 @@ def flash_and_beep_video(target: Path, flashes: list[float], seconds: float = 8.
         out.setframerate(rate)
         out.writeframes(audio.tobytes())
     expr = "+".join(f"between(T,{t - 0.001},{t + 1 / fps - 0.002})" for t in flashes)
-    subprocess.run(["ffmpeg", "-y", "-loglevel", "error", "-f", "lavfi", "-i", f"color=black:s=640x360:r={fps}:d={seconds}",
+    subprocess.run(["ffmpeg", "-y", "-loglevel", "error", "-f", "lavfi", "-i",
+                    f"color=black:s=640x360:r={fps}:d={seconds}",
                     "-i", str(wav), "-vf", f"geq=lum='if({expr},255,16)':cb=128:cr=128", "-c:v", "libx264", "-g", "50",
                     "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest", str(target)], check=True, capture_output=True)
     return target
@@ -258,7 +267,8 @@ def test_no_face_gets_the_blurred_layout_at_the_exact_size(tmp_path):
 def test_burned_captions_are_drawn_inside_the_safe_margins(moving_face, tmp_path):
     cut = ClipCut.snap(0.0, 3.0, 25)
     style = CaptionStyle.for_frame(FONT, 540, 960, 0.07, 0.2)
-    cues = group_cues([Word(0.0, 2.9, "Readable"), Word(0.1, 2.9, "captions"), Word(0.2, 2.9, "everywhere")], style.fits())
+    cues = group_cues([Word(0.0, 2.9, "Readable"), Word(0.1, 2.9, "captions"), Word(0.2, 2.9, "everywhere")],
+        style.fits())
     plain, captioned = tmp_path / "plain.mp4", tmp_path / "captioned.mp4"
     path = plan_crop([], 1280, 720, (9, 16), 540, 25, cut.frames, [], 0.08, 0.6, 0.5)
     render_clip(moving_face, plain, cut, 540, 960, path)

@@ -22,7 +22,8 @@ PLATFORMS = ["tiktok", "shorts", "reels", "linkedin"]
 TEXTS = [
     "Black holes are not holes at all. A black hole is where gravity pulls so hard that light cannot escape. "
     "The telescope saw the shadow of the black hole in a distant galaxy.",
-    "Melt the butter and add the garlic. The garlic should smell sweet before the cream goes in. Then the sauce is ready.",
+    "Melt the butter and add the garlic. The garlic should smell sweet before the cream goes in. Then the sauce is "
+    "ready.",
 ]
 
 
@@ -48,7 +49,11 @@ def settings(**overrides) -> CopySettings:
 def within_limits(copy: dict, platform: str) -> bool:
     limits = limits_for(platform)
     caption = " ".join([copy["description"], *copy["hashtags"]])
-    return len(copy["title"]) <= limits.title and len(caption) <= limits.caption and len(copy["hashtags"]) <= limits.hashtags
+    return (
+        len(copy["title"]) <= limits.title
+        and len(caption) <= limits.caption
+        and len(copy["hashtags"]) <= limits.hashtags
+    )
 
 
 def test_every_platform_within_its_limits_with_tokens_and_cost(server, cache):
@@ -76,7 +81,9 @@ def test_a_rerun_is_served_from_the_cache(server, cache, tmp_path):
     assert again.by_hash == first.by_hash and set(again.source.values()) == {"cache"} and again.degraded is None
     assert len(list(cache.folder.glob("*.json"))) == 2  # one file per text
     subset = write_copy(client_for(server), TEXTS, ["shorts"], settings(), cache)
-    assert subset.calls == 0 and subset.by_hash[text_key(TEXTS[1])] == {"shorts": first.by_hash[text_key(TEXTS[1])]["shorts"]}
+    assert subset.calls == 0 and subset.by_hash[text_key(TEXTS[1])] == {
+        "shorts": first.by_hash[text_key(TEXTS[1])]["shorts"]
+    }
     wider = write_copy(client_for(server), TEXTS[:1], ["shorts", "x"], settings(), cache)  # a platform not cached yet
     assert wider.calls == 1 and set(cache.get(text_key(TEXTS[0]))) == {*PLATFORMS, "x"}
     other_cache = CopyCache(tmp_path / "copy_cache", "gpt-other")
@@ -92,7 +99,9 @@ def test_identical_texts_are_asked_once(server, cache):
 def test_429_is_retried_with_backoff(server, cache):
     server.fail_status, server.fail_times = 429, 2
     result = write_copy(client_for(server), TEXTS[:1], ["tiktok"], settings(), cache)
-    assert result.degraded is None and result.calls == server.calls == 3 and result.source == {text_key(TEXTS[0]): "llm"}
+    assert (
+        result.degraded is None and result.calls == server.calls == 3 and result.source == {text_key(TEXTS[0]): "llm"}
+    )
 
 
 def test_429_forever_falls_back_to_extractive_within_the_budget(server, cache):
@@ -101,14 +110,19 @@ def test_429_forever_falls_back_to_extractive_within_the_budget(server, cache):
     assert set(result.source.values()) == {"extractive"}
     assert "RateLimitError 429" in result.degraded and "retry budget spent" in result.degraded
     assert result.degraded.startswith("extractive copy for 2 of 2 texts:") and KEY not in result.degraded
-    assert 4 <= server.calls <= 14 and result.by_hash[text_key(TEXTS[0])] == extractive_copy(TEXTS[0], ["tiktok", "shorts"])
+    assert 4 <= server.calls <= 14 and result.by_hash[text_key(TEXTS[0])] == extractive_copy(TEXTS[0],
+            ["tiktok", "shorts"])
     assert list(cache.folder.glob("*.json")) == []  # a fallback is not cached: the next run asks again
 
 
 def test_other_4xx_falls_back_at_once(server, cache):
     server.fail_status, server.fail_times = 401, -1
     result = write_copy(client_for(server), TEXTS[:1], ["reels"], settings(), cache)
-    assert result.calls == 1 and result.degraded.endswith("endpoint refused the request (401)") and KEY not in result.degraded
+    assert (
+        result.calls == 1
+        and result.degraded.endswith("endpoint refused the request (401)")
+        and KEY not in result.degraded
+    )
 
 
 def test_timeouts_and_garbage_fall_back(server, cache):
@@ -146,7 +160,8 @@ class StubClient:
 
 
 @pytest.mark.parametrize(("client", "reason"), [
-    (StubClient('{"platforms": {"tiktok": {"title": "T", "description": "D", "hashtags": ["#a"]}}}'), "missing platforms shorts"),
+    (StubClient('{"platforms": {"tiktok": {"title": "T", "description": "D", "hashtags": ["#a"]}}}'),
+        "missing platforms shorts"),
     (StubClient('{"platforms": {"tiktok": {"title": "T", "description": "D", "hashtags": "#a"}, "shorts": {}}}'),
      "tiktok: hashtags must be a list of strings"),
     (StubClient(None, refusal="I can't help with that."), "model refused: I can't help with that."),
@@ -160,12 +175,16 @@ def test_partial_answers_and_refusals_fall_back(client, reason, cache):
 def test_extractive_copy_uses_the_key_sentence_and_keywords():
     copies = extractive_copy(TEXTS[0], ["tiktok", "shorts", "somewhere-new"])
     shorts = copies["shorts"]
-    key_sentence = "A black hole is where gravity pulls so hard that light cannot escape."  # the topic, then the most terms
+    key_sentence = (
+        "A black hole is where gravity pulls so hard that light cannot escape."  # the topic, then the most terms
+    )
     assert shorts["title"] == key_sentence
     assert shorts["description"] == f"Black holes are not holes at all. {key_sentence}"
     assert shorts["hashtags"][0] == "#BlackHole" and len(set(shorts["hashtags"])) == len(shorts["hashtags"]) >= 3
     assert all(within_limits(copy, platform) for platform, copy in copies.items())
-    assert copies["tiktok"]["description"] == "Black holes are not holes at all."  # two sentences would crowd 150 characters
+    assert (
+        copies["tiktok"]["description"] == "Black holes are not holes at all."
+    )  # two sentences would crowd 150 characters
     assert extractive_copy("", ["tiktok"]) == {"tiktok": {"title": "", "description": "", "hashtags": []}}
 
 

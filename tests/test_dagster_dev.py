@@ -22,7 +22,8 @@ RUNS = "{ runsOrError { ... on Runs { results { status tags { key value } } } } 
 
 def _graphql(port: int, query: str) -> dict:
     request = urllib.request.Request(
-        f"http://127.0.0.1:{port}/graphql", data=json.dumps({"query": query}).encode(), headers={"Content-Type": "application/json"}
+        f"http://127.0.0.1:{port}/graphql", data=json.dumps({"query": query}).encode(),
+        headers={"Content-Type": "application/json"}
     )
     with urllib.request.urlopen(request, timeout=10) as response:
         return json.load(response)["data"]
@@ -47,8 +48,8 @@ def test_upload_sensor_runs_a_dropped_file_under_dagster_dev(layout, media, tmp_
     log = open(tmp_path / "dagster-dev.log", "w")
     # Started in its own session and stopped by process group: dagster dev ignores signals otherwise.
     server = subprocess.Popen(
-        [str(Path(sys.executable).with_name("dagster")), "dev", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)],
-        cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        [str(Path(sys.executable).with_name("dagster")), "dev", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p",
+            str(port)], cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
     )
     try:
         def up():

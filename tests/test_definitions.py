@@ -47,8 +47,12 @@ def test_asset_graph_matches_snapshot(tmp_path, instance):
 
 
 def test_loading_definitions_imports_no_model_library(layout):
-    code = f"import sys, ai_assets.definitions; print(','.join(m for m in sys.modules if m.split('.')[0] in {HEAVY_MODULES!r}))"
-    proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=child_env(layout), capture_output=True, text=True, check=True)
+    code = (
+        "import sys, ai_assets.definitions; "
+        f"print(','.join(m for m in sys.modules if m.split('.')[0] in {HEAVY_MODULES!r}))"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=child_env(layout), capture_output=True,
+        text=True, check=True)
     assert proc.stdout.strip() == ""
 
 

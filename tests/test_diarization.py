@@ -1,4 +1,5 @@
-"""Diarization: the DER metric on constructed turns, RTTM, word labels, and the real encoder on real and synthetic voices."""
+"""Diarization: the DER metric on constructed turns, RTTM, word labels, and the real encoder on real and synthetic
+voices."""
 
 import numpy as np
 import pytest
@@ -82,7 +83,8 @@ LINES = [
 
 @pytest.mark.slow
 def test_two_espeak_voices_are_two_speakers(tmp_path, encoder):
-    samples, truth = _voices(tmp_path, [("en-us+m3", LINES[0]), ("en-us+f4", LINES[1]), ("en-us+m3", LINES[2]), ("en-us+f4", LINES[3])])
+    samples, truth = _voices(tmp_path, [("en-us+m3", LINES[0]), ("en-us+f4", LINES[1]), ("en-us+m3", LINES[2]),
+        ("en-us+f4", LINES[3])])
     turns = diarize(samples, speech_regions(samples), encoder)
     assert len({t.speaker for t in turns}) == 2
     assert der(truth, turns)["der"] < 0.15

@@ -28,7 +28,8 @@ def test_numpy_backend_does_not_import_torch(tmp_path):
         f"TextEmbedder(cache_dir={str(tmp_path)!r}).encode(['hello there'], 'all-MiniLM-L6-v2'); "
         "print('torch' in sys.modules, 'sentence_transformers' in sys.modules)"
     )
-    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True).stdout.split()
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True,
+        check=True).stdout.split()
     assert out == ["False", "False"]
 
 

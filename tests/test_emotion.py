@@ -158,7 +158,8 @@ def test_word_forms_cover_common_inflections():
 
 def segment(i, start, end, n_words, text="We talk about the plan."):
     step = (end - start) / n_words
-    spoken = [{"start": start + k * step, "end": start + (k + 0.8) * step, "word": " w", "probability": 0.9} for k in range(n_words)]
+    spoken = [{"start": start + k * step, "end": start + (k + 0.8) * step, "word": " w", "probability": 0.9}
+        for k in range(n_words)]
     return {"segment": i, "start": start, "end": end, "text": text, "words": spoken}
 
 
@@ -168,14 +169,16 @@ def test_segment_arousal_is_relative_to_the_video():
         glide(3.0, 110.0, 150.0, amplitude=0.1),  # medium
         glide(3.0, 100.0, 250.0, amplitude=0.4),  # loud, lively, fast
     ])
-    rows = segment_emotions(audio, [segment(0, 0, 3, 4), segment(1, 3, 6, 8), segment(2, 6, 9, 14, "This is AMAZING!!!")])
+    rows = segment_emotions(audio, [segment(0, 0, 3, 4), segment(1, 3, 6, 8),
+        segment(2, 6, 9, 14, "This is AMAZING!!!")])
     arousal = [r["arousal_prosody"] for r in rows]
     assert arousal[0] < 0.5 < arousal[2] and arousal[0] < arousal[1] < arousal[2]
     assert rows[2]["intensity"] > rows[1]["intensity"] > rows[0]["intensity"]
     assert rows[2]["arousal"] > rows[0]["arousal"]
     for r in rows:
         assert 0 <= r["arousal_prosody"] <= 1 and 0 <= r["intensity"] <= 1
-        assert {"segment", "start", "end", "energy_db", "pitch_range_st", "applause", "laughter", "valence", "emotion"} <= set(r)
+        assert {"segment", "start", "end", "energy_db", "pitch_range_st", "applause", "laughter", "valence",
+                "emotion"} <= set(r)
     # The same segment is unremarkable on its own: nothing to compare it with.
     assert segment_emotions(audio, [segment(2, 6, 9, 14)])[0]["arousal_prosody"] == 0.5
     assert segment_emotions(audio, []) == []
@@ -194,7 +197,8 @@ def test_real_speech_loud_fast_versus_quiet_slow(tmp_path):
     def speak(name: str, *args: str) -> np.ndarray:
         raw, wav = tmp_path / f"{name}.raw.wav", tmp_path / f"{name}.wav"
         subprocess.run(["espeak-ng", *args, "-w", str(raw), text], check=True, capture_output=True)
-        subprocess.run(["ffmpeg", "-y", "-loglevel", "error", "-i", str(raw), "-ar", "16000", "-ac", "1", str(wav)], check=True)
+        subprocess.run(["ffmpeg", "-y", "-loglevel", "error", "-i", str(raw), "-ar", "16000", "-ac", "1", str(wav)],
+            check=True)
         return load_wav(wav)
 
     quiet_slow, loud_fast = speak("quiet", "-a", "50", "-s", "120"), speak("loud", "-a", "200", "-s", "220")

@@ -49,7 +49,8 @@ def imports(path: Path, module_level_only: bool) -> set[str]:
         elif isinstance(node, ast.ImportFrom):
             base = node.module or ""
             if node.level:
-                base = ".".join(package.split(".")[: len(package.split(".")) - node.level + 1] + ([base] if base else []))
+                base = ".".join(package.split(".")[: len(package.split(".")) - node.level + 1] + ([base] if base
+                    else []))
             found.add(base)
             found.update(f"{base}.{alias.name}" for alias in node.names if f"{base}.{alias.name}" in MODULES)
     return found
@@ -155,4 +156,5 @@ def test_only_the_wiring_imports_both_dagster_and_resources():
 def test_few_modules_sit_directly_in_ai_assets():
     top = sorted(p.name for p in (REPO / "ai_assets").glob("*.py") if p.name != "__init__.py")
     assert len(top) <= MAX_TOP_LEVEL_MODULES, top
-    assert {p.name for p in (REPO / "ai_assets").iterdir() if p.is_dir() and (p / "__init__.py").exists()} >= set(DOMAINS)
+    assert {p.name for p in (REPO / "ai_assets").iterdir() if p.is_dir()
+            and (p / "__init__.py").exists()} >= set(DOMAINS)

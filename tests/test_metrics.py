@@ -22,7 +22,8 @@ sys.stdin.readline()
 
 
 def hold_read_only(db_path):
-    proc = subprocess.Popen([sys.executable, "-c", HOLD_READ_ONLY, str(db_path)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen([sys.executable, "-c", HOLD_READ_ONLY, str(db_path)], stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE, text=True)
     assert proc.stdout.readline().strip() == "locked"
     return proc
 
@@ -48,7 +49,8 @@ def test_store_spools_while_locked_and_flushes_once_released(tmp_path):
     assert store.flush() == 3
     assert store.flush() == 0
     with duckdb.connect(str(store.db_path), read_only=True) as conn:
-        assert conn.execute("select asset, count(*) from metrics group by 1 order by 1").fetchall() == [("a", 1), ("b", 3)]
+        assert conn.execute("select asset, count(*) from metrics group by 1 order by 1").fetchall() == [("a", 1),
+                ("b", 3)]
 
 
 def test_a_row_moved_twice_is_stored_once(tmp_path):
@@ -67,15 +69,21 @@ def test_runs_succeed_under_a_read_only_notebook_lock_and_no_metric_is_lost(layo
     holder = hold_read_only(layout.metrics_db)
     try:
         for key in keys:
-            result = dg.materialize([source_video, audio], partition_key=key, instance=instance, resources=build_resources(layout))
+            result = dg.materialize([source_video, audio], partition_key=key, instance=instance,
+                resources=build_resources(layout))
             assert result.success
         assert len(store.pending()) == 4
         # A notebook opened meanwhile still sees every row, committed or spooled.
         with connect(layout.home, lock_wait_s=0.2) as conn:
-            assert conn.execute("select count(*) from metrics where asset in ('source_video', 'audio')").fetchone() == (4,)
+            assert conn.execute("select count(*) from metrics where asset in ('source_video', 'audio')").fetchone() == (
+                4,
+            )
     finally:
         release(holder)
     assert store.flush() == 4
     with duckdb.connect(str(layout.metrics_db), read_only=True) as conn:
-        rows = conn.execute("select asset, video, status from metrics where asset != 'bootstrap' order by video, asset").fetchall()
-    assert rows == sorted([(asset, key, "success") for key in keys for asset in ("audio", "source_video")], key=lambda r: (r[1], r[0]))
+        rows = conn.execute(
+            "select asset, video, status from metrics where asset != 'bootstrap' order by video, asset"
+        ).fetchall()
+    assert rows == sorted([(asset, key, "success") for key in keys for asset in ("audio", "source_video")],
+            key=lambda r: (r[1], r[0]))

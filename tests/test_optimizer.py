@@ -28,7 +28,8 @@ def policy(version: int, body: dict, author="sensor") -> Policy:
 
 
 def samples(cls: str, rule: AsrRule, n: int, confidence: float, rtf: float = 0.05, wer=None, status="success", start=0):
-    return [Sample(f"v{start + i}", cls, rule_sha(rule), status, rtf, confidence, wer, rule.batch_size) for i in range(n)]
+    return [Sample(f"v{start + i}", cls, rule_sha(rule), status, rtf, confidence, wer, rule.batch_size)
+        for i in range(n)]
 
 
 def current():
@@ -54,7 +55,8 @@ def test_low_confidence_upgrades_the_class_to_base_with_a_reason():
     assert decision.body["classes"]["noisy_or_multi"]["model"] == "base"
     assert decision.body["classes"]["clean_single"] == base.body["classes"]["clean_single"]
     assert decision.reason.startswith("noisy_or_multi: quality below target (confidence 0.410")
-    assert decision.reason.endswith("tiny.en beam 5 batch 8 -> base beam 5 batch 8, rtf 0.114 projected within budget 0.5")
+    assert decision.reason.endswith("tiny.en beam 5 batch 8 -> base beam 5 batch 8, rtf 0.114 projected within budget "
+        "0.5")
 
 
 def test_high_wer_also_counts_as_low_quality():
@@ -67,7 +69,8 @@ def test_high_wer_also_counts_as_low_quality():
 
 def test_too_few_samples_change_nothing():
     base, parsed = current()
-    decision = decide([base], samples("noisy_or_multi", parsed.classes["noisy_or_multi"], 2, confidence=0.2), [], AVAILABLE, SETTINGS)
+    decision = decide([base], samples("noisy_or_multi", parsed.classes["noisy_or_multi"], 2, confidence=0.2), [],
+        AVAILABLE, SETTINGS)
     assert not decision.changed
     assert "noisy_or_multi: 2 of 3 samples under the current rule; no change" in decision.notes
 
@@ -83,7 +86,8 @@ def test_hysteresis_leaves_a_class_near_the_target_alone():
 
 def test_over_budget_with_quality_to_spare_downgrades():
     base, parsed = current()
-    decision = decide([base], samples("noisy_or_multi", parsed.classes["noisy_or_multi"], 3, confidence=0.9, rtf=0.8), [], AVAILABLE, SETTINGS)
+    decision = decide([base], samples("noisy_or_multi", parsed.classes["noisy_or_multi"], 3, confidence=0.9, rtf=0.8),
+        [], AVAILABLE, SETTINGS)
     assert decision.body["classes"]["noisy_or_multi"]["beam_size"] == 1
     assert decision.reason.startswith("noisy_or_multi: rtf 0.800 over budget 0.5 with quality to spare")
 
@@ -131,7 +135,8 @@ def test_a_worse_new_version_is_rolled_back_and_not_retried():
     after = samples("noisy_or_multi", new_rule, 3, confidence=0.42, start=10)
     decision = decide(history, before + after, [], AVAILABLE, SETTINGS)
     assert decision.body == base.body
-    assert decision.reason.startswith("rollback of v1 for noisy_or_multi: base beam 5 batch 8 did worse than tiny.en beam 5 batch 8")
+    assert decision.reason.startswith("rollback of v1 for noisy_or_multi: base beam 5 batch 8 did worse than tiny.en "
+        "beam 5 batch 8")
     assert "confidence 0.420 vs 0.500" in decision.reason
     assert decision.rejected == {"noisy_or_multi": [rule_sha(new_rule)]}
     # Back on the old rule, still below target: the rejected upgrade is not proposed again.
@@ -145,7 +150,8 @@ def test_an_equal_or_better_new_version_is_kept():
     old_rule = parsed.classes["noisy_or_multi"]
     v1 = policy(1, decide([base], samples("noisy_or_multi", old_rule, 3, confidence=0.5), [], AVAILABLE, SETTINGS).body)
     new_rule = v1.parsed().classes["noisy_or_multi"]
-    good = samples("noisy_or_multi", old_rule, 3, confidence=0.5) + samples("noisy_or_multi", new_rule, 3, confidence=0.7, start=10)
+    good = samples("noisy_or_multi", old_rule, 3, confidence=0.5) + samples("noisy_or_multi", new_rule, 3,
+        confidence=0.7, start=10)
     assert not decide([base, v1], good, [], AVAILABLE, SETTINGS).changed
 
 
@@ -166,15 +172,20 @@ def test_batch_size_follows_the_measured_realtime_factor():
 
 def test_samples_join_wer_and_count_each_video_once_per_rule():
     rows = [
-        {"asset": "transcript", "video": "a", "started_at": 1, "status": "success", "realtime_factor": 0.1, "confidence": 0.5,
+        {"asset": "transcript", "video": "a", "started_at": 1, "status": "success", "realtime_factor": 0.1,
+         "confidence": 0.5,
          "params": {"class": "clean_single", "rule_sha": "r1", "batch_size": 8}, "policy_sha256": "p1"},
-        {"asset": "transcript", "video": "a", "started_at": 2, "status": "success", "realtime_factor": 0.2, "confidence": 0.6,
+        {"asset": "transcript", "video": "a", "started_at": 2, "status": "success", "realtime_factor": 0.2,
+         "confidence": 0.6,
          "params": {"class": "clean_single", "rule_sha": "r1", "batch_size": 8}, "policy_sha256": "p2"},
-        {"asset": "transcript_quality", "video": "a", "started_at": 3, "status": "success", "realtime_factor": None, "confidence": None,
-         "params": {"reference": True, "wer": 0.12}, "policy_sha256": "p2"},
-        {"asset": "transcript_shadow", "video": "a", "started_at": 4, "status": "success", "realtime_factor": 0.3, "confidence": 0.8,
-         "params": {"class": "clean_single", "rule_sha": "r2", "candidate": {"model": "base"}, "batch_size": 8}, "policy_sha256": "p2"},
-        {"asset": "transcript_shadow", "video": "b", "started_at": 4, "status": "success", "realtime_factor": None, "confidence": None,
+        {"asset": "transcript_quality", "video": "a", "started_at": 3, "status": "success", "realtime_factor": None,
+            "confidence": None, "params": {"reference": True, "wer": 0.12}, "policy_sha256": "p2"},
+        {"asset": "transcript_shadow", "video": "a", "started_at": 4, "status": "success", "realtime_factor": 0.3,
+         "confidence": 0.8,
+         "params": {"class": "clean_single", "rule_sha": "r2", "candidate": {"model": "base"}, "batch_size": 8},
+         "policy_sha256": "p2"},
+        {"asset": "transcript_shadow", "video": "b", "started_at": 4, "status": "success", "realtime_factor": None,
+         "confidence": None,
          "params": {"class": "clean_single", "sampled": False, "candidate": None}, "policy_sha256": "p2"},
     ]
     found, shadow = samples_from_metrics(rows)
@@ -187,8 +198,8 @@ def test_sensor_upgrades_from_metrics_in_duckdb_and_requests_observation(layout,
     rule = default_policy("asr").parsed().classes["noisy_or_multi"]
     store = MetricsStore(layout.metrics_db, layout.metrics_spool)
     for i in range(4):
-        store.record(MetricRow(asset="transcript", video=f"talk-{i}", run_id="r", started_at=time.time(), seconds=6.0, model="tiny.en",
-                               params={"class": "noisy_or_multi", "rule_sha": rule_sha(rule), "batch_size": 8},
+        store.record(MetricRow(asset="transcript", video=f"talk-{i}", run_id="r", started_at=time.time(), seconds=6.0,
+            model="tiny.en", params={"class": "noisy_or_multi", "rule_sha": rule_sha(rule), "batch_size": 8},
                                audio_seconds=100.0, realtime_factor=0.06, confidence=0.38, policy_version=0))
     resources = build_resources(layout)
     context = dg.build_sensor_context(instance=instance, resources=resources)

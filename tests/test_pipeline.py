@@ -42,8 +42,10 @@ def processed(tmp_path_factory, media):
         with dg.instance_for_test(temp_dir=str(home / "dagster")) as instance:
             key = add_video(layout, instance, media["talk"])
             # The default platforms, but only the best segment, to keep the suite quick.
-            PolicyStore(layout.metrics_db).set("clip", {**default_policy("clip").body, "top_k": 1}, "user", "tests: one segment")
-            result = build_defs(layout).resolve_job_def("process_video").execute_in_process(instance=instance, partition_key=key)
+            PolicyStore(layout.metrics_db).set("clip", {**default_policy("clip").body, "top_k": 1}, "user",
+                "tests: one segment")
+            result = build_defs(layout).resolve_job_def("process_video").execute_in_process(instance=instance,
+                partition_key=key)
             assert result.success
             yield {"layout": layout, "key": key, "result": result, "instance": instance}
 
@@ -112,7 +114,8 @@ def test_understanding_stages_describe_the_talk(processed):
     assert {t["speaker"] for t in turns} == {"S1"} and sum(t["duration"] for t in turns) > 40
     labelled = table(processed, "transcript_speakers")
     assert [r["segment"] for r in labelled] == [r["segment"] for r in transcript]
-    assert all(len(r["word_speakers"]) == len(t["words"]) and r["speaker"] == "S1" for r, t in zip(labelled, transcript))
+    assert all(len(r["word_speakers"]) == len(t["words"]) and r["speaker"] == "S1" for r,
+            t in zip(labelled, transcript, strict=True))
     emotion = table(processed, "emotion")
     assert len(emotion) == len(transcript)
     for r in emotion:
@@ -145,7 +148,8 @@ def test_feedback_is_stored_with_the_clip_signals_and_queryable(processed):
     segment = next(s for s in table(processed, "segments") if s["platform"] == "tiktok" and s["rank"] == 1)
     assert all(entry[k] == segment[k] for k in SIGNALS)
     conn = connect(home)
-    assert conn.execute("select clip_id, rating, selected, views, retention from feedback").fetchall() == [(clip_id, 5, True, 1200, 0.62)]
+    assert conn.execute("select clip_id, rating, selected, views, retention from feedback").fetchall() == [(clip_id,
+            5, True, 1200, 0.62)]
     with pytest.raises(FeedbackError, match="unknown clip id 'nope:1:tiktok'"):
         record("nope:1:tiktok", rating=3, home=home)
     with pytest.raises(FeedbackError, match="rating must be 1–5"):
@@ -170,7 +174,10 @@ def test_embeddings_cover_every_sentence_window(processed):
 def test_every_stage_recorded_a_metrics_row(processed):
     processed_layout = processed["layout"]
     with duckdb.connect(str(processed_layout.metrics_db), read_only=True) as conn:
-        rows = conn.execute("select asset, status, model, params, seconds, audio_seconds, realtime_factor from metrics where video = ?", [processed["key"]]).fetchall()
+        rows = conn.execute(
+            "select asset, status, model, params, seconds, audio_seconds, realtime_factor from metrics where video = ?",
+            [processed["key"]],
+        ).fetchall()
     by_asset = {r[0]: r for r in rows}
     assert sorted(by_asset) == PROCESSED
     assert {r[1] for r in rows} == {"success"}
@@ -182,7 +189,8 @@ def test_every_stage_recorded_a_metrics_row(processed):
 def test_checks_ran_and_passed(processed):
     evaluations = processed["result"].get_asset_check_evaluations()
     assert {e.check_name: e.passed for e in evaluations} == {
-        "timestamps_in_order": True, "no_hallucinated_loop": True, "speech_is_transcribed": True, "made_with_current_policy": True,
+        "timestamps_in_order": True, "no_hallucinated_loop": True, "speech_is_transcribed": True,
+        "made_with_current_policy": True,
     }
 
 
@@ -199,7 +207,8 @@ def test_catalog_views_answer_notebook_queries(processed):
     assert list(segments.columns[:7]) == ["video", "platform", "rank", "start", "end", "duration", "score"]
     assert {*SIGNALS, *(f"{k}_contrib" for k in SIGNALS), "reason", "blocked_reason", "text"} <= set(segments.columns)
     transcript = conn.sql("from transcript").df()
-    assert {"video", "start", "end", "text", "language", "avg_logprob", "no_speech_prob", "words"} <= set(transcript.columns)
+    assert {"video", "start", "end", "text", "language", "avg_logprob", "no_speech_prob",
+            "words"} <= set(transcript.columns)
     assert conn.execute("select count(*) from metrics where status = 'success'").fetchone()[0] == len(PROCESSED)
     assert conn.execute("select count(*) from audio").fetchone() == (1,)
     assert conn.execute("select count(*), count(distinct path) from clips").fetchone() == (4, 2)
@@ -217,7 +226,9 @@ def test_clips_render_each_platform_at_its_size_with_audio_and_exact_length(proc
         assert path.parent == processed["layout"].clips / processed["key"]
         info = probe_clip(path)
         assert (info["width"], info["height"]) == (clip["width"], clip["height"])
-        assert abs(info["frames"] - clip["frames"]) <= 1 and clip["duration"] == pytest.approx(clip["frames"] / clip["fps"])
+        assert abs(info["frames"] - clip["frames"]) <= 1 and clip["duration"] == pytest.approx(
+            clip["frames"] / clip["fps"]
+        )
         assert info["audio_duration"] == pytest.approx(clip["duration"], abs=0.06)
         assert clip["start"] <= top["start"] and clip["end"] >= top["end"] and clip["end"] - clip["start"] <= 60
         assert clip["layout"] == "blur"  # test patterns have no face

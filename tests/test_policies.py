@@ -18,7 +18,8 @@ def asr_body(**clean):
     ("domain", "body", "message"),
     [
         ("speech", {}, "unknown policy domain 'speech' (domains: asr, vision, embed, clip, segment)"),
-        ("asr", {"classes": {"clean_single": DEFAULTS["asr"]["classes"]["clean_single"]}}, "classes must be exactly ['clean_single', 'noisy_or_multi'] (missing ['noisy_or_multi']"),
+        ("asr", {"classes": {"clean_single": DEFAULTS["asr"]["classes"]["clean_single"]}},
+            "classes must be exactly ['clean_single', 'noisy_or_multi'] (missing ['noisy_or_multi']"),
         ("asr", asr_body(beam_size=0), "classes.clean_single.beam_size: Input should be greater than or equal to 1"),
         ("asr", asr_body(batch_size=500), "classes.clean_single.batch_size: Input should be less than or equal to 64"),
         ("asr", asr_body(compute_type="int4"), "classes.clean_single.compute_type: Input should be"),
@@ -27,8 +28,10 @@ def asr_body(**clean):
         ("vision", {"sample_fps": 0}, "sample_fps: Input should be greater than 0"),
         ("embed", {"model": "e5-large"}, "model e5-large not available (available: all-MiniLM-L6-v2)"),
         ("segment", {**DEFAULTS["segment"], "weights": {**DEFAULTS["segment"]["weights"], "laughs": 0.1}},
-         "weights must name exactly ['hook', 'emotion', 'speech_rate', 'speaker_dynamics', 'visual', 'completeness', 'speech_density'] (missing [], unknown ['laughs'])"),
-        ("segment", {**DEFAULTS["segment"], "weights": {**DEFAULTS["segment"]["weights"], "hook": 1.5}}, "each weight must lie in [0, 1]"),
+         "weights must name exactly ['hook', 'emotion', 'speech_rate', 'speaker_dynamics', 'visual', 'completeness', "
+         "'speech_density'] (missing [], unknown ['laughs'])"),
+        ("segment", {**DEFAULTS["segment"], "weights": {**DEFAULTS["segment"]["weights"], "hook": 1.5}},
+            "each weight must lie in [0, 1]"),
         ("segment", {**DEFAULTS["segment"], "platforms": {"tiktok": {"min_seconds": 60, "max_seconds": 30}}},
          "platforms.tiktok: Value error, min_seconds (60) must be below max_seconds (30)"),
         ("segment", {**DEFAULTS["segment"], "safety_threshold": 0}, "safety_threshold: Input should be greater than 0"),
@@ -57,11 +60,15 @@ def test_versions_are_stored_once_per_distinct_body(tmp_path):
 
 
 def test_cli_sets_shows_and_lists_and_refuses_bad_edits(layout, capsys):
-    assert main(["policy", "set", "asr", "--set", "classes.noisy_or_multi.model=base", "--reason", "noisy audio needs base"]) == 0
+    assert main(["policy", "set", "asr", "--set", "classes.noisy_or_multi.model=base", "--reason",
+            "noisy audio needs base"]) == 0
     out = capsys.readouterr().out
     assert "asr policy v1 stored" in out
     assert main(["policy", "set", "asr", "--set", "classes.clean_single.beam_size=0", "--reason", "bad"]) == 2
-    assert "error: invalid asr policy: classes.clean_single.beam_size: Input should be greater than or equal to 1" in capsys.readouterr().err
+    assert (
+        "error: invalid asr policy: classes.clean_single.beam_size: Input should be greater than or equal to 1"
+        in capsys.readouterr().err
+    )
     assert main(["policy", "set", "asr", "--set", "classes.clean_single.model=whisper-9", "--reason", "bad"]) == 2
     assert "model whisper-9 not available" in capsys.readouterr().err
     assert main(["policy", "set", "asr", "--set", "nosuch.section.x=1", "--reason", "bad"]) == 2

@@ -18,18 +18,22 @@ from tests.conftest import add_video
 from tests.test_sensor import tick
 
 pytestmark = pytest.mark.slow
-VIDEO_ASSETS = ["source_video", "audio", "diarization", "audio_profile", "transcript", "transcript_quality", "transcript_shadow",
+VIDEO_ASSETS = ["source_video", "audio", "diarization", "audio_profile", "transcript", "transcript_quality",
+                "transcript_shadow",
                 "transcript_embeddings", "transcript_speakers", "emotion", "safety", "topics", "segments", "keyframes",
                 "visual_analysis", "clip_copy", "clips"]
 
 
 def materializations(instance) -> Counter:
-    return Counter({name: len(instance.fetch_materializations(dg.AssetKey(name), limit=1000).records) for name in VIDEO_ASSETS})
+    return Counter({name: len(instance.fetch_materializations(dg.AssetKey(name), limit=1000).records)
+        for name in VIDEO_ASSETS})
 
 
 def model_invocations(layout) -> int:
     with duckdb.connect(str(layout.metrics_db), read_only=True) as conn:
-        return conn.execute("select count(*) from metrics where model in ('tiny.en', 'base', 'all-MiniLM-L6-v2')").fetchone()[0]
+        return conn.execute(
+            "select count(*) from metrics where model in ('tiny.en', 'base', 'all-MiniLM-L6-v2')"
+        ).fetchone()[0]
 
 
 @pytest.fixture
@@ -63,15 +67,16 @@ def test_asr_policy_change_reruns_only_the_transcript_chain(layout, instance, tw
     store.set("asr", body, "user", "beam 2 on clean audio")
     defs.resolve_job_def("observe_policies").execute_in_process(instance=instance, run_config=QUIET)
     requested = automation.tick()
-    chain = ["audio_profile", "clip_copy", "clips", "emotion", "safety", "segments", "topics", "transcript", "transcript_embeddings",
-             "transcript_quality", "transcript_shadow", "transcript_speakers"]
+    chain = ["audio_profile", "clip_copy", "clips", "emotion", "safety", "segments", "topics", "transcript",
+        "transcript_embeddings", "transcript_quality", "transcript_shadow", "transcript_speakers"]
     assert requested == {key: chain for key in keys}
     automation.run(requested)
 
     after = materializations(instance) - before
     assert after == Counter({name: 2 for name in chain})  # source_video, audio and diarization: zero
     for key in keys:
-        assert pq.read_table(lake_file(layout.lake, "transcript", key)).column("policy_version").to_pylist()[:1] in ([1], [])
+        assert pq.read_table(lake_file(layout.lake, "transcript",
+                key)).column("policy_version").to_pylist()[:1] in ([1], [])
 
     # Observing the same policy again changes no data version: nothing is requested.
     defs.resolve_job_def("observe_policies").execute_in_process(instance=instance, run_config=QUIET)
@@ -81,9 +86,11 @@ def test_asr_policy_change_reruns_only_the_transcript_chain(layout, instance, tw
 def test_embed_policy_change_leaves_the_transcripts_alone(layout, instance, two_videos):
     defs, keys, automation = two_videos
     automation.run(automation.tick())
-    PolicyStore(layout.metrics_db).set("embed", {"model": "all-MiniLM-L6-v2", "window_sentences": 3}, "user", "wider windows")
+    PolicyStore(layout.metrics_db).set("embed", {"model": "all-MiniLM-L6-v2", "window_sentences": 3}, "user",
+        "wider windows")
     defs.resolve_job_def("observe_policies").execute_in_process(instance=instance, run_config=QUIET)
-    assert automation.tick() == {key: ["clip_copy", "clips", "segments", "topics", "transcript_embeddings"] for key in keys}
+    assert automation.tick() == {key: ["clip_copy", "clips", "segments", "topics", "transcript_embeddings"]
+            for key in keys}
 
 
 def test_vision_policy_change_reruns_the_vision_branch_and_what_ranks_on_it(layout, instance, two_videos):
@@ -145,7 +152,8 @@ def test_reference_beside_the_upload_gives_a_wer_row(layout, two_videos):
     assert 0 <= quality["wer"] <= 0.15 and quality["reference_words"] == len(SAMPLE_TEXT.split())
     assert pq.read_table(lake_file(layout.lake, "transcript_quality", keys[1])).num_rows == 0  # no reference
     with duckdb.connect(str(layout.metrics_db), read_only=True) as conn:
-        [(params,)] = conn.execute("select params from metrics where asset = 'transcript_quality' and video = ?", [keys[0]]).fetchall()
+        [(params,)] = conn.execute("select params from metrics where asset = 'transcript_quality' and video = ?",
+            [keys[0]]).fetchall()
     assert '"reference": true' in params and f'"wer": {quality["wer"]}' in params
 
 

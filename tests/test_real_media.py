@@ -22,17 +22,19 @@ JFK = "and so my fellow americans ask not what your country can do for you ask w
 def test_jfk_through_the_graph(layout, instance):
     flac = require_shared_media("jfk", "jfk.flac")
     key = add_video(layout, instance, flac)
-    result = dg.materialize([source_video, audio, diarization, audio_profile, transcript], partition_key=key, instance=instance,
-                            resources=build_resources(layout))
+    result = dg.materialize([source_video, audio, diarization, audio_profile, transcript], partition_key=key,
+        instance=instance, resources=build_resources(layout))
     assert result.success
-    assert {t["speaker"] for t in result.output_for_node("diarization").to_pylist()} == {"S1"}  # one speaker, never split
+    assert {t["speaker"]
+            for t in result.output_for_node("diarization").to_pylist()} == {"S1"}  # one speaker, never split
     assert result.output_for_node("audio_profile").to_pylist()[0]["estimated_speakers"] == 1
     rows = result.output_for_node("transcript").to_pylist()
     assert jiwer.wer(JFK, normalize(" ".join(r["text"] for r in rows))) <= 0.05
     words = [w for r in rows for w in r["words"]]
     assert words[0]["start"] < 1.5 and 9.0 < words[-1]["end"] <= 11.0
     probe = result.output_for_node("source_video").to_pylist()[0]
-    assert probe["has_video"] is False and probe["audio_channels"] == 2 and probe["duration"] == pytest.approx(11.0, abs=0.05)
+    assert probe["has_video"] is False and probe["audio_channels"] == 2 and probe["duration"] == pytest.approx(11.0,
+            abs=0.05)
 
 
 def _transcribe(whisper, path, tmp_path):

@@ -101,7 +101,8 @@ def test_a_phrase_spans_its_words():
 
 def test_a_phrase_subsumes_its_own_terms_and_contractions_expand():
     flags = lexicon_flags(words("I'll kill you", start=0.0))
-    assert [(f.category, f.score, f.text, f.start, f.end) for f in flags] == [("violence", 0.9, "I'll kill you", 0.0, 1.4)]
+    assert [(f.category, f.score, f.text, f.start, f.end)
+            for f in flags] == [("violence", 0.9, "I'll kill you", 0.0, 1.4)]
     assert [f.text for f in lexicon_flags(words("son of a bitch"))] == ["son of a bitch"]
 
 
@@ -142,7 +143,9 @@ def test_reason_is_readable():
     flags = blocking_flags(lexicon_flags(words("well what the f*ck is this", start=12.0)), 0, 30, 0.5)
     assert reason(flags) == 'profanity 0.95 at 13.5–13.9 s ("f*ck")'
     two = [flag(0.9, 1.0, 2.2, "self_harm", "kill myself"), flag(0.6, 3.0, 4.0, "violence", "y" * 100)]
-    assert reason(two) == 'self-harm 0.90 at 1.0–2.2 s ("kill myself"); violence 0.60 at 3.0–4.0 s ("' + "y" * 59 + '…")'
+    assert (
+        reason(two) == 'self-harm 0.90 at 1.0–2.2 s ("kill myself"); violence 0.60 at 3.0–4.0 s ("' + "y" * 59 + '…")'
+    )
     assert reason([]) == ""
 
 
@@ -186,7 +189,8 @@ def test_moderation_errors_propagate(server):
 
 def test_a_threat_at_a_sentence_end_is_not_excused_by_the_next_sentence():
     # Whisper words come without leading spaces; "That" opens the next sentence, it is not the threat's object.
-    flags = lexicon_flags([{**w, "word": w["word"].strip()} for w in words("again, I will kill you. That is what he wrote.")])
+    flags = lexicon_flags([{**w, "word": w["word"].strip()}
+        for w in words("again, I will kill you. That is what he wrote.")])
     [threat] = [f for f in flags if f.score >= 0.5]
     assert (threat.category, threat.text, threat.start, threat.end) == ("violence", "I will kill you.", 10.5, 12.4)
     # Within one sentence the object rule still applies.

@@ -1,3 +1,5 @@
+from itertools import pairwise
+
 import numpy as np
 import pytest
 
@@ -38,7 +40,8 @@ def test_words_join_without_spaces_before_punctuation_tokens():
 def test_windows_slide_one_sentence_at_a_time():
     items = sentences([segment("One. Two. Three.", 0.0)])
     windows = sentence_windows(items, 2)
-    assert [(w.sentence_index, w.sentence_count, w.text) for w in windows] == [(0, 2, "One. Two."), (1, 2, "Two. Three."), (2, 1, "Three.")]
+    assert [(w.sentence_index, w.sentence_count, w.text) for w in windows] == [(0, 2, "One. Two."),
+            (1, 2, "Two. Three."), (2, 1, "Three.")]
     with pytest.raises(ValueError):
         sentence_windows(items, 0)
 
@@ -96,8 +99,8 @@ def test_every_platform_gets_a_ranking_of_sentence_aligned_deduplicated_spans():
         for row in rows.itertuples():
             assert row.start in starts and row.end in ends
             assert rule.min_seconds <= row.duration <= rule.max_seconds
-        spans = sorted(zip(rows.start, rows.end))
-        for (s1, e1), (s2, e2) in zip(spans, spans[1:]):
+        spans = sorted(zip(rows.start, rows.end, strict=True))
+        for (s1, e1), (s2, e2) in pairwise(spans):
             assert max(0.0, e1 - s2) <= POLICY.max_overlap * min(e1 - s1, e2 - s2) + 1e-9
     top = ranked[ranked["platform"] == "tiktok"].iloc[0]
     assert top.first_sentence < 10 and top.coherence == pytest.approx(1.0, abs=1e-5)
@@ -107,7 +110,8 @@ def test_signals_and_contributions_are_bounded_and_add_up_to_the_score():
     items, words = _talk(30, 6.0)
     turns = [{"start": 0.0, "end": 60.0, "speaker": "S1"}, {"start": 60.0, "end": 200.0, "speaker": "S2"}]
     emotions = [{"start": s.start, "end": s.end, "intensity": (i % 5) / 4} for i, s in enumerate(items)]
-    ranked = rank_segments(items, words, Evidence(_vectors(len(items)), turns=turns, emotions=emotions, chapter_starts=[0.0, 97.5]), POLICY)
+    ranked = rank_segments(items, words, Evidence(_vectors(len(items)), turns=turns, emotions=emotions,
+        chapter_starts=[0.0, 97.5]), POLICY)
     assert len(ranked)
     for signal in SIGNALS:
         assert ranked[signal].between(0, 1).all(), signal

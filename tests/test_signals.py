@@ -31,7 +31,8 @@ def test_noise_lowers_snr_and_changes_the_class(speech):
 
 def test_silence_has_no_speech():
     profile = measure(np.zeros(SAMPLE_RATE * 5, dtype=np.float32), [], speakers=0)
-    assert profile == {"speech_ratio": 0.0, "snr_db": None, "loudness_dbfs": None, "syllables_per_second": 0.0, "estimated_speakers": 0}
+    assert profile == {"speech_ratio": 0.0, "snr_db": None, "loudness_dbfs": None, "syllables_per_second": 0.0,
+            "estimated_speakers": 0}
     assert complexity_class(profile, 15.0, 1) == "noisy_or_multi"
 
 
@@ -65,12 +66,14 @@ def test_loop_detection(words, loop):
 def test_repetition_check_names_the_phrase():
     segments = [seg(0, 0.0, 5.0, [(w, i * 0.5, i * 0.5 + 0.4) for i, w in enumerate(["Thank", "you."] * 5)])]
     passed, text, numbers = no_repetition_loop(segments)
-    assert not passed and text == "'thank you' repeats 5 times in a row (a decoding loop)" and numbers == {"ngram": 2, "repeats": 5}
+    assert not passed and text == "'thank you' repeats 5 times in a row (a decoding loop)" and numbers == {"ngram": 2,
+            "repeats": 5}
 
 
 def test_speech_coverage():
     segments = [seg(0, 0.0, 3.0, [("a", 0.2, 0.8), ("b", 1.0, 2.9)])]
-    assert speech_covered(segments, [(0.0, 3.0)]) == (True, "100% of 3.0 s of detected speech has words", {"coverage": 1.0})
+    assert speech_covered(segments, [(0.0, 3.0)]) == (True, "100% of 3.0 s of detected speech has words",
+            {"coverage": 1.0})
     passed, text, numbers = speech_covered(segments, [(0.0, 3.0), (10.0, 19.0)])
     assert not passed and numbers["coverage"] == 0.25 and "(minimum 50%)" in text
     assert speech_covered(segments, [(5.0, 5.3)])[0]  # too short to count

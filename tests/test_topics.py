@@ -1,6 +1,7 @@
 """Chapters: TextTiling boundaries on embeddings with known topic changes, c-TF-IDF names, YouTube rules."""
 
 import re
+from itertools import pairwise
 
 import numpy as np
 import pytest
@@ -70,7 +71,7 @@ def test_min_sentences_is_respected(min_sentences):
     vectors = topic_vectors([8, 2, 8, 4], seed=1)  # the 2- and 4-sentence blocks are too short to stand alone
     starts = boundaries(vectors, min_sentences=min_sentences)
     edges = [0, *starts, len(vectors)]
-    assert starts and all(b - a >= min_sentences for a, b in zip(edges, edges[1:]))
+    assert starts and all(b - a >= min_sentences for a, b in pairwise(edges))
 
 
 ASTRONOMY = (
@@ -111,7 +112,7 @@ def test_chapters_tile_the_transcript_from_zero():
     found = chapters(items, topic_vectors([8, 8, 8], seed=2))
     assert [(c.first_sentence, c.last_sentence) for c in found] == [(0, 7), (8, 15), (16, 23)]
     assert found[0].start == 0.0 and found[-1].end == items[-1].end
-    assert all(a.end == b.start == items[b.first_sentence].start for a, b in zip(found, found[1:]))
+    assert all(a.end == b.start == items[b.first_sentence].start for a, b in pairwise(found))
     assert [c.index for c in found] == [0, 1, 2]
 
 
@@ -167,15 +168,17 @@ TALK = [
 
 def test_real_minilm_windows_find_the_three_topics(tmp_path):
     texts = [s for block in TALK for s in block]
-    windows = [" ".join(texts[i : i + 2]) for i in range(len(texts))]  # as transcript_embeddings with window_sentences=2
+    windows = [" ".join(texts[i : i + 2])
+        for i in range(len(texts))]  # as transcript_embeddings with window_sentences=2
     vectors = TextEmbedder(cache_dir=str(tmp_path)).encode(windows, "all-MiniLM-L6-v2")
     found = chapters(timed(texts), vectors, window=2)
     assert len(found) == 3
-    for chapter_found, truth in zip(found[1:], (6, 12)):
+    for chapter_found, truth in zip(found[1:], (6, 12), strict=False):
         assert abs(chapter_found.first_sentence - truth) <= 1
     assert "galaxy" in found[0].keywords and "sauce" in found[1].keywords and "inflation" in found[2].keywords
     lines = youtube_chapters(found).splitlines()
-    assert len(lines) == 3 and lines[0].startswith("00:00 ") and all(re.fullmatch(r"\d\d:\d\d \S.{0,59}", x) for x in lines)
+    assert len(lines) == 3 and lines[0].startswith("00:00 ") and all(re.fullmatch(r"\d\d:\d\d \S.{0,59}", x)
+            for x in lines)
 
 
 ARCHITECTURE = [

@@ -52,7 +52,8 @@ def test_real_videos_reach_cut_f1_target(tmp_path, folder, name):
 def test_keyframes_asset_writes_frames_and_records_the_policy(layout, instance, media):
     PolicyStore(layout.metrics_db).set("vision", {"sample_fps": 1.0}, "user", "one frame a second")
     key = add_video(layout, instance, media["talk"])
-    result = dg.materialize([source_video, keyframes], partition_key=key, instance=instance, resources=build_resources(layout))
+    result = dg.materialize([source_video, keyframes], partition_key=key, instance=instance,
+        resources=build_resources(layout))
     assert result.success
     rows = result.output_for_node("keyframes").to_pylist()
     assert {r["policy_version"] for r in rows} == {1}

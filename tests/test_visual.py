@@ -41,7 +41,8 @@ def test_a_face_is_found_with_its_centre_and_shot_type(height, shot):
     draw_face(image, 900, 360, height)
     signals, _ = frame_signals(image, None)
     assert signals["faces"] == 1 and signals["shot_type"] == shot
-    assert signals["face_cx"] == pytest.approx(900 / 1280, abs=0.02) and signals["face_cy"] == pytest.approx(0.5, abs=0.05)
+    assert signals["face_cx"] == pytest.approx(900 / 1280, abs=0.02) and signals["face_cy"] == pytest.approx(0.5,
+            abs=0.05)
     x, y, w, h = signals["face_boxes"][0]
     assert x < 900 / 1280 < x + w and h == pytest.approx(height / 720, rel=0.35)
 
@@ -73,14 +74,16 @@ def test_motion_compares_with_the_previous_frame_of_the_same_scene(tmp_path):
         analyse_keyframes([{"time": 0.0, "scene": 0, "path": str(tmp_path / "gone.jpg")}])
 
 
-@pytest.mark.parametrize(("heights", "shot"), [([], "wide"), ([0.05], "wide"), ([0.05, 0.2], "medium"), ([0.45], "close-up")])
+@pytest.mark.parametrize(("heights", "shot"), [([], "wide"), ([0.05], "wide"), ([0.05, 0.2], "medium"),
+    ([0.45], "close-up")])
 def test_shot_type_follows_the_largest_face(heights, shot):
     assert shot_type(heights) == shot
 
 
 def test_visual_analysis_asset_covers_every_keyframe(layout, instance, media):
     key = add_video(layout, instance, media["talk"])
-    result = dg.materialize([source_video, keyframes, visual_analysis], partition_key=key, instance=instance, resources=build_resources(layout))
+    result = dg.materialize([source_video, keyframes, visual_analysis], partition_key=key, instance=instance,
+        resources=build_resources(layout))
     assert result.success
     frames = result.output_for_node("keyframes").to_pylist()
     rows = result.output_for_node("visual_analysis").to_pylist()

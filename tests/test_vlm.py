@@ -30,7 +30,8 @@ def frames(tmp_path):
 
 
 def client_for(server, tmp_path, **overrides):
-    resource = VlmResource(base_url=server.base_url, api_key="sk-test-secret", cache_dir=str(tmp_path / "cache"), **overrides)
+    resource = VlmResource(base_url=server.base_url, api_key="sk-test-secret", cache_dir=str(tmp_path / "cache"),
+        **overrides)
     return resource, resource.client()
 
 
@@ -60,7 +61,9 @@ def test_persistent_5xx_degrades_within_the_budget(server, frames, tmp_path):
     resource, client = client_for(server, tmp_path, backoff_s=0.05, retry_budget_s=0.5)
     result = describe(client, frames, resource.settings(50), resource.cache())
     assert result.by_phash == {}
-    assert result.degraded.startswith("InternalServerError 500 after") and result.degraded.endswith("retry budget spent")
+    assert result.degraded.startswith("InternalServerError 500 after") and result.degraded.endswith(
+        "retry budget spent"
+    )
     assert 2 <= server.calls <= 6
 
 
@@ -69,7 +72,8 @@ def test_timeouts_and_garbage_degrade(server, frames, tmp_path):
     resource, client = client_for(server, tmp_path, timeout_s=0.1, backoff_s=0.05, retry_budget_s=0.3)
     assert describe(client, frames, resource.settings(50), resource.cache()).degraded.startswith("APITimeoutError")
     server.delay_s, server.garbage = 0.0, True
-    assert describe(client, frames, resource.settings(50), resource.cache()).degraded == "unusable answer: not the requested JSON object"
+    assert describe(client, frames, resource.settings(50),
+            resource.cache()).degraded == "unusable answer: not the requested JSON object"
 
 
 def test_concurrency_is_bounded(server, frames, tmp_path):
@@ -82,13 +86,16 @@ def test_concurrency_is_bounded(server, frames, tmp_path):
 def test_asset_with_and_without_an_endpoint(layout, instance, media, server):
     key = add_video(layout, instance, media["talk"])
     resources = build_resources(layout)
-    local = dg.materialize([source_video, keyframes, visual_analysis], partition_key=key, instance=instance, resources=resources)
+    local = dg.materialize([source_video, keyframes, visual_analysis], partition_key=key, instance=instance,
+        resources=resources)
     meta = local.asset_materializations_for_node("visual_analysis")[0].metadata
     assert meta["degraded"].value == "no VLM endpoint configured" and meta["described"].value == 0
 
-    resources["vlm"] = VlmResource(base_url=server.base_url, api_key="sk-test-secret", cache_dir=str(layout.home / "vlm_cache"))
+    resources["vlm"] = VlmResource(base_url=server.base_url, api_key="sk-test-secret",
+        cache_dir=str(layout.home / "vlm_cache"))
     chain = [source_video, keyframes, visual_analysis]
-    described = dg.materialize(chain, selection=[visual_analysis], partition_key=key, instance=instance, resources=resources)
+    described = dg.materialize(chain, selection=[visual_analysis], partition_key=key, instance=instance,
+        resources=resources)
     rows = described.output_for_node("visual_analysis").to_pylist()
     meta = described.asset_materializations_for_node("visual_analysis")[0].metadata
     assert meta["degraded"].value is False and meta["described"].value == len(rows) > 0
@@ -96,5 +103,6 @@ def test_asset_with_and_without_an_endpoint(layout, instance, media, server):
     assert "sk-test-secret" not in str(dict(meta))
     calls = server.calls
     server.fail_status, server.fail_times = 500, -1  # a rerun is served from the cache
-    assert dg.materialize(chain, selection=[visual_analysis], partition_key=key, instance=instance, resources=resources).success
+    assert dg.materialize(chain, selection=[visual_analysis], partition_key=key, instance=instance,
+            resources=resources).success
     assert server.calls == calls

@@ -26,14 +26,15 @@ from ai_assets.assets.visual_analysis import visual_analysis
 
 # Materializable, partitioned by video, in graph order.
 VIDEO_ASSETS = [
-    source_video, audio, diarization, audio_profile, transcript, transcript_quality, transcript_shadow, transcript_embeddings,
-    transcript_speakers, emotion, safety, topics, keyframes, visual_analysis, segments, clip_copy, clips,
+    source_video, audio, diarization, audio_profile, transcript, transcript_quality, transcript_shadow,
+    transcript_embeddings, transcript_speakers, emotion, safety, topics, keyframes, visual_analysis, segments,
+    clip_copy, clips,
 ]
 ALL_ASSETS = [*POLICY_ASSETS, *VIDEO_ASSETS]
 
 __all__ = [
-    "ALL_ASSETS", "POLICY_ASSETS", "VIDEO_ASSETS", "asr_policy", "audio", "audio_profile", "clip_copy", "clip_policy", "clips",
-    "diarization", "embed_policy", "emotion", "keyframes", "safety", "segment_policy", "segments", "source_video", "topics",
-    "transcript", "transcript_embeddings", "transcript_quality", "transcript_shadow", "transcript_speakers", "vision_policy",
-    "visual_analysis",
+    "ALL_ASSETS", "POLICY_ASSETS", "VIDEO_ASSETS", "asr_policy", "audio", "audio_profile", "clip_copy", "clip_policy",
+    "clips", "diarization", "embed_policy", "emotion", "keyframes", "safety", "segment_policy", "segments",
+    "source_video", "topics", "transcript", "transcript_embeddings", "transcript_quality", "transcript_shadow",
+    "transcript_speakers", "vision_policy", "visual_analysis",
 ]

@@ -46,5 +46,6 @@ def audio(
         ],
     )
     return dg.Output(
-        table, metadata={"duration_s": round(duration, 2), "speech_ratio": round(speech / duration, 3), "speech_regions": len(regions)}
+        table, metadata={"duration_s": round(duration, 2), "speech_ratio": round(speech / duration, 3),
+            "speech_regions": len(regions)}
     )

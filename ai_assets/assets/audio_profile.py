@@ -20,21 +20,25 @@ from resources.policies import PolicyResource
     deps=[asr_policy], automation_condition=EAGER,
 )
 def audio_profile(
-    context: dg.AssetExecutionContext, audio: pa.Table, diarization: pa.Table, policies: PolicyResource, metrics: MetricsResource
+    context: dg.AssetExecutionContext, audio: pa.Table, diarization: pa.Table, policies: PolicyResource,
+    metrics: MetricsResource
 ) -> dg.Output[pa.Table]:
-    """Speech ratio, SNR, loudness, speaking rate and the diarization's speaker count; the class uses the asr policy's thresholds."""
+    """Speech ratio, SNR, loudness, speaking rate and the diarization's speaker count; the class uses the asr policy's
+    thresholds."""
     track = audio.to_pylist()[0]
     policy = policies.current("asr")
     thresholds = policy.parsed().thresholds
     with metrics.track(context) as row:
         speakers = len(set(diarization.column("speaker").to_pylist()))
-        profile = measure(load_wav(Path(track["audio_path"])), [(r["start"], r["end"]) for r in track["speech_regions"]], speakers)
+        profile = measure(load_wav(Path(track["audio_path"])),
+            [(r["start"], r["end"]) for r in track["speech_regions"]], speakers)
         label = complexity_class(profile, thresholds.clean_min_snr_db, thresholds.clean_max_speakers)
         row.model, row.params, row.audio_seconds = "signal", {**profile, "class": label}, track["duration"]
         row.policy_version, row.policy_sha256 = policy.version, policy.sha256
     table = to_table(
         "audio_profile",
-        [{"video": context.partition_key, **profile, "complexity_class": label, "policy_version": policy.version, "policy_sha256": policy.sha256}],
+        [{"video": context.partition_key, **profile, "complexity_class": label, "policy_version": policy.version,
+            "policy_sha256": policy.sha256}],
     )
     return dg.Output(table, metadata={**{k: v for k, v in profile.items() if v is not None}, "complexity_class": label,
                                       "policy_version": policy.version, "policy_sha256": policy.sha256})

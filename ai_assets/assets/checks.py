@@ -12,7 +12,8 @@ from resources.policies import PolicyResource
 
 AUDIO_IN = {"audio": dg.AssetIn("audio")}
 # Partitioned checks are a preview feature in Dagster 1.13; they are what per-video checks need.
-warnings.filterwarnings("ignore", message="Specifying a partitions_def on an AssetCheckSpec", category=dg.PreviewWarning)
+warnings.filterwarnings("ignore", message="Specifying a partitions_def on an AssetCheckSpec",
+    category=dg.PreviewWarning)
 
 
 def _result(passed: bool, text: str, numbers: dict, severity=dg.AssetCheckSeverity.ERROR) -> dg.AssetCheckResult:
@@ -45,7 +46,8 @@ def made_with_current_policy(transcript: pa.Table, policies: PolicyResource) -> 
     used = set(transcript.column("policy_sha256").to_pylist()) or {current.sha256}
     passed = used == {current.sha256}
     text = "made with the current asr policy" if passed else (
-        f"made with policy {', '.join(sorted(u[:12] for u in used))}; current is v{current.version} ({current.sha256[:12]})")
+        f"made with policy {', '.join(sorted(u[:12] for u in used))}; current is v{current.version} "
+        f"({current.sha256[:12]})")
     return _result(passed, text, {"current_version": current.version}, dg.AssetCheckSeverity.WARN)
 
 

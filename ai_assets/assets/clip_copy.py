@@ -18,7 +18,8 @@ from resources.policies import PolicyResource
     deps=[segment_policy], automation_condition=EAGER,
 )
 def clip_copy(
-    context: dg.AssetExecutionContext, segments: pa.Table, llm: LlmResource, policies: PolicyResource, metrics: MetricsResource
+    context: dg.AssetExecutionContext, segments: pa.Table, llm: LlmResource, policies: PolicyResource,
+    metrics: MetricsResource
 ) -> dg.Output[pa.Table]:
     """Strict-JSON copy from the configured OpenAI-compatible model for the top `copy_top_k` segments of each
     platform, cached by (text, model, prompt version); without an endpoint, or when it fails, an extractive
@@ -31,22 +32,24 @@ def clip_copy(
     with metrics.track(context) as row:
         result = write_copy(llm.client() if llm.configured else None, texts, platforms, settings, llm.copy_cache())
         row.model = llm.model if llm.configured else "extractive"
-        row.params = {"segments": len(texts), "calls": result.calls, "cached": result.cached, "input_tokens": result.input_tokens,
-                      "output_tokens": result.output_tokens, "cost_usd": result.cost_usd(settings), "degraded": result.degraded,
-                      "prompt_version": PROMPT_VERSION}
+        row.params = {"segments": len(texts), "calls": result.calls, "cached": result.cached,
+                      "input_tokens": result.input_tokens,
+                      "output_tokens": result.output_tokens, "cost_usd": result.cost_usd(settings),
+                      "degraded": result.degraded, "prompt_version": PROMPT_VERSION}
     rows = []
     for seg in chosen:
         digest = text_key(seg["text"])
         copy = result.by_hash[digest][seg["platform"]]
         rows.append({
-            "video": context.partition_key, "platform": seg["platform"], "rank": seg["rank"], "start": seg["start"], "end": seg["end"],
-            "title": copy["title"], "description": copy["description"], "hashtags": copy["hashtags"], "source": result.source[digest],
-            "model": llm.model if result.source[digest] != "extractive" else "extractive", "prompt_version": PROMPT_VERSION,
-            "text_sha256": digest,
+            "video": context.partition_key, "platform": seg["platform"], "rank": seg["rank"], "start": seg["start"],
+            "end": seg["end"], "title": copy["title"], "description": copy["description"], "hashtags": copy["hashtags"],
+            "source": result.source[digest],
+            "model": llm.model if result.source[digest] != "extractive" else "extractive",
+            "prompt_version": PROMPT_VERSION, "text_sha256": digest,
         })
     return dg.Output(
         to_table("clip_copy", rows),
-        metadata={"rows": len(rows), "degraded": result.degraded or False, "calls": result.calls, "cached": result.cached,
-                  "cost_usd": result.cost_usd(settings),
+        metadata={"rows": len(rows), "degraded": result.degraded or False, "calls": result.calls,
+                  "cached": result.cached, "cost_usd": result.cost_usd(settings),
                   "titles": dg.MetadataValue.json(sorted({r["title"] for r in rows})[:10])},
     )

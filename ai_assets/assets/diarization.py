@@ -29,11 +29,12 @@ def diarization(
         turns = diarize(load_wav(Path(track["audio_path"])), regions, speakers.encoder(), params) if regions else []
         stats = speaker_stats(turns)
         row.model, row.audio_seconds = "resemblyzer", track["duration"]
-        row.params = {"speakers": stats["speakers"], "turns": len(turns), "window_s": params.window_s, "step_s": params.step_s}
+        row.params = {"speakers": stats["speakers"], "turns": len(turns), "window_s": params.window_s,
+            "step_s": params.step_s}
     table = to_table(
         "diarization",
-        [{"video": context.partition_key, "turn": i, "speaker": t.speaker, "start": round(t.start, 3), "end": round(t.end, 3),
-          "duration": round(t.end - t.start, 3)} for i, t in enumerate(turns)],
+        [{"video": context.partition_key, "turn": i, "speaker": t.speaker, "start": round(t.start, 3),
+            "end": round(t.end, 3), "duration": round(t.end - t.start, 3)} for i, t in enumerate(turns)],
     )
     return dg.Output(table, metadata={"speakers": stats["speakers"], "turns": len(turns),
                                       "seconds_by_speaker": dg.MetadataValue.json(stats.get("seconds", {}))})

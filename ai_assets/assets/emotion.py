@@ -14,8 +14,10 @@ from ai_assets.storage.tables import to_table
 from resources import MetricsResource
 
 
-@dg.asset(partitions_def=videos, group_name="understanding", code_version="1", kinds={"numpy"}, automation_condition=EAGER)
-def emotion(context: dg.AssetExecutionContext, audio: pa.Table, transcript: pa.Table, metrics: MetricsResource) -> dg.Output[pa.Table]:
+@dg.asset(partitions_def=videos, group_name="understanding", code_version="1", kinds={"numpy"},
+    automation_condition=EAGER)
+def emotion(context: dg.AssetExecutionContext, audio: pa.Table, transcript: pa.Table,
+        metrics: MetricsResource) -> dg.Output[pa.Table]:
     """Prosody (energy and its variance, pitch range, speaking rate, pauses, laughter, applause) and text affect
     (valence, arousal, emotion label) in separate columns; `intensity` joins both, relative to the whole video."""
     track = audio.to_pylist()[0]

@@ -20,7 +20,8 @@ from resources.policies import PolicyResource
     deps=[vision_policy], automation_condition=EAGER,
 )
 def keyframes(
-    context: dg.AssetExecutionContext, source_video: pa.Table, media_store: MediaStore, policies: PolicyResource, metrics: MetricsResource
+    context: dg.AssetExecutionContext, source_video: pa.Table, media_store: MediaStore, policies: PolicyResource,
+    metrics: MetricsResource
 ) -> dg.Output[pa.Table]:
     """One JPEG per scene start plus samples at the policy's rate, near-duplicates dropped by perceptual hash."""
     video = source_video.to_pylist()[0]
@@ -31,13 +32,16 @@ def keyframes(
         row.policy_version, row.policy_sha256 = policy.version, policy.sha256
         if video["has_video"]:
             frames_dir = media_store.folder(video["sha256"]) / "keyframes" / policy.sha256[:12]
-            scan = scan_video(Path(video["media_path"]), frames_dir, vision.sample_fps, vision.phash_max_distance, vision.scene_threshold)
+            scan = scan_video(Path(video["media_path"]), frames_dir, vision.sample_fps, vision.phash_max_distance,
+                vision.scene_threshold)
             rows = [{"video": context.partition_key, **asdict(k), "width": scan.width, "height": scan.height,
                      "policy_version": policy.version, "policy_sha256": policy.sha256} for k in scan.keyframes]
-            row.params = {"cuts": len(scan.cuts), "frames_decoded": scan.frames_decoded, "duplicates_dropped": scan.duplicates_dropped,
+            row.params = {"cuts": len(scan.cuts), "frames_decoded": scan.frames_decoded,
+                          "duplicates_dropped": scan.duplicates_dropped,
                           "sample_fps": vision.sample_fps, "scene_threshold": vision.scene_threshold}
         row.model, row.audio_seconds = "pyscenedetect-content", video["duration"]
-    metadata = {"keyframes": len(rows), "policy_version": policy.version, "policy_sha256": policy.sha256, **(row.params or {})}
+    metadata = {"keyframes": len(rows), "policy_version": policy.version, "policy_sha256": policy.sha256,
+        **(row.params or {})}
     if video["has_video"]:
         metadata["cuts_s"] = dg.MetadataValue.json(scan.cuts)
     return dg.Output(to_table("keyframes", rows), metadata=metadata)

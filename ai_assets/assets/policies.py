@@ -1,4 +1,5 @@
-"""asr_policy, vision_policy, embed_policy, clip_policy, segment_policy: observable sources whose data version is the policy hash.
+"""asr_policy, vision_policy, embed_policy, clip_policy, segment_policy: observable sources whose data version is
+the policy hash.
 
 A new policy body changes the data version, which makes the assets that depend on that domain
 stale, and their eager automation condition reruns exactly those.

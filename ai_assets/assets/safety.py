@@ -14,8 +14,10 @@ from resources import MetricsResource
 from resources.llm import LlmResource
 
 
-@dg.asset(partitions_def=videos, group_name="understanding", code_version="1", kinds={"openai"}, automation_condition=EAGER)
-def safety(context: dg.AssetExecutionContext, transcript: pa.Table, llm: LlmResource, metrics: MetricsResource) -> dg.Output[pa.Table]:
+@dg.asset(partitions_def=videos, group_name="understanding", code_version="1", kinds={"openai"},
+    automation_condition=EAGER)
+def safety(context: dg.AssetExecutionContext, transcript: pa.Table, llm: LlmResource,
+        metrics: MetricsResource) -> dg.Output[pa.Table]:
     """The local lexicon always runs on the words; with an endpoint configured, the moderation model also scores
     every sentence. A failing endpoint degrades the run to the lexicon, never fails it."""
     transcript_rows = transcript.to_pylist()
@@ -34,7 +36,9 @@ def safety(context: dg.AssetExecutionContext, transcript: pa.Table, llm: LlmReso
         elif not llm.configured:
             degraded = "no moderation endpoint configured; lexicon only"
         row.params = {"flags": len(flags), "degraded": degraded}
-    rows = [{"video": context.partition_key, "start": f.start, "end": f.end, "category": f.category, "score": round(f.score, 4),
+    rows = [{"video": context.partition_key, "start": f.start, "end": f.end, "category": f.category,
+             "score": round(f.score, 4),
              "text": f.text, "source": f.source} for f in sorted(flags, key=lambda f: (f.start, f.category))]
-    return dg.Output(to_table("safety", rows), metadata={"flags": len(rows), "by_category": dg.MetadataValue.json(dict(Counter(f.category for f in flags))),
+    return dg.Output(to_table("safety", rows), metadata={"flags": len(rows),
+        "by_category": dg.MetadataValue.json(dict(Counter(f.category for f in flags))),
                                                          "degraded": degraded or False})

@@ -30,7 +30,8 @@ def upstream_policies(transcript: pa.Table, embeddings: pa.Table) -> dict:
 )
 def segments(
     context: dg.AssetExecutionContext, transcript: pa.Table, transcript_embeddings: pa.Table, visual_analysis: pa.Table,
-    diarization: pa.Table, emotion: pa.Table, safety: pa.Table, topics: pa.Table, policies: PolicyResource, metrics: MetricsResource,
+    diarization: pa.Table, emotion: pa.Table, safety: pa.Table, topics: pa.Table, policies: PolicyResource,
+    metrics: MetricsResource,
 ) -> dg.Output[pa.Table]:
     """Top-K per platform of the candidates whose length fits it, scored by hook, emotion, speech rate, speaker
     dynamics, visual interest, completeness and speech density with the segment policy's weights, minus a safety
@@ -60,9 +61,10 @@ def segments(
     return dg.Output(
         to_table("segments", ranked.to_dict("records")),
         metadata={
-            "ranked": int(ranked["rank"].notna().sum()), "blocked": len(blocked), "platforms": dg.MetadataValue.json(list(rule.platforms)),
-            "weights": dg.MetadataValue.json(rule.weights),
-            f"top_{first}": dg.MetadataValue.md(top[["rank", "start", "end", "score", "reason"]].to_markdown(index=False))
+            "ranked": int(ranked["rank"].notna().sum()), "blocked": len(blocked),
+            "platforms": dg.MetadataValue.json(list(rule.platforms)), "weights": dg.MetadataValue.json(rule.weights),
+            f"top_{first}": dg.MetadataValue.md(top[["rank", "start", "end", "score",
+                "reason"]].to_markdown(index=False))
             if len(top) else "no span of speech fits the platform's length",
             "blocked_reasons": dg.MetadataValue.json(sorted(set(blocked["blocked_reason"]))[:10]),
             "policy_version": policy.version, "policy_sha256": policy.sha256, **lineage,

@@ -16,23 +16,27 @@ from resources import MediaStore, MetricsResource, UploadSource
 
 @dg.asset(partitions_def=videos, group_name="ingest", code_version="1", kinds={"video"})
 def source_video(
-    context: dg.AssetExecutionContext, uploads: UploadSource, media_store: MediaStore, s3: S3Resource, metrics: MetricsResource
+    context: dg.AssetExecutionContext, uploads: UploadSource, media_store: MediaStore, s3: S3Resource,
+    metrics: MetricsResource
 ) -> dg.Output[pa.Table]:
     """The uploaded file, stored by content hash (the upload itself is never moved or deleted) and probed with PyAV."""
     key = context.partition_key
     with metrics.track(context) as row, media_failures(key):
         upload = lookup(Path(uploads.intake_dir), key)
         if upload is None:
-            raise MediaError("no upload is registered under this key; add the file through the uploads folder or `ai-assets process`")
+            raise MediaError("no upload is registered under this key; add the file through the uploads folder or "
+                "`ai-assets process`")
         stored = store_original(
-            lambda: open_upload(upload, s3.get_client), Path(upload.name).suffix, media_store.folder(upload.sha256), upload.sha256, upload.size
+            lambda: open_upload(upload, s3.get_client), Path(upload.name).suffix, media_store.folder(upload.sha256),
+            upload.sha256, upload.size
         )
         info = probe(stored)
         row.audio_seconds = info.duration
         row.model = "pyav"
     table = to_table(
         "source_video",
-        [{"video": key, "name": upload.name, "source": upload.source, "sha256": upload.sha256, "media_path": str(stored), **info.as_row()}],
+        [{"video": key, "name": upload.name, "source": upload.source, "sha256": upload.sha256,
+            "media_path": str(stored), **info.as_row()}],
     )
     return dg.Output(
         table,

@@ -12,14 +12,16 @@ from ai_assets.storage.tables import to_table
 from resources import MetricsResource
 
 
-@dg.asset(partitions_def=videos, group_name="understanding", code_version="1", kinds={"numpy"}, automation_condition=EAGER)
+@dg.asset(partitions_def=videos, group_name="understanding", code_version="1", kinds={"numpy"},
+    automation_condition=EAGER)
 def topics(
     context: dg.AssetExecutionContext, transcript: pa.Table, transcript_embeddings: pa.Table, metrics: MetricsResource
 ) -> dg.Output[pa.Table]:
     """Contiguous chapters from 0:00 with start, end, c-TF-IDF keywords and a short title; `youtube` holds the
     chapter line for a YouTube description (empty when YouTube's rules cannot be met: 3+ chapters of 10+ s)."""
     items = sentences(transcript.to_pylist())
-    vectors = np.asarray(transcript_embeddings.column("embedding").to_pylist(), dtype=np.float32).reshape(len(items), -1)
+    vectors = np.asarray(transcript_embeddings.column("embedding").to_pylist(), dtype=np.float32).reshape(len(items),
+        -1)
     # Each vector covers the window of sentences that starts at its sentence; TextTiling must know how many.
     window = max(transcript_embeddings.column("sentence_count").to_pylist(), default=1)
     with metrics.track(context) as row:
@@ -27,13 +29,13 @@ def topics(
         row.model, row.params = "texttiling", {"sentences": len(items), "window": window, "chapters": len(found)}
     lines = youtube_chapters(found).splitlines()
     rows = [
-        {"video": context.partition_key, "chapter": c.index, "start": c.start, "end": c.end, "first_sentence": c.first_sentence,
-         "last_sentence": c.last_sentence, "title": c.title, "keywords": c.keywords,
+        {"video": context.partition_key, "chapter": c.index, "start": c.start, "end": c.end,
+         "first_sentence": c.first_sentence, "last_sentence": c.last_sentence, "title": c.title, "keywords": c.keywords,
          "youtube": lines[i] if len(lines) == len(found) else None, "text": c.text}
         for i, c in enumerate(found)
     ]
     return dg.Output(
         to_table("topics", rows),
-        metadata={"chapters": len(rows), "youtube": dg.MetadataValue.md("\n".join(f"    {line}" for line in lines) or "not enough chapters"),
-                  "titles": dg.MetadataValue.json([c.title for c in found])},
+        metadata={"chapters": len(rows), "youtube": dg.MetadataValue.md("\n".join(f"    {line}" for line in lines)
+            or "not enough chapters"), "titles": dg.MetadataValue.json([c.title for c in found])},
     )

@@ -34,7 +34,8 @@ def transcript(
     samples = load_wav(Path(track["audio_path"]))
     vad = rule.vad.params()
     # The audio asset's regions use the default VAD; a class with other VAD settings re-runs it.
-    regions = [(r["start"], r["end"]) for r in track["speech_regions"]] if vad == VadParams() else speech_regions(samples, vad)
+    stored = [(r["start"], r["end"]) for r in track["speech_regions"]]
+    regions = stored if vad == VadParams() else speech_regions(samples, vad)
     with metrics.track(context) as row:
         # Known before decoding, so a failed run is still attributed to its class and rule.
         row.params = {"class": complexity, "rule_sha": rule_sha(rule), "batch_size": rule.batch_size}

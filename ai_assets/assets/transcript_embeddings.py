@@ -17,7 +17,8 @@ from resources.policies import PolicyResource
     deps=[embed_policy], automation_condition=EAGER,
 )
 def transcript_embeddings(
-    context: dg.AssetExecutionContext, transcript: pa.Table, embedder: TextEmbedder, policies: PolicyResource, metrics: MetricsResource
+    context: dg.AssetExecutionContext, transcript: pa.Table, embedder: TextEmbedder, policies: PolicyResource,
+    metrics: MetricsResource
 ) -> dg.Output[pa.Table]:
     """One unit-norm embedding per window of `window_sentences` sentences, starting at every sentence."""
     policy = policies.current("embed")
@@ -30,10 +31,10 @@ def transcript_embeddings(
     table = to_table(
         "transcript_embeddings",
         [
-            {"video": context.partition_key, "window": i, "sentence_index": w.sentence_index, "sentence_count": w.sentence_count,
-             "start": w.start, "end": w.end, "text": w.text, "model": embed.model,
+            {"video": context.partition_key, "window": i, "sentence_index": w.sentence_index,
+             "sentence_count": w.sentence_count, "start": w.start, "end": w.end, "text": w.text, "model": embed.model,
              "policy_version": policy.version, "policy_sha256": policy.sha256, "embedding": vec.tolist()}
-            for i, (w, vec) in enumerate(zip(windows, vectors))
+            for i, (w, vec) in enumerate(zip(windows, vectors, strict=True))
         ],
     )
     return dg.Output(

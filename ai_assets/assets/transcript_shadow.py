@@ -27,7 +27,8 @@ def transcript_shadow(
     context: dg.AssetExecutionContext, audio: pa.Table, audio_profile: pa.Table, transcript: pa.Table,
     whisper: WhisperResource, policies: PolicyResource, optimizer: OptimizerConfig, metrics: MetricsResource,
 ) -> dg.Output[pa.Table]:
-    """The next rule up (bigger model, or beam 5) on sampled videos: its agreement with the real transcript and its cost.
+    """The next rule up (bigger model, or beam 5) on sampled videos: its agreement with the real transcript and
+    its cost.
 
     Nothing downstream reads it; the optimization sensor uses it as evidence before switching.
     """
@@ -48,13 +49,17 @@ def transcript_shadow(
             began = time.perf_counter()
             result, model_name, decode = whisper.transcribe(samples, regions, candidate, asr.multilingual_model)
             seconds = time.perf_counter() - began
-            agreement = word_errors(" ".join(r["text"] for r in primary), " ".join(s["text"] for s in result.segments))["wer"]
+            agreement = word_errors(" ".join(r["text"] for r in primary),
+                " ".join(s["text"] for s in result.segments))["wer"]
             confidence = round(math.exp(result.mean_logprob), 4) if result.mean_logprob is not None else None
             row.model, row.audio_seconds, row.confidence = model_name, track["duration"], confidence
             row.params |= {"candidate": candidate.model_dump(mode="json"), "rule_sha": rule_sha(candidate),
                            "batch_size": decode.batch_size, "agreement_wer": agreement}
-            rows.append({"video": key, "complexity_class": complexity, "model": model_name, "beam_size": decode.beam_size,
+            rows.append({"video": key, "complexity_class": complexity, "model": model_name,
+                         "beam_size": decode.beam_size,
                          "batch_size": decode.batch_size, "rule_sha": rule_sha(candidate), "agreement_wer": agreement,
-                         "confidence": confidence, "seconds": round(seconds, 3), "realtime_factor": round(seconds / track["duration"], 5),
+                         "confidence": confidence, "seconds": round(seconds, 3),
+                         "realtime_factor": round(seconds / track["duration"], 5),
                          "policy_version": policy.version, "policy_sha256": policy.sha256})
-    return dg.Output(to_table("transcript_shadow", rows), metadata={"sampled": row.params["sampled"], "evaluated": bool(rows)})
+    return dg.Output(to_table("transcript_shadow", rows),
+        metadata={"sampled": row.params["sampled"], "evaluated": bool(rows)})

@@ -24,5 +24,6 @@ def transcript_speakers(
         row.model, row.params = "overlap", {"segments": len(rows), "unassigned_words": unassigned}
     return dg.Output(
         to_table("transcript_speakers", [{"video": context.partition_key, **r} for r in rows]),
-        metadata={"segments": len(rows), "speakers": len({r["speaker"] for r in rows if r["speaker"]}), "unassigned_words": unassigned},
+        metadata={"segments": len(rows), "speakers": len({r["speaker"] for r in rows if r["speaker"]}),
+            "unassigned_words": unassigned},
     )

@@ -21,7 +21,8 @@ from resources.vlm import VlmResource
     deps=[vision_policy], automation_condition=EAGER,
 )
 def visual_analysis(
-    context: dg.AssetExecutionContext, keyframes: pa.Table, vlm: VlmResource, policies: PolicyResource, metrics: MetricsResource
+    context: dg.AssetExecutionContext, keyframes: pa.Table, vlm: VlmResource, policies: PolicyResource,
+    metrics: MetricsResource
 ) -> dg.Output[pa.Table]:
     """Faces (count, boxes, largest-face centre), motion energy, brightness, contrast, sharpness,
     colourfulness, on-screen text likelihood and shot type per keyframe; with a VLM, also a
@@ -39,16 +40,18 @@ def visual_analysis(
             answers, degraded = result.by_phash, result.degraded
             row.model = f"opencv-haar+{vlm.model}"
             row.params |= {"vlm_calls": result.calls, "vlm_cached": result.cached, "input_tokens": result.input_tokens,
-                           "output_tokens": result.output_tokens, "cost_usd": result.cost_usd(settings), "prompt_version": PROMPT_VERSION}
+                           "output_tokens": result.output_tokens, "cost_usd": result.cost_usd(settings),
+                           "prompt_version": PROMPT_VERSION}
         row.params["degraded"] = degraded
-    for out, frame in zip(rows, sorted(frames, key=lambda f: f["time"])):
+    for out, frame in zip(rows, sorted(frames, key=lambda f: f["time"]), strict=False):
         answer = answers.get(frame["phash"], {})
         out |= {"vlm_description": answer.get("description"), "vlm_objects": answer.get("objects"),
                 "vlm_text": answer.get("on_screen_text"), "vlm_interest": answer.get("visual_interest")}
     shots = Counter(r["shot_type"] for r in rows)
     return dg.Output(
         to_table("visual_analysis", [{"video": context.partition_key, **r} for r in rows]),
-        metadata={"keyframes": len(rows), "with_faces": sum(r["faces"] > 0 for r in rows), "shot_types": dg.MetadataValue.json(dict(shots)),
+        metadata={"keyframes": len(rows), "with_faces": sum(r["faces"] > 0 for r in rows),
+                  "shot_types": dg.MetadataValue.json(dict(shots)),
                   "degraded": degraded or False, "described": sum(r["vlm_description"] is not None for r in rows),
                   **{k: v for k, v in row.params.items() if k in ("vlm_calls", "vlm_cached", "cost_usd")}},
     )

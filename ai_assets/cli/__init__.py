@@ -20,7 +20,8 @@ from pathlib import Path
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="ai-assets", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(prog="ai-assets", description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     process = sub.add_parser("process", help="ingest video files and run every stage on them")
     process.add_argument("files", nargs="+", type=Path)
@@ -41,13 +42,16 @@ def main(argv: list[str] | None = None) -> int:
                       help="edit the current body, e.g. classes.noisy_or_multi.model=base (repeatable)")
     set_.add_argument("--apply", action="store_true", help="then rerun the stale videos in-process")
     sub.add_parser("refresh", help="rerun, in-process, every video whose outputs used an older policy")
-    feedback = sub.add_parser("feedback", help="rate a clip; the optimization sensor refits the segment weights from it")
+    feedback = sub.add_parser("feedback",
+        help="rate a clip; the optimization sensor refits the segment weights from it")
     feedback.add_argument("clip_id", nargs="?", help="as in the clips table, e.g. talk-f5cc409f92:1:tiktok")
     feedback.add_argument("--list", action="store_true", help="list clips and the feedback given so far")
     feedback.add_argument("--rating", type=int, help="1 (bad) to 5 (great)")
     choice = feedback.add_mutually_exclusive_group()
-    choice.add_argument("--selected", dest="selected", action="store_const", const=True, help="the clip was published or kept")
-    choice.add_argument("--rejected", dest="selected", action="store_const", const=False, help="the clip was thrown away")
+    choice.add_argument("--selected", dest="selected", action="store_const", const=True,
+        help="the clip was published or kept")
+    choice.add_argument("--rejected", dest="selected", action="store_const", const=False,
+        help="the clip was thrown away")
     feedback.add_argument("--views", type=int)
     feedback.add_argument("--retention", type=float, help="share of the clip the average viewer watched, 0–1")
     feedback.add_argument("--note")

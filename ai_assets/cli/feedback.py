@@ -21,7 +21,8 @@ def feedback_command(args) -> int:
             conn.close()
         return 0
     try:
-        entry = record(args.clip_id, rating=args.rating, selected=args.selected, views=args.views, retention=args.retention, note=args.note)
+        entry = record(args.clip_id, rating=args.rating, selected=args.selected, views=args.views,
+            retention=args.retention, note=args.note)
     except FeedbackError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

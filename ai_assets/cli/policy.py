@@ -24,7 +24,8 @@ def policy_command(args) -> int:
         if args.action == "show":
             for domain in [args.domain] if args.domain else DOMAINS:
                 policy = store.current(domain)
-                print(f"{domain} v{policy.version} ({policy.author}, {policy.created_at:%Y-%m-%d %H:%M} UTC) sha256 {policy.sha256[:12]}: {policy.reason}")
+                print(f"{domain} v{policy.version} ({policy.author}, {policy.created_at:%Y-%m-%d %H:%M} UTC) sha256 "
+                    f"{policy.sha256[:12]}: {policy.reason}")
                 print(json.dumps(policy.body, indent=2, sort_keys=True))
             return 0
         if args.action == "history":
@@ -94,7 +95,8 @@ def _observe(layout: Layout) -> None:
     from ai_assets.instance import get_instance
 
     job = build_defs(layout).resolve_job_def("observe_policies")
-    job.execute_in_process(instance=get_instance(layout), run_config={"loggers": {"console": {"config": {"log_level": "ERROR"}}}})
+    job.execute_in_process(instance=get_instance(layout),
+        run_config={"loggers": {"console": {"config": {"log_level": "ERROR"}}}})
 
 
 def stale_keys(layout: Layout, domain: str) -> list[str]:

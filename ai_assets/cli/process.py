@@ -43,7 +43,9 @@ def process_files(files: list[Path], top: int) -> int:
         _print_clips(layout, key)
     if done:
         print(f"\noutputs: {layout.lake}/<asset>/<partition>.parquet   metrics: {layout.metrics_db}")
-        print('query:   python -c "from ai_assets.catalog import connect; print(connect().sql(\'from segments\').df())"')
+        print(
+            "query:   python -c \"from ai_assets.catalog import connect; print(connect().sql('from segments').df())\""
+        )
     for line in failures:
         print(f"error: {line}", file=sys.stderr)
     return 1 if failures else 0
@@ -127,5 +129,6 @@ def _print_clips(layout, key: str) -> None:
     for path, group in by_file.items():
         first = group[0]
         platforms = ", ".join(r["platform"] for r in group)
-        print(f"  #{first['rank']} {first['width']}x{first['height']} {first['duration']:.1f} s {first['layout']:<10} {platforms}")
+        print(f"  #{first['rank']} {first['width']}x{first['height']} {first['duration']:.1f} s {first['layout']:<10} "
+            f"{platforms}")
         print(f"     {path}")

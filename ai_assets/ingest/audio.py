@@ -29,7 +29,9 @@ def extract_audio(path: Path, target: Path) -> float:
                 for frame in container.decode(stream):
                     samples += _write_frames(out, resampler.resample(frame))
             except av.error.FFmpegError as exc:
-                raise MediaError(f"audio could not be decoded after {samples / SAMPLE_RATE:.1f} s ({error_reason(exc)})") from None
+                raise MediaError(
+                    f"audio could not be decoded after {samples / SAMPLE_RATE:.1f} s ({error_reason(exc)})"
+                ) from None
             samples += _write_frames(out, resampler.resample(None))
     if samples == 0:
         raise MediaError("the audio stream decodes to no samples")

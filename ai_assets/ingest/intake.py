@@ -80,7 +80,8 @@ def ingest_local(intake_dir: Path, path: Path) -> Upload:
     path = path.resolve()
     sha = sha256_file(path)
     upload = register(
-        intake_dir, Upload(key=video_key(path.name, sha), name=path.name, source=str(path), sha256=sha, size=path.stat().st_size)
+        intake_dir, Upload(key=video_key(path.name, sha), name=path.name, source=str(path), sha256=sha,
+            size=path.stat().st_size)
     )
     for suffix in REFERENCE_SUFFIXES:
         sidecar = path.with_suffix(suffix)
@@ -142,7 +143,8 @@ def ingest_s3(intake_dir: Path, client, bucket: str, key: str) -> Upload:
     with contextlib.closing(body):
         sha, size = copy_hashing(body)
     name = key.rsplit("/", 1)[-1]
-    return register(intake_dir, Upload(key=video_key(name, sha), name=name, source=f"s3://{bucket}/{key}", sha256=sha, size=size))
+    return register(intake_dir, Upload(key=video_key(name, sha), name=name, source=f"s3://{bucket}/{key}", sha256=sha,
+        size=size))
 
 
 @dataclass
@@ -189,7 +191,8 @@ def scan_local(folder: Path) -> dict[str, tuple[list, float]]:
     if not folder.exists():
         return found
     for path in folder.rglob("*"):
-        if not path.is_file() or not is_candidate(path.name) or any(p.startswith(".") for p in path.relative_to(folder).parts):
+        if not path.is_file() or not is_candidate(path.name) or any(p.startswith(".")
+                for p in path.relative_to(folder).parts):
             continue
         try:
             stat = path.stat()

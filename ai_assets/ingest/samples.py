@@ -39,7 +39,8 @@ SCENE_SOURCES = ("testsrc2", "smptebars", "rgbtestsrc", "pal100bars", "testsrc",
 def require_tools(*names: str) -> None:
     missing = [n for n in names if shutil.which(n) is None]
     if missing:
-        raise RuntimeError(f"missing system tools: {', '.join(missing)} (install them with apt-get install ffmpeg espeak-ng)")
+        raise RuntimeError(f"missing system tools: {', '.join(missing)} (install them with apt-get install ffmpeg "
+            "espeak-ng)")
 
 
 def speak(text: str, wav: Path, voice: str = "en-us", words_per_minute: int = 165) -> None:
@@ -47,7 +48,8 @@ def speak(text: str, wav: Path, voice: str = "en-us", words_per_minute: int = 16
     with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as fh:
         fh.write(text)
     try:
-        subprocess.run(["espeak-ng", "-v", voice, "-s", str(words_per_minute), "-f", fh.name, "-w", str(wav)], check=True, capture_output=True)
+        subprocess.run(["espeak-ng", "-v", voice, "-s", str(words_per_minute), "-f", fh.name, "-w", str(wav)],
+            check=True, capture_output=True)
     finally:
         Path(fh.name).unlink(missing_ok=True)
 
@@ -77,7 +79,8 @@ def make_video(
 
 
 def mux_over_scenes(
-    wav: Path, target: Path, scenes: int = 4, size: str = "640x360", fps: int = 25, lead_silence_s: float = 0.0, faststart: bool = False
+    wav: Path, target: Path, scenes: int = 4, size: str = "640x360", fps: int = 25, lead_silence_s: float = 0.0,
+    faststart: bool = False
 ) -> Path:
     """Write an H.264/AAC MP4 of `wav` over `scenes` test patterns of equal length, with hard cuts between them."""
     require_tools("ffmpeg")
@@ -92,7 +95,8 @@ def mux_over_scenes(
     concat = "".join(f"[{i}:v]" for i in range(scenes)) + f"concat=n={scenes}:v=1:a=0[v]"
     audio = f"[{scenes}:a]adelay={int(lead_silence_s * 1000)}:all=1,apad=whole_dur={duration:.3f}[a]"
     args += ["-filter_complex", f"{concat};{audio}", "-map", "[v]", "-map", "[a]"]
-    args += ["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "96k", "-ar", "44100"]
+    args += ["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "96k", "-ar",
+        "44100"]
     if faststart:
         args += ["-movflags", "+faststart"]
     args += ["-t", f"{duration:.3f}", str(target)]
@@ -135,8 +139,8 @@ BACKDROPS = ((90, 110, 100), (140, 90, 60), (70, 70, 140), (120, 130, 150))
 
 
 def make_face_video(
-    target: Path, seconds: float, face_x, wav: Path | None = None, cuts: tuple[float, ...] = (), size: tuple[int, int] = (1280, 720),
-    fps: int = 25, face_height: float = 0.3,
+    target: Path, seconds: float, face_x, wav: Path | None = None, cuts: tuple[float, ...] = (),
+    size: tuple[int, int] = (1280, 720), fps: int = 25, face_height: float = 0.3,
 ) -> Path:
     """A talking-head stand-in: a face at x = `face_x(t)` (a share of the width), a new backdrop at each cut,
     muxed with `wav` if given (else silent AAC, so the file always has audio)."""
@@ -146,7 +150,8 @@ def make_face_video(
     target.parent.mkdir(parents=True, exist_ok=True)
     width, height = size
     audio = ["-i", str(wav)] if wav else ["-f", "lavfi", "-i", "anullsrc=r=44100:cl=mono"]
-    args = ["ffmpeg", "-y", "-loglevel", "error", "-f", "rawvideo", "-pix_fmt", "bgr24", "-s", f"{width}x{height}", "-r", str(fps), "-i", "-"]
+    args = ["ffmpeg", "-y", "-loglevel", "error", "-f", "rawvideo", "-pix_fmt", "bgr24", "-s", f"{width}x{height}",
+        "-r", str(fps), "-i", "-"]
     args += [*audio, "-map", "0:v", "-map", "1:a", "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"]
     args += ["-c:a", "aac", "-b:a", "96k", "-af", f"apad=whole_dur={seconds:.3f}", "-t", f"{seconds:.3f}", str(target)]
     encoder = subprocess.Popen(args, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -175,8 +180,8 @@ def make_talking_head(target: Path, text: str = SAMPLE_TEXT, scenes: int = 3, le
         speak(text, wav)
         padded = Path(tmp) / "padded.wav"
         seconds = media_duration(wav) + 2 * lead_silence_s
-        subprocess.run(["ffmpeg", "-y", "-loglevel", "error", "-i", str(wav), "-af", f"adelay={int(lead_silence_s * 1000)}:all=1",
-                        str(padded)], check=True, capture_output=True)
+        subprocess.run(["ffmpeg", "-y", "-loglevel", "error", "-i", str(wav), "-af",
+            f"adelay={int(lead_silence_s * 1000)}:all=1", str(padded)], check=True, capture_output=True)
         cuts = tuple(round(seconds * i / scenes, 2) for i in range(1, scenes))
         anchors = (0.35, 0.65, 0.45, 0.6)
 

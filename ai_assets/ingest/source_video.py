@@ -76,7 +76,9 @@ def probe(path: Path) -> Probe:
         container = av.open(str(path), metadata_errors="ignore")
     except (av.error.FFmpegError, UnicodeDecodeError) as exc:
         if _looks_like_mp4(head):
-            raise MediaError(f"truncated or corrupt MP4: the container index is missing ({error_reason(exc)})") from None
+            raise MediaError(
+                f"truncated or corrupt MP4: the container index is missing ({error_reason(exc)})"
+            ) from None
         raise MediaError(f"not a media file: no audio/video container recognised ({error_reason(exc)})") from None
     with container:
         video = container.streams.video[0] if container.streams.video else None
@@ -139,7 +141,9 @@ def _check_complete(container, audio_stream, duration: float) -> None:
             end = float((packet.pts + (packet.duration or 0)) * packet.time_base)
             last_end = max(last_end, end)
     except av.error.FFmpegError as exc:
-        raise MediaError(f"truncated or corrupt media: reading stopped at {last_end:.1f} s ({error_reason(exc)})") from None
+        raise MediaError(
+            f"truncated or corrupt media: reading stopped at {last_end:.1f} s ({error_reason(exc)})"
+        ) from None
     start = float(audio_stream.start_time * audio_stream.time_base) if audio_stream.start_time else 0.0
     expected_end = start + duration
     if duration > 0 and last_end < min(expected_end * TRUNCATION_RATIO, expected_end - TRUNCATION_TOLERANCE_S):

@@ -26,7 +26,8 @@ def supports(model_dir: Path) -> bool:
     except (OSError, KeyError, json.JSONDecodeError):
         return False
     mean_only = pooling.get("pooling_mode_mean_tokens") and not any(
-        pooling.get(k) for k in ("pooling_mode_cls_token", "pooling_mode_max_tokens", "pooling_mode_mean_sqrt_len_tokens")
+        pooling.get(k) for k in ("pooling_mode_cls_token", "pooling_mode_max_tokens",
+            "pooling_mode_mean_sqrt_len_tokens")
     )
     return (
         config.get("model_type") == "bert"
@@ -74,7 +75,11 @@ class BertSentenceEncoder:
             types[row, : len(e.ids)] = e.type_ids
             mask[row, : len(e.ids)] = 1.0
         w = self.weights
-        x = w["embeddings.word_embeddings.weight"][ids] + w["embeddings.position_embeddings.weight"][:length] + w["embeddings.token_type_embeddings.weight"][types]
+        x = (
+            w["embeddings.word_embeddings.weight"][ids]
+            + w["embeddings.position_embeddings.weight"][:length]
+            + w["embeddings.token_type_embeddings.weight"][types]
+        )
         x = self._norm(x, "embeddings.LayerNorm")
         bias = ((1.0 - mask) * np.finfo(np.float32).min)[:, None, None, :]
         for layer in range(self.layers):
@@ -97,7 +102,8 @@ class BertSentenceEncoder:
         scores = np.exp(scores - scores.max(axis=-1, keepdims=True))
         context = (scores / scores.sum(axis=-1, keepdims=True)) @ heads("value")
         context = context.transpose(0, 2, 1, 3).reshape(batch, length, hidden)
-        x = self._norm(self._dense(context, prefix + "attention.output.dense") + x, prefix + "attention.output.LayerNorm")
+        x = self._norm(self._dense(context, prefix + "attention.output.dense") + x,
+            prefix + "attention.output.LayerNorm")
         inner = self._dense(x, prefix + "intermediate.dense")
         inner = 0.5 * inner * (1.0 + erf(inner / np.sqrt(2.0)))
         return self._norm(self._dense(inner, prefix + "output.dense") + x, prefix + "output.LayerNorm")

@@ -224,7 +224,7 @@ def write_copy(client, texts: list[str], platforms: list[str], settings: CopySet
     with ThreadPoolExecutor(max_workers=settings.max_concurrency) as pool:
         outcomes = list(pool.map(lambda text: _ask(client, text, platforms, settings, deadline), todo.values()))
     reasons: list[str] = []
-    for (key, text), (answer, usage, error) in zip(todo.items(), outcomes):
+    for (key, text), (answer, usage, error) in zip(todo.items(), outcomes, strict=True):
         result.calls += usage["calls"]
         result.input_tokens += usage["input"]
         result.output_tokens += usage["output"]

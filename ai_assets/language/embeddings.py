@@ -27,7 +27,8 @@ class SentenceTransformersEncoder:
         return self.model.encode(texts, batch_size=self.batch_size, normalize_embeddings=True, convert_to_numpy=True)
 
 
-def load_encoder(path: Path, device: str = "cpu", backend: str = "auto", batch_size: int = 64, allow_download: bool = False):
+def load_encoder(path: Path, device: str = "cpu", backend: str = "auto", batch_size: int = 64,
+        allow_download: bool = False):
     """The encoder for a resolved model directory; `backend` "auto" takes NumPy where it applies."""
 
     def load():

@@ -9,6 +9,7 @@ only `intensity` combines them. Plain NumPy, so it runs wherever the transcript 
 from __future__ import annotations
 
 import re
+from itertools import pairwise
 
 import numpy as np
 
@@ -18,14 +19,16 @@ from ai_assets.speech.audio_profile import FRAME_S, frame_rows, pitch_hz
 EMOTIONS = ("joy", "anger", "sadness", "fear", "surprise", "neutral")
 
 FRAME = int(FRAME_S * SAMPLE_RATE)
-# A frame is active (part of the sound, not the silence around it) above this level and within this range of the span's loudest frame.
+# A frame is active (part of the sound, not the silence around it) above this level and within this range of the span's
+# loudest frame.
 SILENCE_DBFS = -60.0
 ACTIVE_RANGE_DB = 35.0
 # Fewer voiced frames than this (about 0.3 s) give no pitch statistics: percentiles of a handful of frames are noise.
 MIN_VOICED_FRAMES = 10
 PAUSE_MIN_S = 0.25
 # Applause is loud broadband noise without a break: spectral flatness (1 for white noise's flat spectrum, near 0 for
-# voiced speech or a tone) of at least APPLAUSE_FLATNESS for APPLAUSE_MIN_S; the score reaches 1 at APPLAUSE_FULL_FLATNESS.
+# voiced speech or a tone) of at least APPLAUSE_FLATNESS for APPLAUSE_MIN_S; the score reaches 1 at
+# APPLAUSE_FULL_FLATNESS.
 APPLAUSE_FLATNESS = 0.3
 APPLAUSE_FULL_FLATNESS = 0.45
 APPLAUSE_MIN_DBFS = -45.0
@@ -49,28 +52,35 @@ NEUTRAL_PRIOR = 0.5
 
 NEGATORS = frozenset("not no never nothing nobody none neither nor cannot without hardly".split())
 MODIFIERS = {
-    **dict.fromkeys("very really so extremely absolutely totally incredibly super truly deeply highly utterly too".split(), 1.5),
-    **dict.fromkeys("slightly somewhat barely kinda fairly mildly".split(), 0.6),
+    **dict.fromkeys(
+        "very really so extremely absolutely totally incredibly super truly deeply highly utterly too".split(), 1.5
+    ), **dict.fromkeys("slightly somewhat barely kinda fairly mildly".split(), 0.6),
 }
 
 # (emotion or None, valence, arousal, words). None marks evaluative words ("good", "terrible") that carry valence
 # but no particular emotion, so they move valence and arousal without voting for a label.
 _LEXICON_GROUPS = (
-    ("joy", 0.9, 0.75, "love adore amazing awesome fantastic wonderful thrilled ecstatic overjoyed delighted magnificent spectacular"),
+    ("joy", 0.9, 0.75,
+        "love adore amazing awesome fantastic wonderful thrilled ecstatic overjoyed delighted magnificent spectacular"),
     ("joy", 0.75, 0.8, "excited exciting yay hooray celebrate triumph fun thrill"),
     ("joy", 0.75, 0.55, "happy glad joy joyful cheerful pleased laugh laughter smile enjoy delight lovely proud"),
-    ("joy", 0.6, 0.45, "grateful thankful blessed hope hopeful inspire inspiring lucky win winner success successful bliss cheer"),
+    ("joy", 0.6, 0.45,
+        "grateful thankful blessed hope hopeful inspire inspiring lucky win winner success successful bliss cheer"),
     ("anger", -0.9, 0.85, "hate furious rage outraged outrageous livid despise loathe"),
     ("anger", -0.7, 0.75, "angry mad disgusting disgusted infuriating idiot stupid hostile insult insulting enraged"),
-    ("anger", -0.55, 0.6, "annoyed annoying irritated irritating frustrated frustrating unfair ridiculous resent bitter gross offended"),
+    ("anger", -0.55, 0.6,
+        "annoyed annoying irritated irritating frustrated frustrating unfair ridiculous resent bitter gross offended"),
     ("anger", -0.3, 0.7, "fight argue shout yell blame"),
-    ("sadness", -0.8, 0.35, "sad depressed depressing miserable heartbroken grief grieve mourn hopeless despair tragic tragedy sorrow"),
-    ("sadness", -0.6, 0.5, "cry tears hurt pain painful suffer suffering lonely unhappy disappointed disappointing failure"),
+    ("sadness", -0.8, 0.35,
+        "sad depressed depressing miserable heartbroken grief grieve mourn hopeless despair tragic tragedy sorrow"),
+    ("sadness", -0.6, 0.5,
+        "cry tears hurt pain painful suffer suffering lonely unhappy disappointed disappointing failure"),
     ("sadness", -0.45, 0.3, "regret loss lose fail broken gloomy unfortunate alone death dead die sorry"),
     ("sadness", -0.35, 0.1, "tired exhausted weary"),
     ("fear", -0.8, 0.9, "terrified terrifying horror horrified panic nightmare petrified"),
     ("fear", -0.65, 0.75, "afraid scared fear frightened frightening dread alarming creepy danger dangerous threat"),
-    ("fear", -0.45, 0.6, "anxious anxiety worried worry nervous tense stress stressful uneasy insecure vulnerable unsafe"),
+    ("fear", -0.45, 0.6,
+        "anxious anxiety worried worry nervous tense stress stressful uneasy insecure vulnerable unsafe"),
     ("surprise", 0.5, 0.85, "wow whoa astonishing astonished amazed mindblowing omg"),
     ("surprise", 0.2, 0.8, "surprise surprised surprising unbelievable incredible unexpected stunned startled"),
     ("surprise", -0.3, 0.85, "shocked shocking"),
@@ -89,7 +99,8 @@ LEXICON: dict[str, tuple[str | None, float, float]] = {
 }
 
 # (suffix, whether the stem may have lost a final "e" or doubled its last consonant: lov|ed, stabb|ing)
-_SUFFIXES = (("ness", False), ("ing", True), ("est", True), ("ed", True), ("er", True), ("ly", False), ("es", False), ("s", False))
+_SUFFIXES = (("ness", False), ("ing", True), ("est", True), ("ed", True), ("er", True), ("ly", False), ("es", False),
+    ("s", False))
 _MARKER = re.compile(r"[(\[*]\s*([a-z][a-z ]*?)\s*[)\]*]", re.IGNORECASE)
 LAUGHTER_MARKERS = frozenset("laughter laughs laughing laugh chuckles chuckling giggles giggling".split())
 APPLAUSE_MARKERS = frozenset("applause applauding clapping claps cheering cheers".split())
@@ -109,7 +120,8 @@ def word_forms(word: str) -> list[str]:
         stem = word[: -len(suffix)]
         if not word.endswith(suffix) or len(stem) < 2:
             continue
-        if (suffix == "es" and not stem.endswith(("s", "x", "z", "ch", "sh", "i"))) or (suffix == "s" and stem.endswith("s")):
+        if (suffix == "es" and not stem.endswith(("s", "x", "z", "ch", "sh", "i"))) or (suffix == "s"
+                and stem.endswith("s")):
             continue  # "wines" is wine+s, "class" no plural
         forms.append(stem)
         if restore_e:
@@ -150,7 +162,7 @@ def prosody(samples: np.ndarray, start: float, end: float, words: list[dict], te
     low, high = np.percentile(voiced, [10, 90]) if enough else (None, None)
 
     spoken = [w for w in words if not _is_marker(w["word"])]
-    gaps = [nxt["start"] - prev["end"] for prev, nxt in zip(spoken, spoken[1:])]
+    gaps = [nxt["start"] - prev["end"] for prev, nxt in pairwise(spoken)]
     pauses = [g for g in gaps if g >= PAUSE_MIN_S]
     laughed, applauded = _reactions("".join(w["word"] for w in words) if text is None else text)
     return {
@@ -209,7 +221,8 @@ def text_affect(text: str) -> dict:
                 votes[emotion] += min(1.0, max(abs(valence), arousal))
     words = [w for w in _WORD.findall(text) if len(w) >= 3]
     caps_share = sum(w.isupper() for w in words) / len(words) if words else 0.0
-    arousal = (float(np.mean(arousals)) if arousals else BASE_AROUSAL) + EXCLAMATION_BOOST * min(text.count("!"), MAX_EXCLAMATIONS)
+    arousal = (float(np.mean(arousals)) if arousals else BASE_AROUSAL) + EXCLAMATION_BOOST * min(text.count("!"),
+        MAX_EXCLAMATIONS)
     label = max(votes, key=votes.get)
     return {
         "valence": _round(np.mean(valences)) if valences else 0.0,

@@ -35,7 +35,8 @@ def chat_json(client, model: str, messages: list[dict], deadline: float, backoff
     while True:
         usage["calls"] += 1
         try:
-            response = client.chat.completions.create(model=model, messages=messages, response_format={"type": "json_object"})
+            response = client.chat.completions.create(model=model, messages=messages,
+                response_format={"type": "json_object"})
             if response.usage:
                 usage["input"] += response.usage.prompt_tokens or 0
                 usage["output"] += response.usage.completion_tokens or 0
@@ -46,7 +47,8 @@ def chat_json(client, model: str, messages: list[dict], deadline: float, backoff
             if refusal and not message.content:
                 return None, usage, f"model refused: {str(refusal)[:REFUSAL_CHARS]}"
             return message.content, usage, None
-        except (openai.APITimeoutError, openai.APIConnectionError, openai.RateLimitError, openai.InternalServerError) as exc:
+        except (openai.APITimeoutError, openai.APIConnectionError, openai.RateLimitError,
+            openai.InternalServerError) as exc:
             reason = f"{type(exc).__name__}" + (f" {exc.status_code}" if getattr(exc, "status_code", None) else "")
         except openai.APIStatusError as exc:  # 4xx other than 429: retrying will not help
             return None, usage, f"endpoint refused the request ({exc.status_code})"
@@ -83,7 +85,10 @@ class CallTally:
 
     def cost_usd(self, settings: CallSettings) -> float:
         """USD at the settings' `input_cost_per_mtok` and `output_cost_per_mtok`."""
-        return round(self.input_tokens / 1e6 * settings.input_cost_per_mtok + self.output_tokens / 1e6 * settings.output_cost_per_mtok, 6)
+        return round(
+            self.input_tokens / 1e6 * settings.input_cost_per_mtok
+            + self.output_tokens / 1e6 * settings.output_cost_per_mtok, 6,
+        )
 
 
 class JsonCache:

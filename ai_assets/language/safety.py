@@ -88,7 +88,8 @@ _PHRASES = {
         (0.55, "screw you"),
     ),
     "hate": (
-        (0.9, "they|these|those|you people? are|were all? animals|vermin|subhuman|parasites|cockroaches|rats|savages|scum|filth|insects|beasts"),
+        (0.9, "they|these|those|you people? are|were all? "
+            "animals|vermin|subhuman|parasites|cockroaches|rats|savages|scum|filth|insects|beasts"),
         (0.85, "they|these|those|you people? are|were not even? human"),
         (0.9, "inferior race|people|breed"),
         (0.85, "master race"),
@@ -142,7 +143,8 @@ _PHRASES = {
     ),
 }
 
-_CONTRACTIONS = (("n't", "not"), ("'ll", "will"), ("'re", "are"), ("'ve", "have"), ("'m", "am"), ("'d", "would"), ("'s", ""))
+_CONTRACTIONS = (("n't", "not"), ("'ll", "will"), ("'re", "are"), ("'ve", "have"), ("'m", "am"), ("'d", "would"),
+    ("'s", ""))
 _IRREGULAR = {"won't": ["will", "not"], "can't": ["can", "not"], "ain't": ["is", "not"]}
 _LEET = str.maketrans("013457@$!+", "oieastasit")
 _MASK = "*#"
@@ -179,7 +181,9 @@ def _compile(pattern: str) -> tuple[tuple[frozenset[str], str], ...]:
 TERMS: dict[str, dict[str, float]] = {
     category: {term: score for score, terms in groups for term in terms.split()} for category, groups in _TERMS.items()
 }
-PATTERNS = tuple(_Pattern(category, score, _compile(p)) for category, phrases in _PHRASES.items() for score, p in phrases)
+PATTERNS = tuple(
+    _Pattern(category, score, _compile(p)) for category, phrases in _PHRASES.items() for score, p in phrases
+)
 _BY_FIRST_WORD: dict[str, list[_Pattern]] = {}
 for _p in PATTERNS:
     for _word in _p.slots[0][0]:
@@ -297,7 +301,8 @@ def moderation_flags(client, model: str, spans: list[tuple[float, float, str]], 
                 if name in OPENAI_CATEGORIES and score is not None:
                     ours = OPENAI_CATEGORIES[name]
                     scores[ours] = max(scores.get(ours, 0.0), float(score))
-            flags += [Flag(start, end, c, round(s, 4), text, "moderation") for c, s in scores.items() if s >= MODERATION_MIN_SCORE]
+            flags += [Flag(start, end, c, round(s, 4), text, "moderation") for c, s in scores.items()
+                if s >= MODERATION_MIN_SCORE]
     return flags
 
 

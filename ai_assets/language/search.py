@@ -33,12 +33,14 @@ def search(query: str, k: int = 10, home: str | Path | None = None):
     scored = []
     for model, group in windows.groupby("model"):
         vectors = np.vstack(group["embedding"].to_numpy()).astype(np.float32)
-        scored.append(group.assign(score=vectors @ encode(load_encoder(registry.resolve(model, "embedding")), [query])[0]))
+        scored.append(group.assign(score=vectors @ encode(load_encoder(registry.resolve(model, "embedding")),
+            [query])[0]))
     picked: list[dict] = []
     for row in pd.concat(scored).sort_values("score", ascending=False).to_dict("records"):
         if len(picked) == k:
             break
         # Windows start at every sentence, so neighbours repeat each other; keep the best of overlapping ones.
-        if not any(p["video"] == row["video"] and min(p["end"], row["end"]) - max(p["start"], row["start"]) > 0 for p in picked):
+        if not any(p["video"] == row["video"] and min(p["end"], row["end"]) - max(p["start"], row["start"]) > 0
+                for p in picked):
             picked.append(row)
     return pd.DataFrame(picked, columns=columns)

@@ -16,6 +16,7 @@ import math
 import re
 from collections import Counter
 from dataclasses import dataclass
+from itertools import pairwise
 
 import numpy as np
 
@@ -109,7 +110,8 @@ def depth_scores(vectors: np.ndarray, block: int, window: int = 1) -> np.ndarray
 
 
 def boundaries(
-    vectors: np.ndarray, block: int = 3, min_sentences: int = 3, cutoff: float = 0.5, min_depth: float = 0.4, window: int = 1
+    vectors: np.ndarray, block: int = 3, min_sentences: int = 3, cutoff: float = 0.5, min_depth: float = 0.4,
+    window: int = 1
 ) -> list[int]:
     """Indices of the sentences that start a new chapter, in order.
 
@@ -163,11 +165,12 @@ def term_counts(texts: list[str], min_bigram_count: int = 2) -> tuple[list[Count
         for run in _tokens(text):
             total += len(run)
             counter.update(w for w in run if _content(w))
-            counter.update(f"{a} {b}" for a, b in zip(run, run[1:]) if _content(a) and _content(b))
+            counter.update(f"{a} {b}" for a, b in pairwise(run) if _content(a) and _content(b))
         counts.append(counter)
         words_per_text.append(total)
     overall: Counter = sum(counts, Counter())
-    pairs = [(t, t[:-1]) for t in overall if " " not in t and t.endswith("s") and not t.endswith("ss") and t[:-1] in overall]
+    pairs = [(t, t[:-1]) for t in overall if " " not in t and t.endswith("s") and not t.endswith("ss")
+        and t[:-1] in overall]
     canonical = {}
     for plural, single in pairs:
         kept = plural if overall[plural] > overall[single] else single
@@ -194,7 +197,7 @@ def term_weights(texts: list[str], min_bigram_count: int = 2) -> list[dict[str, 
     mean_words = max(sum(words_per_class) / max(len(texts), 1), 1.0)
     return [
         {t: c / max(total, 1) * math.log(1 + mean_words / frequency[t]) for t, c in terms.items()}
-        for terms, total in zip(counts, words_per_class)
+        for terms, total in zip(counts, words_per_class, strict=True)
     ]
 
 
@@ -249,7 +252,8 @@ def title(keywords: list[str], text: str) -> str:
         full = " and ".join(names)
         return trim_words(full if len(full) <= TITLE_CHARS else names[0], TITLE_CHARS)
     words = text.split()
-    return trim_words(" ".join(w[:1].upper() + w[1:] for w in words[:8]).rstrip(".,;:!?"), TITLE_CHARS) if words else "Untitled"
+    return trim_words(" ".join(w[:1].upper() + w[1:] for w in words[:8]).rstrip(".,;:!?"),
+        TITLE_CHARS) if words else "Untitled"
 
 
 def _spans(starts: list[int], n: int) -> list[tuple[int, int]]:
@@ -261,7 +265,7 @@ def _spans(starts: list[int], n: int) -> list[tuple[int, int]]:
 def _times(items: list[Sentence], spans: list[tuple[int, int]]) -> list[tuple[float, float]]:
     """Contiguous (start, end) seconds: 0.0 first, each chapter ending where the next starts."""
     opens = [0.0] + [items[first].start for first, _ in spans[1:]]
-    return list(zip(opens, opens[1:] + [items[-1].end]))
+    return list(zip(opens, opens[1:] + [items[-1].end], strict=True))
 
 
 def chapters(
@@ -297,7 +301,7 @@ def chapters(
         Chapter(index=i, start=begin, end=end, first_sentence=first, last_sentence=last,
                 title=title(words, text), keywords=words, text=text)
         for i, ((first, last), (begin, end), text, words)
-        in enumerate(zip(spans, _times(items, spans), texts, keywords(texts, k)))
+        in enumerate(zip(spans, _times(items, spans), texts, keywords(texts, k), strict=True))
     ]
 
 

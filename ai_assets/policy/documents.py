@@ -65,7 +65,8 @@ class AsrPolicy(_Strict):
         missing = set(COMPLEXITY_CLASSES) - set(self.classes)
         unknown = set(self.classes) - set(COMPLEXITY_CLASSES)
         if missing or unknown:
-            raise ValueError(f"classes must be exactly {list(COMPLEXITY_CLASSES)} (missing {sorted(missing)}, unknown {sorted(unknown)})")
+            raise ValueError(f"classes must be exactly {list(COMPLEXITY_CLASSES)} (missing {sorted(missing)}, unknown "
+                f"{sorted(unknown)})")
         return self
 
     def models(self) -> set[str]:
@@ -75,7 +76,8 @@ class AsrPolicy(_Strict):
 class VisionPolicy(_Strict):
     sample_fps: float = Field(0.5, gt=0, le=30, description="Frames sampled per second, besides one per scene.")
     max_images_per_call: int = Field(50, ge=1, le=200, description="VLM batch size.")
-    phash_max_distance: int = Field(6, ge=0, le=64, description="Sampled frames this close to one already kept are duplicates.")
+    phash_max_distance: int = Field(6, ge=0, le=64,
+        description="Sampled frames this close to one already kept are duplicates.")
     scene_threshold: float = Field(27.0, gt=0, le=255, description="PySceneDetect ContentDetector threshold for a cut.")
 
 
@@ -95,7 +97,8 @@ class PlatformSpec(_Strict):
     width: int = Field(ge=128, le=4096, description="Output width in pixels, even.")
     height: int = Field(ge=128, le=4096, description="Output height in pixels, even.")
     max_seconds: float = Field(60.0, ge=5, le=600)
-    caption_bottom: float = Field(0.08, ge=0, le=0.5, description="Captions sit this share of the height above the bottom, clear of the app's buttons.")
+    caption_bottom: float = Field(0.08, ge=0, le=0.5,
+        description="Captions sit this share of the height above the bottom, clear of the app's buttons.")
 
     @model_validator(mode="after")
     def _size_matches_aspect(self):
@@ -109,10 +112,12 @@ class PlatformSpec(_Strict):
 
 class ReframeRule(_Strict):
     track_fps: float = Field(5.0, gt=0, le=30, description="Face detections per second of clip.")
-    dead_zone: float = Field(0.08, ge=0, le=0.5, description="The crop stays put while the face moves less than this share of the crop width.")
+    dead_zone: float = Field(0.08, ge=0, le=0.5,
+        description="The crop stays put while the face moves less than this share of the crop width.")
     ease_seconds: float = Field(0.6, gt=0, le=5, description="Time constant of the crop's critically damped motion.")
     max_speed: float = Field(0.5, gt=0, le=5, description="Fastest crop motion, in source widths per second.")
-    no_face_layout: Literal["blur", "centre"] = Field("blur", description="Without a face: the whole frame over a blurred copy, or a centre crop.")
+    no_face_layout: Literal["blur", "centre"] = Field("blur",
+        description="Without a face: the whole frame over a blurred copy, or a centre crop.")
 
 
 class CaptionRule(_Strict):
@@ -158,19 +163,26 @@ class LengthRule(_Strict):
 
 class SegmentPolicy(_Strict):
     weights: dict[str, float] = Field(description="Weight of each named signal in the score.")
-    safety_weight: float = Field(0.5, ge=0, le=2, description="Penalty per unit of the highest safety score below the threshold.")
-    safety_threshold: float = Field(0.5, gt=0, le=1, description="A segment overlapping a flag at or above this is never ranked.")
+    safety_weight: float = Field(0.5, ge=0, le=2,
+        description="Penalty per unit of the highest safety score below the threshold.")
+    safety_threshold: float = Field(0.5, gt=0, le=1,
+        description="A segment overlapping a flag at or above this is never ranked.")
     hook_seconds: float = Field(3.0, gt=0, le=15, description="How much of the opening the hook signal looks at.")
-    platforms: dict[str, LengthRule] = Field(description="Candidate lengths per platform; each platform gets its own ranking.")
+    platforms: dict[str, LengthRule] = Field(
+        description="Candidate lengths per platform; each platform gets its own ranking."
+    )
     top_k: int = Field(10, ge=1, le=100, description="Ranked segments per platform.")
-    max_overlap: float = Field(0.5, ge=0, le=1, description="Two ranked segments share at most this share of the shorter one.")
-    copy_top_k: int = Field(3, ge=0, le=20, description="Top segments per platform that get a title, description and hashtags.")
+    max_overlap: float = Field(0.5, ge=0, le=1,
+        description="Two ranked segments share at most this share of the shorter one.")
+    copy_top_k: int = Field(3, ge=0, le=20,
+        description="Top segments per platform that get a title, description and hashtags.")
 
     @model_validator(mode="after")
     def _weights(self):
         missing, unknown = set(SIGNALS) - set(self.weights), set(self.weights) - set(SIGNALS)
         if missing or unknown:
-            raise ValueError(f"weights must name exactly {list(SIGNALS)} (missing {sorted(missing)}, unknown {sorted(unknown)})")
+            raise ValueError(f"weights must name exactly {list(SIGNALS)} (missing {sorted(missing)}, unknown "
+                f"{sorted(unknown)})")
         if any(w < 0 or w > 1 for w in self.weights.values()) or sum(self.weights.values()) <= 0:
             raise ValueError("each weight must lie in [0, 1] and at least one must be positive")
         if not self.platforms:
@@ -226,7 +238,8 @@ def validate(domain: str, body: dict, available_models: dict[str, list[str]] | N
         unknown = sorted(parsed.models() - set(available_models[kind]))
         if unknown:
             raise PolicyError(
-                f"invalid {domain} policy: model {', '.join(unknown)} not available (available: {', '.join(available_models[kind])})"
+                f"invalid {domain} policy: model {', '.join(unknown)} not available (available: "
+                f"{', '.join(available_models[kind])})"
             )
     return json.loads(canonical(parsed.model_dump(mode="json")))
 
@@ -249,7 +262,8 @@ class Policy:
 
 
 def default_policy(domain: str) -> Policy:
-    return Policy(domain, 0, datetime.fromtimestamp(0, tz=UTC), "user", "built-in default", validate(domain, DEFAULTS[domain]))
+    return Policy(domain, 0, datetime.fromtimestamp(0, tz=UTC), "user", "built-in default",
+        validate(domain, DEFAULTS[domain]))
 
 
 TABLE_SQL = """
@@ -297,7 +311,8 @@ class PolicyStore:
             try:
                 if conn.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'policies'").fetchone()[0]:
                     rows = conn.execute(
-                        "SELECT domain, version, created_at, author, reason, body FROM policies WHERE domain = ? ORDER BY version", [domain]
+                        "SELECT domain, version, created_at, author, reason, body FROM policies WHERE domain = ? "
+                        "ORDER BY version", [domain]
                     ).fetchall()
             finally:
                 conn.close()
@@ -306,7 +321,8 @@ class PolicyStore:
     def current(self, domain: str) -> Policy:
         return self.history(domain)[-1]
 
-    def set(self, domain: str, body: dict, author: str, reason: str, available_models: dict[str, list[str]] | None = None) -> Policy:
+    def set(self, domain: str, body: dict, author: str, reason: str,
+            available_models: dict[str, list[str]] | None = None) -> Policy:
         """Validate and store a new version; an identical body stores nothing and returns the current one."""
         if author not in AUTHORS:
             raise PolicyError(f"author must be one of {AUTHORS}")
@@ -316,7 +332,8 @@ class PolicyStore:
         conn = self._connect(read_only=False)
         try:
             conn.execute("BEGIN")
-            last = conn.execute("SELECT version, body FROM policies WHERE domain = ? ORDER BY version DESC LIMIT 1", [domain]).fetchone()
+            last = conn.execute("SELECT version, body FROM policies WHERE domain = ? ORDER BY version DESC LIMIT 1",
+                [domain]).fetchone()
             unchanged = json.loads(last[1]) == clean if last else clean == default_policy(domain).body
             if unchanged:
                 conn.execute("ROLLBACK")

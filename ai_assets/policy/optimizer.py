@@ -34,7 +34,8 @@ from ai_assets.policy.documents import AsrPolicy, AsrRule, Policy, canonical
 # English model ladder, smallest first; only installed (or downloadable) models are used.
 MODEL_LADDER = ("tiny.en", "base", "small", "medium", "large-v3")
 # Rough relative decoding cost, for projecting a step's realtime factor before it is measured.
-MODEL_COST = {"tiny.en": 1.0, "tiny": 1.0, "base.en": 1.9, "base": 1.9, "small": 5.5, "small.en": 5.5, "medium": 14.0, "large-v3": 28.0}
+MODEL_COST = {"tiny.en": 1.0, "tiny": 1.0, "base.en": 1.9, "base": 1.9, "small": 5.5, "small.en": 5.5, "medium": 14.0,
+    "large-v3": 28.0}
 UPGRADED_BEAM = 5
 
 
@@ -203,20 +204,25 @@ def decide(
         mine = [s for s in samples if s.complexity_class == cls and s.rule_sha == sha]
         quality = Quality.of(mine)
         if quality.n < settings.min_samples:
-            decision.notes.append(f"{cls}: {quality.n} of {settings.min_samples} samples under the current rule; no change")
+            decision.notes.append(f"{cls}: {quality.n} of {settings.min_samples} samples under the current rule; no "
+                "change")
             continue
-        below = (quality.confidence is not None and quality.confidence < settings.target_confidence - settings.confidence_margin) or (
+        below = (quality.confidence is not None
+            and quality.confidence < settings.target_confidence - settings.confidence_margin) or (
             quality.wer is not None and quality.wer > settings.target_wer + settings.wer_margin
         )
-        above = (quality.confidence is None or quality.confidence > settings.target_confidence + settings.confidence_margin) and (
+        above = (quality.confidence is None
+            or quality.confidence > settings.target_confidence + settings.confidence_margin) and (
             quality.wer is None or quality.wer < settings.target_wer - settings.wer_margin
         )
         if below:
             change = _upgrade(cls, rule, quality, shadow, available, settings, rejected.get(cls, []))
         elif quality.rtf is not None and quality.rtf > settings.budget_rtf and above:
             candidate = step_down(rule, available)
-            change = (candidate, f"{cls}: rtf {quality.rtf:.3f} over budget {settings.budget_rtf} with quality to spare "
-                      f"({quality.text()}); {_describe(rule)} -> {_describe(candidate)}") if candidate else (None, f"{cls}: over budget but already smallest")
+            change = (candidate,
+                      f"{cls}: rtf {quality.rtf:.3f} over budget {settings.budget_rtf} with quality to spare "
+                      f"({quality.text()}); {_describe(rule)} -> {_describe(candidate)}") if candidate else (None,
+                      f"{cls}: over budget but already smallest")
         else:
             change = _tune_batch(cls, rule, samples, settings)
         candidate, reason = change
@@ -240,24 +246,36 @@ def _upgrade(cls, rule, quality, shadow, available, settings, rejected_shas):
         return None, f"{cls}: quality below target ({quality.text()}) but no larger model or beam is available"
     if rule_sha(candidate) in rejected_shas:
         return None, f"{cls}: {_describe(candidate)} was rolled back before; not retried"
-    evidence = [s for s in shadow if s.complexity_class == cls and s.rule_sha == rule_sha(candidate) and s.status == "success"]
+    evidence = [s for s in shadow if s.complexity_class == cls and s.rule_sha == rule_sha(candidate)
+        and s.status == "success"]
     if evidence:
         projected = _median(s.realtime_factor for s in evidence)
         basis = f"measured in {len(evidence)} shadow runs"
     else:
-        projected = (quality.rtf or 0.0) * model_cost(candidate.model, candidate.beam_size) / model_cost(rule.model, rule.beam_size)
+        cost_ratio = model_cost(candidate.model, candidate.beam_size) / model_cost(rule.model, rule.beam_size)
+        projected = (quality.rtf or 0.0) * cost_ratio
         basis = "projected"
     if settings.require_shadow_evidence and len(evidence) < settings.min_shadow_samples:
-        return None, f"{cls}: quality below target ({quality.text()}); waiting for shadow evidence on {_describe(candidate)} ({len(evidence)} of {settings.min_shadow_samples})"
+        return None, (
+            f"{cls}: quality below target ({quality.text()}); waiting for shadow evidence on {_describe(candidate)} "
+            f"({len(evidence)} of {settings.min_shadow_samples})"
+        )
     shadow_confidence = _mean(s.confidence for s in evidence)
     if shadow_confidence is not None and quality.confidence is not None and shadow_confidence <= quality.confidence:
-        return None, (f"{cls}: quality below target, but {_describe(candidate)} was no more confident in {len(evidence)} "
-                      f"shadow runs ({shadow_confidence:.3f} vs {quality.confidence:.3f})")
+        return None, (
+            f"{cls}: quality below target, but {_describe(candidate)} was no more confident in {len(evidence)} "
+            f"shadow runs ({shadow_confidence:.3f} vs {quality.confidence:.3f})"
+        )
     if projected is not None and projected > settings.budget_rtf:
-        return None, f"{cls}: quality below target but {_describe(candidate)} would cost rtf {projected:.3f} ({basis}) > budget {settings.budget_rtf}"
-    target = f"confidence {settings.target_confidence}" + (f", WER {settings.target_wer:.0%}" if quality.wer is not None else "")
+        return None, (
+            f"{cls}: quality below target but {_describe(candidate)} would cost rtf {projected:.3f} ({basis}) "
+            f"> budget {settings.budget_rtf}"
+        )
+    wer_target = f", WER {settings.target_wer:.0%}" if quality.wer is not None else ""
+    target = f"confidence {settings.target_confidence}{wer_target}"
     return candidate, (f"{cls}: quality below target ({quality.text()}; target {target}); "
-                       f"{_describe(rule)} -> {_describe(candidate)}, rtf {projected:.3f} {basis} within budget {settings.budget_rtf}")
+                       f"{_describe(rule)} -> {_describe(candidate)}, rtf {projected:.3f} {basis} within budget "
+                       f"{settings.budget_rtf}")
 
 
 def _tune_batch(cls, rule, samples, settings):
@@ -272,9 +290,14 @@ def _tune_batch(cls, rule, samples, settings):
     best = min(measured, key=measured.get)
     if best != rule.batch_size and measured[best] < 0.9 * measured[rule.batch_size]:
         return rule.model_copy(update={"batch_size": best}), (
-            f"{cls}: batch {best} measured rtf {measured[best]:.3f} vs {measured[rule.batch_size]:.3f} at batch {rule.batch_size}")
+            f"{cls}: batch {best} measured rtf {measured[best]:.3f} vs {measured[rule.batch_size]:.3f} at batch "
+            f"{rule.batch_size}")
     doubled = rule.batch_size * 2
-    if measured[rule.batch_size] > settings.budget_rtf / 2 and doubled <= settings.max_batch_size and doubled not in by_batch:
+    if (
+        measured[rule.batch_size] > settings.budget_rtf / 2
+        and doubled <= settings.max_batch_size
+        and doubled not in by_batch
+    ):
         return rule.model_copy(update={"batch_size": doubled}), (
             f"{cls}: rtf {measured[rule.batch_size]:.3f} is over half the budget; trying batch {doubled}")
     return None, ""
@@ -293,7 +316,11 @@ def _rollback(history: list[Policy], samples: list[Sample], settings: OptimizerS
         if new_q.total < settings.rollback_min_samples or old_q.n == 0:
             continue
         worse = []
-        if new_q.confidence is not None and old_q.confidence is not None and new_q.confidence < old_q.confidence - settings.rollback_confidence_drop:
+        if (
+            new_q.confidence is not None
+            and old_q.confidence is not None
+            and new_q.confidence < old_q.confidence - settings.rollback_confidence_drop
+        ):
             worse.append(f"confidence {new_q.confidence:.3f} vs {old_q.confidence:.3f}")
         if new_q.wer is not None and old_q.wer is not None and new_q.wer > old_q.wer + settings.rollback_wer_rise:
             worse.append(f"WER {new_q.wer:.1%} vs {old_q.wer:.1%}")

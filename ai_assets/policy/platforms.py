@@ -39,10 +39,12 @@ class Platform:
 
 # Short-form apps reward 15–60 s; LinkedIn viewers stay for a fuller thought.
 PLATFORMS: dict[str, Platform] = {
-    "tiktok": Platform("9:16", 1080, 1920, min_seconds=15, max_seconds=60, caption_bottom=0.2, title=100, caption=150, hashtags=5),
-    "shorts": Platform("9:16", 1080, 1920, min_seconds=15, max_seconds=60, caption_bottom=0.2, title=100, caption=5000, hashtags=5),
-    "reels": Platform("9:16", 1080, 1920, min_seconds=15, max_seconds=60, caption_bottom=0.2, title=100, caption=2200, hashtags=5),
-    "linkedin": Platform("1:1", 1080, 1080, min_seconds=20, max_seconds=60, caption_bottom=0.08, title=100, caption=3000, hashtags=5),
+    "tiktok": Platform("9:16", 1080, 1920, min_seconds=15, max_seconds=60, caption_bottom=0.2, title=100, caption=150,
+    hashtags=5), "shorts": Platform("9:16", 1080, 1920, min_seconds=15, max_seconds=60, caption_bottom=0.2, title=100,
+    caption=5000, hashtags=5),
+    "reels": Platform("9:16", 1080, 1920, min_seconds=15, max_seconds=60, caption_bottom=0.2, title=100, caption=2200,
+    hashtags=5), "linkedin": Platform("1:1", 1080, 1080, min_seconds=20, max_seconds=60, caption_bottom=0.08, title=100,
+    caption=3000, hashtags=5),
 }
 # Other names users give the same platforms.
 ALIASES = {"youtube": "shorts", "instagram": "reels"}

@@ -7,7 +7,8 @@ from ai_assets.storage.metrics import MetricsStore
 
 # Each video's latest successful run of an asset, and the policy hash it recorded.
 _LATEST_POLICY_SQL = (
-    "SELECT video, arg_max(policy_sha256, started_at) FROM metrics WHERE asset = ? AND status = 'success' GROUP BY video"
+    "SELECT video, arg_max(policy_sha256, started_at) FROM metrics WHERE asset = ? AND status = 'success' GROUP BY "
+    "video"
 )
 
 

@@ -41,7 +41,8 @@ def record(
     clip, segment = _clip_and_segment(layout, clip_id)
     entry = {
         "feedback_id": uuid.uuid4().hex, "created_at": datetime.now(UTC), "clip_id": clip_id,
-        "video": clip["video"], "platform": clip["platform"], "rank": clip["rank"], "rating": rating, "selected": selected,
+        "video": clip["video"], "platform": clip["platform"], "rank": clip["rank"], "rating": rating,
+        "selected": selected,
         "views": views, "retention": retention, "note": note, "segment_policy_version": segment["policy_version"],
         **{s: segment[s] for s in SIGNALS},
     }
@@ -60,12 +61,13 @@ def _clip_and_segment(layout: Layout, clip_id: str) -> tuple[dict, dict]:
     try:
         clip = _one(conn, "SELECT video, platform, rank, text FROM clips WHERE clip_id = ?", [clip_id])
         if clip is None:
-            raise FeedbackError(f"unknown clip id {clip_id!r}: pick one from `ai-assets feedback --list` or the clips table")
+            raise FeedbackError(f"unknown clip id {clip_id!r}: pick one from `ai-assets feedback --list` or the clips "
+                "table")
         columns = ", ".join(SIGNALS)
         segment = _one(
             conn,
-            f"SELECT {columns}, policy_version FROM segments WHERE video = ? AND text = ? ORDER BY platform = ? DESC, rank LIMIT 1",
-            [clip["video"], clip["text"], clip["platform"]],
+            f"SELECT {columns}, policy_version FROM segments WHERE video = ? AND text = ? ORDER BY platform = ? DESC, "
+            "rank LIMIT 1", [clip["video"], clip["text"], clip["platform"]],
         )
     finally:
         conn.close()
@@ -78,7 +80,7 @@ def _one(conn, sql: str, params: list) -> dict | None:
     cursor = conn.execute(sql, params)
     names = [d[0] for d in cursor.description]
     row = cursor.fetchone()
-    return dict(zip(names, row)) if row else None
+    return dict(zip(names, row, strict=True)) if row else None
 
 
 def rows(folder: Path) -> list[dict]:
@@ -92,6 +94,6 @@ def rows(folder: Path) -> list[dict]:
         path = str(Path(folder) / "*.parquet").replace("'", "''")
         cursor = conn.execute(f"SELECT * FROM read_parquet('{path}', union_by_name = true) ORDER BY created_at")
         names = [d[0] for d in cursor.description]
-        return [dict(zip(names, r)) for r in cursor.fetchall()]
+        return [dict(zip(names, r, strict=True)) for r in cursor.fetchall()]
     finally:
         conn.close()

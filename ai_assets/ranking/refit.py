@@ -97,7 +97,8 @@ def _vector(weights: dict[str, float]) -> np.ndarray:
     return np.array([weights[s] for s in SIGNALS])
 
 
-def propose(rows: list[dict], current: dict[str, float], settings: RefitSettings = RefitSettings()) -> tuple[Proposal | None, str]:
+def propose(rows: list[dict], current: dict[str, float],
+        settings: RefitSettings = RefitSettings()) -> tuple[Proposal | None, str]:
     """New weights with their evidence, or None and why not."""
     x, y, mask = labelled(rows)
     if len(y) < settings.min_rows:
@@ -113,21 +114,23 @@ def propose(rows: list[dict], current: dict[str, float], settings: RefitSettings
     fitted *= total / fitted.sum()
     trust = len(train_y) / (len(train_y) + settings.prior_rows)
     blended = trust * fitted + (1 - trust) * _vector(current)
-    weights = {s: round(float(w), 4) for s, w in zip(SIGNALS, np.clip(blended, 0.0, 1.0))}
+    weights = {s: round(float(w), 4) for s, w in zip(SIGNALS, np.clip(blended, 0.0, 1.0), strict=True)}
     before, after = auc(test_x @ _vector(current), test_y), auc(test_x @ _vector(weights), test_y)
     evidence = {
         "rows": len(y), "train": len(train_y), "held_out": len(test_y), "positives": int(y.sum()),
         "auc_current": round(before, 4), "auc_refit": round(after, 4), "trust": round(trust, 3),
-        "coefficients": {s: round(float(b), 4) for s, b in zip(SIGNALS, beta)},
+        "coefficients": {s: round(float(b), 4) for s, b in zip(SIGNALS, beta, strict=True)},
     }
     if after < before + settings.min_gain:
         return None, f"a refit would not help: held-out agreement {after:.3f} vs {before:.3f} now"
-    changes = ", ".join(f"{s} {current[s]:.2f}→{weights[s]:.2f}" for s in SIGNALS if abs(weights[s] - current[s]) >= 0.01)
+    changes = ", ".join(f"{s} {current[s]:.2f}→{weights[s]:.2f}" for s in SIGNALS
+        if abs(weights[s] - current[s]) >= 0.01)
     reason = f"{REFIT_REASON}: held-out agreement {before:.3f}→{after:.3f} on {len(test_y)} of {len(y)} rows; {changes}"
     return Proposal(weights, reason, evidence), reason
 
 
-def rollback_target(history: list[Policy], rows: list[dict], settings: RefitSettings = RefitSettings()) -> tuple[Policy | None, str]:
+def rollback_target(history: list[Policy], rows: list[dict],
+        settings: RefitSettings = RefitSettings()) -> tuple[Policy | None, str]:
     """The version to restore when the current refit does worse than its predecessor on newer feedback."""
     current = history[-1]
     if current.author != "sensor" or not current.reason.startswith(REFIT_REASON) or len(history) < 2:
@@ -141,6 +144,7 @@ def rollback_target(history: list[Policy], rows: list[dict], settings: RefitSett
     if now is None or before is None:
         return None, "newer feedback lacks selected or rejected clips"
     if now < before - settings.rollback_drop:
-        return previous, (f"{ROLLBACK_REASON} to v{previous.version}: agreement on {len(y)} newer rows fell to {now:.3f} "
+        return previous, (f"{ROLLBACK_REASON} to v{previous.version}: agreement on {len(y)} newer rows fell to "
+                          f"{now:.3f} "
                           f"under v{current.version}, v{previous.version} scores {before:.3f}")
     return None, f"refit v{current.version} holds: {now:.3f} vs {before:.3f} for v{previous.version}"

@@ -49,7 +49,8 @@ CLAIM_WORDS = (
     "never always nobody everyone everybody secret truth mistake mistakes wrong best worst biggest most only "
     "stop myth lie lies surprising shocking insane crazy guaranteed proven"
 ).split()
-_CLAIM = re.compile(r"\b(" + "|".join(CLAIM_WORDS) + r")\b|\bhere's why\b|\bthe reason\b|\byou need to\b", re.IGNORECASE)
+_CLAIM = re.compile(r"\b(" + "|".join(CLAIM_WORDS) + r")\b|\bhere's why\b|\bthe reason\b|\byou need to\b",
+    re.IGNORECASE)
 # Openers that lean on what came before, so a clip starting with one does not stand alone.
 DANGLING = {"and", "but", "so", "because", "or", "which", "then", "also", "that", "plus", "anyway"}
 # A pause this long before a sentence is a natural place to start a clip.
@@ -154,7 +155,8 @@ def dynamics_score(turns: list[dict], start: float, end: float) -> tuple[float, 
 
 def overlap_seconds(rows: list[dict], start: float, end: float) -> list[tuple[dict, float]]:
     """Rows overlapping [start, end), in order, with the seconds they share."""
-    return [(r, min(end, r["end"]) - max(start, r["start"])) for r in rows if min(end, r["end"]) > max(start, r["start"])]
+    return [(r, min(end, r["end"]) - max(start, r["start"])) for r in rows
+        if min(end, r["end"]) > max(start, r["start"])]
 
 
 class Timeline:
@@ -186,7 +188,8 @@ class _Video:
         self.speakers = [self._speaker(s) for s in items]
         self.intensity = [self._intensity(s) for s in items]
         durations = [max(s.end - s.start, 1e-3) for s in items]
-        self.prefix_intensity = np.concatenate([[0.0], np.cumsum([i * d for i, d in zip(self.intensity, durations)])])
+        self.prefix_intensity = np.concatenate([[0.0],
+            np.cumsum([i * d for i, d in zip(self.intensity, durations, strict=True)])])
         self.prefix_duration = np.concatenate([[0.0], np.cumsum(durations)])
         self.chapter_of = [bisect.bisect_right(evidence.chapter_starts, s.start + 1e-3) - 1 for s in items]
         self.boundary_start = [self._starts_naturally(i) for i in range(len(items))]
@@ -210,7 +213,11 @@ class _Video:
             return True
         if self.chapter_of[i] != self.chapter_of[i - 1]:
             return True
-        return self.speakers[i] is not None and self.speakers[i - 1] is not None and self.speakers[i] != self.speakers[i - 1]
+        return (
+            self.speakers[i] is not None
+            and self.speakers[i - 1] is not None
+            and self.speakers[i] != self.speakers[i - 1]
+        )
 
     def _hook(self, i: int, words: list[dict]) -> tuple[float, str | None]:
         """Hook strength and kind of a clip that starts at sentence i."""
@@ -220,7 +227,11 @@ class _Video:
         opening = " ".join(w["word"].strip() for w in words[first_word:after])
         first = self.items[i].text.strip()
         # A question counts when it is asked early, not when its question mark arrives late.
-        kind = "question" if first.endswith("?") and self.items[i].end <= start + 2 * self.policy.hook_seconds else hook_kind(opening.rstrip("?"))
+        kind = (
+            "question"
+            if first.endswith("?") and self.items[i].end <= start + 2 * self.policy.hook_seconds
+            else hook_kind(opening.rstrip("?"))
+        )
         score = HOOK_SCORES.get(kind, 0.0)
         opened = bisect.bisect_left(self.sentence_starts, limit)
         peak = max(self.intensity[i:opened], default=0.0)
@@ -241,7 +252,9 @@ class _Video:
         one_chapter = self.chapter_of[a] == self.chapter_of[b]
         completeness = (0.35 * coherence + 0.15 * clean_start + 0.15 * clean_end + 0.1 * self.boundary_start[a]
                         + 0.1 * ends_naturally + 0.15 * one_chapter)
-        mean_intensity = (self.prefix_intensity[b + 1] - self.prefix_intensity[a]) / (self.prefix_duration[b + 1] - self.prefix_duration[a])
+        mean_intensity = (self.prefix_intensity[b + 1] - self.prefix_intensity[a]) / (
+            self.prefix_duration[b + 1] - self.prefix_duration[a]
+        )
         emotion = 0.7 * mean_intensity + 0.3 * max(self.intensity[a : b + 1])
         dynamics, speakers = dynamics_score([t for t, _ in self.turns.overlapping(start, end)], start, end)
         visual = visual_signals(self.frames, start, end)
@@ -271,7 +284,8 @@ def score_row(values: dict, flags: Timeline, policy: SegmentPolicy) -> dict:
     for name in SIGNALS:
         row[f"{name}_contrib"] = round(policy.weights[name] * values[name], 4)
     start, end = values["start"], values["end"]
-    hits = [Flag(f["start"], f["end"], f["category"], f["score"], f["text"], f.get("source", "")) for f, _ in flags.overlapping(start, end)]
+    hits = [Flag(f["start"], f["end"], f["category"], f["score"], f["text"], f.get("source", "")) for f,
+        _ in flags.overlapping(start, end)]
     below = [f for f in hits if f.score < policy.safety_threshold]
     row["safety"] = round(penalty(hits, start, end), 4)
     row["safety_contrib"] = round(-policy.safety_weight * penalty(below, start, end), 4)

@@ -72,7 +72,8 @@ def balanced_lines(words: list[str], fits: Callable[[str], bool], max_lines: int
 
 
 def group_cues(
-    words: list[Word], fits: Callable[[str], bool], max_lines: int = 2, max_seconds: float = 3.5, pause_break: float = 0.6
+    words: list[Word], fits: Callable[[str], bool], max_lines: int = 2, max_seconds: float = 3.5,
+    pause_break: float = 0.6
 ) -> list[Cue]:
     """Greedy cues: a new cue at a sentence end, a long pause, the time limit, or when the text stops fitting.
 
@@ -110,7 +111,8 @@ def _timestamp(seconds: float, separator: str) -> str:
 
 
 def to_srt(cues: list[Cue]) -> str:
-    blocks = [f"{i}\n{_timestamp(c.start, ',')} --> {_timestamp(c.end, ',')}\n" + "\n".join(c.lines) for i, c in enumerate(cues, 1)]
+    blocks = [f"{i}\n{_timestamp(c.start, ',')} --> {_timestamp(c.end, ',')}\n" + "\n".join(c.lines) for i,
+        c in enumerate(cues, 1)]
     return "\n\n".join(blocks) + ("\n" if blocks else "")
 
 
@@ -140,7 +142,8 @@ class CaptionStyle:
     outline_px: int
 
     @classmethod
-    def for_frame(cls, font_file: Path, width: int, height: int, font_scale: float, bottom_share: float) -> CaptionStyle:
+    def for_frame(cls, font_file: Path, width: int, height: int, font_scale: float,
+            bottom_share: float) -> CaptionStyle:
         font_px = max(12, round(width * font_scale))
         return cls(font_file, font_px, int(width * 0.86), round(height * bottom_share), max(2, font_px // 14))
 
@@ -164,7 +167,8 @@ def find_font(preferred: Path = DEFAULT_FONT) -> Path | None:
     if preferred.is_file():
         return preferred
     if shutil.which("fc-match"):
-        found = subprocess.run(["fc-match", "-f", "%{file}", "sans:bold"], capture_output=True, text=True).stdout.strip()
+        found = subprocess.run(["fc-match", "-f", "%{file}", "sans:bold"], capture_output=True,
+            text=True).stdout.strip()
         if found and Path(found).is_file():
             return Path(found)
     return None
@@ -196,15 +200,17 @@ def to_ass(cues: list[Cue], width: int, height: int, style: CaptionStyle) -> str
     header = (
         "[Script Info]\nScriptType: v4.00+\nWrapStyle: 2\nScaledBorderAndShadow: yes\n"
         f"PlayResX: {width}\nPlayResY: {height}\n\n"
-        "[V4+ Styles]\nFormat: Name, Fontname, Fontsize, PrimaryColour, SecondaryColour, OutlineColour, BackColour, Bold, Italic, "
-        "Underline, StrikeOut, ScaleX, ScaleY, Spacing, Angle, BorderStyle, Outline, Shadow, Alignment, MarginL, MarginR, MarginV, Encoding\n"
-        f"Style: Caption,{family},{style.font_px},&H00FFFFFF,&H00FFFFFF,&H00000000,&H64000000,{-1 if bold else 0},0,0,0,100,100,0,0,1,"
-        f"{style.outline_px},0,2,0,0,{style.margin_bottom},1\n\n"
+        "[V4+ Styles]\nFormat: Name, Fontname, Fontsize, PrimaryColour, SecondaryColour, OutlineColour, BackColour, "
+        "Bold, Italic, Underline, StrikeOut, ScaleX, ScaleY, Spacing, Angle, BorderStyle, Outline, Shadow, Alignment, "
+        "MarginL, MarginR, MarginV, Encoding\n"
+        f"Style: Caption,{family},{style.font_px},&H00FFFFFF,&H00FFFFFF,&H00000000,&H64000000,{-1 if bold else 0},"
+        f"0,0,0,100,100,0,0,1,{style.outline_px},0,2,0,0,{style.margin_bottom},1\n\n"
         "[Events]\nFormat: Layer, Start, End, Style, Name, MarginL, MarginR, MarginV, Effect, Text\n"
     )
     line_break = "\\N"
     events = [
-        f"Dialogue: 0,{_ass_time(c.start)},{_ass_time(c.end)},Caption,,0,0,0,,{line_break.join(_ass_escape(line) for line in c.lines)}"
+        f"Dialogue: 0,{_ass_time(c.start)},{_ass_time(c.end)},Caption,,0,0,0,,"
+        f"{line_break.join(_ass_escape(line) for line in c.lines)}"
         for c in cues
     ]
     return header + "\n".join(events) + "\n"

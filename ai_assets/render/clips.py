@@ -51,7 +51,8 @@ def clip_span(seg_start: float, seg_end: float, sentence_ends: list[float], pad_
     return start, min(duration, end + pad_after, limit), trimmed
 
 
-def plan_jobs(segments: list[dict], items: list[Sentence], policy: ClipPolicy, duration: float) -> tuple[list[ClipJob], list[str]]:
+def plan_jobs(segments: list[dict], items: list[Sentence], policy: ClipPolicy,
+        duration: float) -> tuple[list[ClipJob], list[str]]:
     """Top-K segments per platform as render jobs, identical renders merged; also what was skipped and why."""
     jobs: dict[tuple, ClipJob] = {}
     skipped: list[str] = []
@@ -61,9 +62,12 @@ def plan_jobs(segments: list[dict], items: list[Sentence], policy: ClipPolicy, d
             if taken == policy.top_k:
                 break
             ends = [s.end for s in items[seg["first_sentence"] : seg["last_sentence"] + 1]]
-            span = clip_span(seg["start"], seg["end"], ends, policy.pad_before, policy.pad_after, spec.max_seconds, duration)
+            span = clip_span(seg["start"], seg["end"], ends, policy.pad_before, policy.pad_after, spec.max_seconds,
+                duration)
             if span is None:
-                skipped.append(f"rank {seg['rank']} on {name}: its first sentence is longer than {spec.max_seconds:g} s")
+                skipped.append(
+                    f"rank {seg['rank']} on {name}: its first sentence is longer than {spec.max_seconds:g} s"
+                )
                 continue
             start, end, trimmed = span
             key = (seg["rank"], round(start, 3), round(end, 3), spec.width, spec.height, spec.caption_bottom)
@@ -128,10 +132,11 @@ def render_job(
     if layout != "blur":
         clip_samples = [] if layout == "centre" else [s for s in samples if s.time < cut.duration]
         local_cuts = [t - cut.start for t in cut_times if cut.start < t < cut.start + cut.duration]
-        path = plan_crop(clip_samples, source.width, source.height, ASPECTS[spec.aspect], spec.width, cut.fps, cut.frames,
-                         local_cuts, rule.dead_zone, rule.ease_seconds, rule.max_speed)
+        path = plan_crop(clip_samples, source.width, source.height, ASPECTS[spec.aspect], spec.width, cut.fps,
+            cut.frames, local_cuts, rule.dead_zone, rule.ease_seconds, rule.max_speed)
 
-    style = CaptionStyle.for_frame(font, spec.width, spec.height, policy.captions.font_scale, spec.caption_bottom) if font else None
+    style = CaptionStyle.for_frame(font, spec.width, spec.height, policy.captions.font_scale,
+        spec.caption_bottom) if font else None
     fits = style.fits() if style else (lambda text: len(text) <= 42)
     cues = group_cues(clip_words(words, cut.start, cut.start + cut.duration), fits, policy.captions.max_lines,
                       policy.captions.max_cue_seconds, policy.captions.pause_break_seconds)
@@ -139,14 +144,15 @@ def render_job(
     video_path, srt_path, thumb_path = (out_dir / f"{job.stem}.{ext}" for ext in ("mp4", "srt", "jpg"))
     write_bytes_atomic(srt_path, to_srt(cues).encode())
     render_clip(source.path, video_path, cut, spec.width, spec.height, path,
-                ass=to_ass(cues, spec.width, spec.height, style) if burn else None, fonts_dir=font.parent if burn else None,
-                encoding=Encoding(policy.preset, policy.crf), has_audio=source.has_audio)
+                ass=to_ass(cues, spec.width, spec.height, style) if burn else None, fonts_dir=font.parent if burn
+                else None, encoding=Encoding(policy.preset, policy.crf), has_audio=source.has_audio)
     at = thumbnail_time(samples, cut.duration)
     frame = min(cut.frames - 1, round(at * cut.fps))
     crop = (int(path.xs[frame]), int(path.ys[frame]), path.width, path.height) if path is not None else None
     render_thumbnail(source.path, thumb_path, cut.start + at, spec.width, spec.height, crop)
     return RenderedClip(job, cut, layout, path.jitter if path is not None else 0.0,
-                        path.face_coverage if path is not None else 0.0, video_path, srt_path, thumb_path, len(cues), burn)
+                        path.face_coverage if path is not None else 0.0, video_path, srt_path, thumb_path, len(cues),
+                        burn)
 
 
 def thumbnail_time(samples: list[FaceSample], duration: float) -> float:
@@ -156,7 +162,8 @@ def thumbnail_time(samples: list[FaceSample], duration: float) -> float:
 
 
 def render_clips(
-    jobs: list[ClipJob], source: SourceVideo, words: list[dict], cut_times: list[float], policy: ClipPolicy, out_dir: Path, font: Path | None,
+    jobs: list[ClipJob], source: SourceVideo, words: list[dict], cut_times: list[float], policy: ClipPolicy,
+    out_dir: Path, font: Path | None,
 ) -> list[RenderedClip]:
     """Render every job; faces are tracked once per segment and shared by its platforms."""
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -166,7 +173,8 @@ def render_clips(
         if job.start not in tracks:
             longest = max(j.end for j in jobs if j.start == job.start)
             first = ClipCut.snap(job.start, longest, source.fps)
-            tracks[job.start] = track_faces(source.path, first.start, first.start + first.duration, policy.reframe.track_fps)
+            tracks[job.start] = track_faces(source.path, first.start, first.start + first.duration,
+                policy.reframe.track_fps)
         rendered.append(render_job(job, source, words, cut_times, policy, out_dir, font, tracks[job.start]))
     keep = {p.name for r in rendered for p in (r.video_path, r.srt_path, r.thumbnail_path)}
     for old in out_dir.iterdir():

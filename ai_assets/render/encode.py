@@ -48,7 +48,7 @@ class ClipCut:
 def _crop_commands(path: CropPath, fps: float) -> str:
     """One sendcmd line per frame where the crop moves; the filter keeps its last position otherwise."""
     lines, last = [], None
-    for i, (x, y) in enumerate(zip(path.xs.tolist(), path.ys.tolist())):
+    for i, (x, y) in enumerate(zip(path.xs.tolist(), path.ys.tolist(), strict=True)):
         if (x, y) != last:
             # Half a frame early, so the command is in place when the frame's timestamp arrives.
             at = max(0.0, (i - 0.5) / fps)
@@ -66,7 +66,8 @@ def _blurred_layout(width: int, height: int) -> str:
     )
 
 
-def _video_filter(width: int, height: int, fps: float, path: CropPath | None, captions: bool, fonts_dir: Path | None) -> str:
+def _video_filter(width: int, height: int, fps: float, path: CropPath | None, captions: bool,
+        fonts_dir: Path | None) -> str:
     if path is not None:
         chain = (
             f"[0:v]fps={fps},sendcmd=f=crop.cmd,crop@reframe=w={path.width}:h={path.height}:x={path.xs[0]}:y={path.ys[0]}:exact=1,"
@@ -90,19 +91,23 @@ def render_clip(
             (work_dir / "crop.cmd").write_text(_crop_commands(path, cut.fps))
         if ass is not None:
             (work_dir / "captions.ass").write_text(ass, encoding="utf-8")
-        args = ["ffmpeg", "-nostdin", "-y", "-loglevel", "error", "-ss", f"{cut.start:.6f}", "-i", str(source.resolve())]
-        args += ["-filter_complex", _video_filter(width, height, cut.fps, path, ass is not None, fonts_dir), "-map", "[v]"]
+        args = ["ffmpeg", "-nostdin", "-y", "-loglevel", "error", "-ss", f"{cut.start:.6f}", "-i",
+            str(source.resolve())]
+        args += ["-filter_complex", _video_filter(width, height, cut.fps, path, ass is not None, fonts_dir), "-map",
+            "[v]"]
         args += ["-frames:v", str(cut.frames), "-c:v", "libx264", "-preset", encoding.preset, "-crf", str(encoding.crf)]
         args += ["-profile:v", "high", "-movflags", "+faststart"]
         if has_audio:
-            args += ["-map", "0:a:0", "-c:a", "aac", "-b:a", encoding.audio_bitrate, "-ar", "48000", "-af", "aresample=async=1:first_pts=0"]
+            args += ["-map", "0:a:0", "-c:a", "aac", "-b:a", encoding.audio_bitrate, "-ar", "48000", "-af",
+                "aresample=async=1:first_pts=0"]
         args += ["-t", f"{cut.duration:.6f}", "-f", "mp4", str(partial.resolve())]
         done = subprocess.run(args, cwd=work_dir, capture_output=True, text=True)
         if done.returncode != 0:
             raise RenderError(f"ffmpeg could not render {target.name}: {done.stderr.strip()[-800:]}")
 
 
-def render_thumbnail(source: Path, target: Path, at: float, width: int, height: int, crop: tuple[int, int, int, int] | None) -> None:
+def render_thumbnail(source: Path, target: Path, at: float, width: int, height: int,
+        crop: tuple[int, int, int, int] | None) -> None:
     """One JPEG from the source at `at` seconds, with the clip's crop (x, y, w, h) or its blurred layout."""
     if crop is not None:
         x, y, w, h = crop
@@ -110,7 +115,8 @@ def render_thumbnail(source: Path, target: Path, at: float, width: int, height: 
     else:
         chain = _blurred_layout(width, height)
     with atomic_path(target) as partial:
-        args = ["ffmpeg", "-nostdin", "-y", "-loglevel", "error", "-ss", f"{at:.6f}", "-i", str(source), "-filter_complex", chain]
+        args = ["ffmpeg", "-nostdin", "-y", "-loglevel", "error", "-ss", f"{at:.6f}", "-i", str(source),
+            "-filter_complex", chain]
         args += ["-frames:v", "1", "-q:v", "3", "-f", "image2", "-c:v", "mjpeg", str(partial)]
         done = subprocess.run(args, capture_output=True, text=True)
         if done.returncode != 0:
@@ -121,8 +127,8 @@ def probe_clip(path: Path) -> dict:
     """What ffprobe reports: video frames, size, duration, and whether there is audio."""
     out = subprocess.run(
         ["ffprobe", "-v", "error", "-count_frames", "-show_entries",
-         "stream=codec_type,width,height,nb_read_frames,duration,r_frame_rate:format=duration", "-of", "json", str(path)],
-        capture_output=True, text=True, check=True,
+         "stream=codec_type,width,height,nb_read_frames,duration,r_frame_rate:format=duration", "-of", "json",
+         str(path)], capture_output=True, text=True, check=True,
     )
     info = json.loads(out.stdout)
     video = next(s for s in info["streams"] if s["codec_type"] == "video")

@@ -10,6 +10,7 @@ pixels per second, cut frames excluded.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
@@ -72,7 +73,8 @@ def track_faces(video: Path, start: float, end: float, track_fps: float) -> list
                 continue
             next_t += step * max(1, int((t - next_t) / step) + 1)
             scale = DETECT_WIDTH / frame.width if frame.width > DETECT_WIDTH else 1.0
-            image = frame.to_ndarray(format="gray", width=round(frame.width * scale) // 2 * 2, height=round(frame.height * scale) // 2 * 2)
+            image = frame.to_ndarray(format="gray", width=round(frame.width * scale) // 2 * 2,
+                height=round(frame.height * scale) // 2 * 2)
             boxes = [(x / scale, y / scale, w / scale, h / scale) for x, y, w, h in face_boxes(image)]
             pick = _pick_face(boxes, previous, frame.width)
             if pick is None:
@@ -94,7 +96,8 @@ def _pick_face(boxes, previous, frame_width: int):
     return max(boxes, key=lambda b: b[2] * b[3] / largest - 2.0 * abs(b[0] + b[2] / 2 - previous[0]) / frame_width)
 
 
-def _targets(samples: list[FaceSample], times: np.ndarray, default: float, axis: str, cut_times: list[float]) -> np.ndarray:
+def _targets(samples: list[FaceSample], times: np.ndarray, default: float, axis: str,
+        cut_times: list[float]) -> np.ndarray:
     """Face position at each output time: linear between detections of the same shot, held across gaps
     and at the ends. A shot without any detection keeps the previous shot's last position."""
     found = [(s.time, getattr(s, axis)) for s in samples if getattr(s, axis) is not None]
@@ -103,7 +106,7 @@ def _targets(samples: list[FaceSample], times: np.ndarray, default: float, axis:
     bounds = [-np.inf, *sorted(cut_times), np.inf]
     out = np.empty(len(times))
     last = found[0][1]
-    for lo, hi in zip(bounds, bounds[1:]):
+    for lo, hi in pairwise(bounds):
         in_shot = (times >= lo) & (times < hi)
         shot = [(t, v) for t, v in found if lo <= t < hi]
         if shot:
@@ -116,7 +119,8 @@ def _targets(samples: list[FaceSample], times: np.ndarray, default: float, axis:
 
 
 def follow(
-    targets: np.ndarray, fps: float, lo: float, hi: float, dead_zone: float, ease_seconds: float, max_speed: float, cut_frames: set[int]
+    targets: np.ndarray, fps: float, lo: float, hi: float, dead_zone: float, ease_seconds: float, max_speed: float,
+    cut_frames: set[int]
 ) -> np.ndarray:
     """Crop-centre positions that ease toward `targets` (all in source pixels), clamped to [lo, hi].
 
@@ -161,7 +165,8 @@ def plan_crop(
     samples: list[FaceSample], src_w: int, src_h: int, aspect: tuple[int, int], out_width: int, fps: float, frames: int,
     cut_times: list[float], dead_zone: float, ease_seconds: float, max_speed: float,
 ) -> CropPath:
-    """Per-frame crop window for one clip. `dead_zone` is a share of the crop width, `max_speed` of the source width per second."""
+    """Per-frame crop window for one clip. `dead_zone` is a share of the crop width, `max_speed` of the source width per
+    second."""
     width, height = crop_size(src_w, src_h, *aspect)
     times = np.arange(frames) / fps
     cut_frames = {round(t * fps) for t in cut_times if 0 < t * fps < frames}
@@ -171,7 +176,8 @@ def plan_crop(
             paths[axis] = np.full(frames, size / 2)
             continue
         targets = _targets(samples, times, size / 2, axis, [c / fps for c in sorted(cut_frames)])
-        paths[axis] = follow(targets, fps, crop / 2, size - crop / 2, dead_zone * crop, ease_seconds, max_speed * src_w, cut_frames)
+        paths[axis] = follow(targets, fps, crop / 2, size - crop / 2, dead_zone * crop, ease_seconds,
+            max_speed * src_w, cut_frames)
     scale = out_width / width
     motion = jitter(paths["cx"], fps, scale, cut_frames) + jitter(paths["cy"], fps, scale, cut_frames)
     found = sum(s.cx is not None for s in samples)

@@ -166,13 +166,15 @@ def cluster(embeddings: np.ndarray, params: DiarizeParams) -> np.ndarray:
         return labels
     tree = linkage(embeddings, method="ward")
     for k in range(2, min(3 * params.max_speakers, len(embeddings) // min_windows) + 1):
-        candidate = _refine(embeddings, _fold_small(embeddings, fcluster(tree, k, criterion="maxclust") - 1, min_windows))
+        candidate = _refine(embeddings, _fold_small(embeddings, fcluster(tree, k, criterion="maxclust") - 1,
+            min_windows))
         count = candidate.max() + 1
         if count <= labels.max() + 1:
             continue
         pairs = [(i, j) for i in range(count) for j in range(i + 1, count)]
         if count > params.max_speakers or not all(
-            _distinct(embeddings[(candidate == i) | (candidate == j)], candidate[(candidate == i) | (candidate == j)] == j, params)
+            _distinct(embeddings[(candidate == i) | (candidate == j)],
+                candidate[(candidate == i) | (candidate == j)] == j, params)
             for i, j in pairs
         ):
             break
@@ -242,7 +244,8 @@ def _first_appearance(labels: np.ndarray) -> np.ndarray:
     return np.array([order[label] for label in labels], dtype=int)
 
 
-def diarize(samples: np.ndarray, regions: list[tuple[float, float]], encoder: SpeakerEncoder, params: DiarizeParams = DiarizeParams()) -> list[Turn]:
+def diarize(samples: np.ndarray, regions: list[tuple[float, float]], encoder: SpeakerEncoder,
+        params: DiarizeParams = DiarizeParams()) -> list[Turn]:
     """Who spoke when, inside the given speech regions.
 
     Long windows are clustered into speakers; short windows, scored against the speakers'
@@ -343,7 +346,8 @@ def _activity(turns: list[Turn], speakers: list[str], centers: np.ndarray) -> np
     return act
 
 
-def der(reference: list[Turn], hypothesis: list[Turn], collar: float = 0.0, uem: tuple[float, float] | None = None, step: float = 0.01) -> dict:
+def der(reference: list[Turn], hypothesis: list[Turn], collar: float = 0.0, uem: tuple[float, float] | None = None,
+        step: float = 0.01) -> dict:
     """NIST-style diarization error rate, scored frame by frame every `step` seconds.
 
     Overlapping speech counts once per speaker on both sides. Hypothesis speakers are mapped
@@ -369,7 +373,7 @@ def der(reference: list[Turn], hypothesis: list[Turn], collar: float = 0.0, uem:
     hyp = _activity(hypothesis, hyp_names, centers)
     shared = hyp.astype(np.float64) @ ref.T.astype(np.float64)
     rows, cols = linear_sum_assignment(-shared) if shared.size else ([], [])
-    pairs = [(h, r) for h, r in zip(rows, cols) if shared[h, r] > 0]
+    pairs = [(h, r) for h, r in zip(rows, cols, strict=True) if shared[h, r] > 0]
     n_ref, n_hyp = ref.sum(0), hyp.sum(0)
     correct = sum((hyp[h] & ref[r]).astype(int) for h, r in pairs) if pairs else np.zeros(len(centers), dtype=int)
     missed = float(np.maximum(n_ref - n_hyp, 0).sum() * step)

@@ -14,7 +14,7 @@ def label_segments(transcript_rows: list[dict], turns: list[Turn]) -> list[dict]
         words = seg["words"] or []
         labels = assign_speakers(words, turns) if words else []
         seconds: dict[str, float] = defaultdict(float)
-        for word, label in zip(words, labels):
+        for word, label in zip(words, labels, strict=True):
             if label is not None:
                 seconds[label] += max(word["end"] - word["start"], 1e-3)
         total = sum(max(w["end"] - w["start"], 1e-3) for w in words)

@@ -30,13 +30,15 @@ def _db(power: float) -> float:
 
 
 def measure(samples: np.ndarray, regions: list[tuple[float, float]], speakers: int) -> dict:
-    """speech_ratio, snr_db, loudness_dbfs, syllables_per_second, and `speakers` (from diarization) as estimated_speakers."""
+    """speech_ratio, snr_db, loudness_dbfs, syllables_per_second, and `speakers` (from diarization) as
+    estimated_speakers."""
     frame = int(FRAME_S * SAMPLE_RATE)
     frames = frame_rows(samples, frame)
     duration = len(samples) / SAMPLE_RATE
     speech_s = sum(e - s for s, e in regions)
     if len(frames) == 0 or not regions:
-        return {"speech_ratio": 0.0, "snr_db": None, "loudness_dbfs": None, "syllables_per_second": 0.0, "estimated_speakers": 0}
+        return {"speech_ratio": 0.0, "snr_db": None, "loudness_dbfs": None, "syllables_per_second": 0.0,
+            "estimated_speakers": 0}
     power = np.mean(frames.astype(np.float64) ** 2, axis=1)
     mask = _speech_mask(len(frames), FRAME_S, regions)[: len(frames)]
     speech_power = power[mask]

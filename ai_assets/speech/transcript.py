@@ -35,7 +35,8 @@ def pack_chunks(regions: list[tuple[float, float]], max_seconds: float = CHUNK_S
     return chunks
 
 
-def language_probe(audio: np.ndarray, regions: list[tuple[float, float]], seconds: float = LANGUAGE_PROBE_SECONDS) -> np.ndarray:
+def language_probe(audio: np.ndarray, regions: list[tuple[float, float]],
+        seconds: float = LANGUAGE_PROBE_SECONDS) -> np.ndarray:
     """The first `seconds` of speech, concatenated, for language identification."""
     pieces, total = [], 0.0
     for start, end in regions:
@@ -83,7 +84,8 @@ class Transcription:
 def segment_row(segment) -> dict:
     """A faster-whisper Segment to a plain row with rounded times and its words."""
     words = [
-        {"start": round(w.start, 3), "end": round(w.end, 3), "word": w.word.strip(), "probability": round(w.probability, 4)}
+        {"start": round(w.start, 3), "end": round(w.end, 3), "word": w.word.strip(),
+            "probability": round(w.probability, 4)}
         for w in (segment.words or [])
         if w.word.strip()
     ]
@@ -136,7 +138,8 @@ def _within(row: dict, start: float, end: float) -> dict | None:
     return {**row, "words": words, "start": words[0]["start"], "end": words[-1]["end"]}
 
 
-def transcribe_batched(pipeline, audio: np.ndarray, regions: list[tuple[float, float]], language: str, params: DecodeParams) -> list[dict]:
+def transcribe_batched(pipeline, audio: np.ndarray, regions: list[tuple[float, float]], language: str,
+        params: DecodeParams) -> list[dict]:
     """Transcribe speech regions with a faster-whisper BatchedInferencePipeline.
 
     First pass: regions packed into 30 s chunks. Without timestamps a batched decode can stop after
@@ -162,7 +165,8 @@ def transcribe_batched(pipeline, audio: np.ndarray, regions: list[tuple[float, f
     return sorted(rows, key=lambda r: r["start"])
 
 
-def _decode(pipeline, audio: np.ndarray, chunks: list[tuple[float, float]], language: str, params: DecodeParams) -> list[dict]:
+def _decode(pipeline, audio: np.ndarray, chunks: list[tuple[float, float]], language: str,
+        params: DecodeParams) -> list[dict]:
     segments, _ = pipeline.transcribe(
         audio,
         language=language,

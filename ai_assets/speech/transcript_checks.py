@@ -23,7 +23,8 @@ def timestamps_valid(segments: list[dict], duration: float) -> tuple[bool, str, 
         last = seg["start"] - TOLERANCE_S
         for word in seg["words"] or []:
             if word["start"] < last or word["end"] < word["start"] or word["end"] > duration + TOLERANCE_S:
-                problems.append(f"segment {seg['segment']}: word '{word['word']}' at {word['start']}–{word['end']} is out of order or range")
+                problems.append(f"segment {seg['segment']}: word '{word['word']}' at {word['start']}–{word['end']} is "
+                    "out of order or range")
                 break
             last = word["start"]
         previous_start = seg["start"]
@@ -63,8 +64,10 @@ def speech_covered(segments: list[dict], regions: list[tuple[float, float]]) -> 
     total = sum(e - s for s, e in considered)
     if total == 0:
         return True, "no speech to cover", {"coverage": 1.0}
-    covered = sum(e - s for s, e in considered if any(ws < e + TOLERANCE_S and we > s - TOLERANCE_S for ws, we in words))
+    covered = sum(e - s for s, e in considered if any(ws < e + TOLERANCE_S and we > s - TOLERANCE_S for ws,
+        we in words))
     coverage = covered / total
     ok = coverage >= MIN_COVERAGE
-    text = f"{coverage:.0%} of {total:.1f} s of detected speech has words" + ("" if ok else f" (minimum {MIN_COVERAGE:.0%})")
+    text = f"{coverage:.0%} of {total:.1f} s of detected speech has words" + ("" if ok
+        else f" (minimum {MIN_COVERAGE:.0%})")
     return ok, text, {"coverage": round(coverage, 4)}

@@ -2,7 +2,10 @@
 
 import re
 
-_UNITS = "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen seventeen eighteen nineteen".split()
+_UNITS = (
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen seventeen "
+    "eighteen nineteen"
+).split()
 _TENS = "_ _ twenty thirty forty fifty sixty seventy eighty ninety".split()
 _BRITISH = {"metres": "meters", "metre": "meter", "colour": "color", "centre": "center"}
 
@@ -36,7 +39,8 @@ def word_errors(reference: str, hypothesis: str) -> dict:
     if not ref:
         raise ValueError("the reference transcript has no words")
     if not hyp:
-        return {"wer": 1.0, "reference_words": len(ref.split()), "substitutions": 0, "deletions": len(ref.split()), "insertions": 0}
+        return {"wer": 1.0, "reference_words": len(ref.split()), "substitutions": 0, "deletions": len(ref.split()),
+            "insertions": 0}
     out = jiwer.process_words(ref, hyp)
     return {
         "wer": round(out.wer, 4),

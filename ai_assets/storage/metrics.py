@@ -39,7 +39,9 @@ TABLE = "metrics"
 CREATE_TABLE = f"CREATE TABLE IF NOT EXISTS {TABLE} ({', '.join(f'{k} {v}' for k, v in COLUMNS.items())})"
 # Files made by an older version gain the newer columns.
 MIGRATE = [f"ALTER TABLE {TABLE} ADD COLUMN IF NOT EXISTS {k} {v}" for k, v in COLUMNS.items() if "PRIMARY" not in v]
-INSERT_NEW = f"INSERT INTO {TABLE} ({', '.join(COLUMNS)}) VALUES ({', '.join(['?'] * len(COLUMNS))}) ON CONFLICT (id) DO NOTHING"
+INSERT_NEW = (
+    f"INSERT INTO {TABLE} ({', '.join(COLUMNS)}) VALUES ({', '.join(['?'] * len(COLUMNS))}) ON CONFLICT (id) DO NOTHING"
+)
 
 
 @dataclass

@@ -117,7 +117,7 @@ class ModelRegistry:
         if stamp.exists() and json.loads(stamp.read_text()).get("parts") == expected["parts"]:
             if (target / "model.bin").stat().st_size == sum(p.stat().st_size for p in parts):
                 return target
-        for package, part in zip(model.packages, parts):
+        for package, part in zip(model.packages, parts, strict=True):
             _verify_against_record(package, part)
         target.mkdir(parents=True, exist_ok=True)
         digest = hashlib.sha256()

@@ -27,7 +27,8 @@ def _face_detector():
 def face_boxes(gray: np.ndarray) -> list[tuple[int, int, int, int]]:
     """Frontal faces as (x, y, w, h) pixels; faces under a twentieth of the frame height are ignored."""
     height = gray.shape[0]
-    found = _face_detector().detectMultiScale(gray, scaleFactor=1.1, minNeighbors=5, minSize=(max(12, height // 20),) * 2)
+    found = _face_detector().detectMultiScale(gray, scaleFactor=1.1, minNeighbors=5,
+        minSize=(max(12, height // 20),) * 2)
     return [tuple(int(v) for v in box) for box in found]
 
 
@@ -70,7 +71,8 @@ def frame_signals(image_bgr: np.ndarray, previous_gray: np.ndarray | None) -> tu
 
     gray = cv2.cvtColor(image_bgr, cv2.COLOR_BGR2GRAY)
     height, width = gray.shape
-    boxes = [[round(x / width, 4), round(y / height, 4), round(w / width, 4), round(h / height, 4)] for x, y, w, h in face_boxes(gray)]
+    boxes = [[round(x / width, 4), round(y / height, 4), round(w / width, 4), round(h / height, 4)] for x, y, w,
+        h in face_boxes(gray)]
     largest = max(boxes, key=lambda b: b[2] * b[3], default=None)
     motion = None
     if previous_gray is not None and previous_gray.shape == gray.shape:

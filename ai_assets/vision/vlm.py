@@ -64,14 +64,14 @@ def describe(client, frames: list[dict], settings: VlmSettings, cache: VlmCache)
     deadline = time.monotonic() + settings.retry_budget_s
     with ThreadPoolExecutor(max_workers=settings.max_concurrency) as pool:
         outcomes = list(pool.map(lambda batch: _ask(client, batch, settings, deadline), batches))
-    for batch, (answers, usage, error) in zip(batches, outcomes):
+    for batch, (answers, usage, error) in zip(batches, outcomes, strict=True):
         result.calls += usage["calls"]
         result.input_tokens += usage["input"]
         result.output_tokens += usage["output"]
         if error:
             result.degraded = error
             continue
-        for (phash, _), answer in zip(batch, answers):
+        for (phash, _), answer in zip(batch, answers, strict=False):
             cache.put(phash, answer)
             result.by_phash[phash] = answer
     return result
