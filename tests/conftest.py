@@ -9,12 +9,16 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
+from dagster_aws.s3 import S3Resource
 
 from ai_assets.ingest.intake import ingest_local
 from ai_assets.ingest.samples import SAMPLE_TEXT, make_silent_video, make_video
 from ai_assets.partitions import videos
 from ai_assets.policy.documents import PolicyStore
 from ai_assets.storage.settings import HOME_ENV, Layout
+from resources import UploadSource
+from sensors.uploads import upload_sensor
+from tests.fake_openai import FakeOpenAI
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_MEDIA = REPO.parent / "shared" / "media"
@@ -44,7 +48,7 @@ def media(tmp_path_factory) -> dict[str, Path]:
 
 
 # One small vertical render per video: tests about other stages should not spend minutes encoding.
-# tests/test_pipeline.py and tests/test_clips.py render at the real platform sizes.
+# tests/test_pipeline.py and tests/render/test_clips.py render at the real platform sizes.
 QUICK_CLIPS = {"top_k": 1, "preset": "ultrafast",
                "platforms": {"tiktok": {"aspect": "9:16", "width": 360, "height": 640, "max_seconds": 60,
                    "caption_bottom": 0.2}}}
@@ -99,3 +103,24 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def upload_sensor_tick(instance, layout, cursor=None, s3=None, bucket=None, settle_seconds=0.0):
+    """Evaluate the sensor once and apply its partition requests, as the daemon would."""
+    resources = {
+        "uploads": UploadSource(local_dir=str(layout.uploads), intake_dir=str(layout.intake), s3_bucket=bucket,
+                                s3_prefix="incoming/", settle_seconds=settle_seconds),
+        "s3": s3 or S3Resource(),
+    }
+    context = dg.build_sensor_context(instance=instance, cursor=cursor, resources=resources)
+    result = upload_sensor(context)
+    for request in result.dynamic_partitions_requests:
+        instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
+    return result
+
+
+@pytest.fixture
+def server():
+    """A loopback OpenAI-compatible server (tests/fake_openai.py); test files may override it with their own."""
+    with FakeOpenAI() as fake:
+        yield fake

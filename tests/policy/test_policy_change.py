@@ -11,11 +11,11 @@ import pytest
 from ai_assets.automation_tick import QUIET, AutomationTicker
 from ai_assets.definitions import build_defs
 from ai_assets.ingest.samples import SAMPLE_TEXT
-from ai_assets.policy.documents import PolicyStore
+from ai_assets.policy.documents import Policy, PolicyStore
 from resources.lake import lake_file
 from schedules.maintenance import stale_sweep_schedule
 from tests.conftest import add_video
-from tests.test_sensor import tick
+from tests.conftest import upload_sensor_tick as tick
 
 pytestmark = pytest.mark.slow
 VIDEO_ASSETS = ["source_video", "audio", "diarization", "audio_profile", "transcript", "transcript_quality",
@@ -34,6 +34,20 @@ def model_invocations(layout) -> int:
         return conn.execute(
             "select count(*) from metrics where model in ('tiny.en', 'base', 'all-MiniLM-L6-v2')"
         ).fetchone()[0]
+
+
+def change_policy(layout, defs, instance, domain: str, reason: str, edit) -> Policy:
+    """Store an edited copy of the current policy and observe it, as `ai-assets policy set` does."""
+    store = PolicyStore(layout.metrics_db)
+    body = store.current(domain).body
+    edit(body)
+    new = store.set(domain, body, "user", reason)
+    observe(defs, instance)
+    return new
+
+
+def observe(defs, instance) -> None:
+    defs.resolve_job_def("observe_policies").execute_in_process(instance=instance, run_config=QUIET)
 
 
 @pytest.fixture
@@ -61,11 +75,8 @@ def test_asr_policy_change_reruns_only_the_transcript_chain(layout, instance, tw
     before = materializations(instance)
     assert set(before.values()) == {2}
 
-    store = PolicyStore(layout.metrics_db)
-    body = store.current("asr").body
-    body["classes"]["clean_single"]["beam_size"] = 2
-    store.set("asr", body, "user", "beam 2 on clean audio")
-    defs.resolve_job_def("observe_policies").execute_in_process(instance=instance, run_config=QUIET)
+    change_policy(layout, defs, instance, "asr", "beam 2 on clean audio",
+        lambda body: body["classes"]["clean_single"].update(beam_size=2))
     requested = automation.tick()
     chain = ["audio_profile", "clip_copy", "clips", "emotion", "safety", "segments", "topics", "transcript",
         "transcript_embeddings", "transcript_quality", "transcript_shadow", "transcript_speakers"]
@@ -79,7 +90,7 @@ def test_asr_policy_change_reruns_only_the_transcript_chain(layout, instance, tw
                 key)).column("policy_version").to_pylist()[:1] in ([1], [])
 
     # Observing the same policy again changes no data version: nothing is requested.
-    defs.resolve_job_def("observe_policies").execute_in_process(instance=instance, run_config=QUIET)
+    observe(defs, instance)
     assert automation.tick() == {}
 
 
@@ -88,7 +99,7 @@ def test_embed_policy_change_leaves_the_transcripts_alone(layout, instance, two_
     automation.run(automation.tick())
     PolicyStore(layout.metrics_db).set("embed", {"model": "all-MiniLM-L6-v2", "window_sentences": 3}, "user",
         "wider windows")
-    defs.resolve_job_def("observe_policies").execute_in_process(instance=instance, run_config=QUIET)
+    observe(defs, instance)
     assert automation.tick() == {key: ["clip_copy", "clips", "segments", "topics", "transcript_embeddings"]
             for key in keys}
 
@@ -99,7 +110,7 @@ def test_vision_policy_change_reruns_the_vision_branch_and_what_ranks_on_it(layo
     before = materializations(instance)
     transcripts = {k: lake_file(layout.lake, "transcript", k).stat().st_mtime_ns for k in keys}
     PolicyStore(layout.metrics_db).set("vision", {"sample_fps": 1.0}, "user", "denser sampling")
-    defs.resolve_job_def("observe_policies").execute_in_process(instance=instance, run_config=QUIET)
+    observe(defs, instance)
     requested = automation.tick()
     assert requested == {key: ["clip_copy", "clips", "keyframes", "segments", "visual_analysis"] for key in keys}
     automation.run(requested)
@@ -113,17 +124,14 @@ def test_clip_policy_change_rerenders_only_the_clips(layout, instance, two_video
     defs, keys, automation = two_videos
     automation.run(automation.tick())
     before = materializations(instance)
-    store = PolicyStore(layout.metrics_db)
-    body = store.current("clip").body
-    body["platforms"]["tiktok"]["max_seconds"] = 30
-    store.set("clip", body, "user", "shorter tiktoks")
-    defs.resolve_job_def("observe_policies").execute_in_process(instance=instance, run_config=QUIET)
+    new = change_policy(layout, defs, instance, "clip", "shorter tiktoks",
+        lambda body: body["platforms"]["tiktok"].update(max_seconds=30))
     requested = automation.tick()
     assert requested == {key: ["clips"] for key in keys}
     automation.run(requested)
     assert materializations(instance) - before == Counter({"clips": 2})
     rows = pq.read_table(lake_file(layout.lake, "clips", keys[0])).to_pylist()
-    assert rows and all(r["duration"] <= 30 and r["policy_version"] == store.current("clip").version for r in rows)
+    assert rows and all(r["duration"] <= 30 and r["policy_version"] == new.version for r in rows)
 
 
 def test_segment_policy_change_reranks_without_touching_the_understanding_stages(layout, instance, two_videos):
@@ -131,11 +139,8 @@ def test_segment_policy_change_reranks_without_touching_the_understanding_stages
     automation.run(automation.tick())
     before = materializations(instance)
     emotion_files = {k: lake_file(layout.lake, "emotion", k).stat().st_mtime_ns for k in keys}
-    store = PolicyStore(layout.metrics_db)
-    body = store.current("segment").body
-    body["weights"]["hook"] = 0.6
-    new = store.set("segment", body, "user", "hooks matter most")
-    defs.resolve_job_def("observe_policies").execute_in_process(instance=instance, run_config=QUIET)
+    new = change_policy(layout, defs, instance, "segment", "hooks matter most",
+        lambda body: body["weights"].update(hook=0.6))
     requested = automation.tick()
     assert requested == {key: ["clip_copy", "clips", "segments"] for key in keys}
     automation.run(requested)

@@ -17,23 +17,8 @@ from ai_assets.definitions import build_resources
 from ai_assets.ingest.intake import WatchState, lookup
 from ai_assets.partitions import videos
 from ai_assets.storage.files import sha256_file
-from resources import UploadSource
-from sensors.uploads import upload_sensor
 from tests.conftest import free_port
-
-
-def tick(instance, layout, cursor=None, s3=None, bucket=None, settle_seconds=0.0):
-    """Evaluate the sensor once and apply its partition requests, as the daemon would."""
-    resources = {
-        "uploads": UploadSource(local_dir=str(layout.uploads), intake_dir=str(layout.intake), s3_bucket=bucket,
-                                s3_prefix="incoming/", settle_seconds=settle_seconds),
-        "s3": s3 or S3Resource(),
-    }
-    context = dg.build_sensor_context(instance=instance, cursor=cursor, resources=resources)
-    result = upload_sensor(context)
-    for request in result.dynamic_partitions_requests:
-        instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
-    return result
+from tests.conftest import upload_sensor_tick as tick
 
 
 def requested(result):

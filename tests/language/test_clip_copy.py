@@ -15,7 +15,7 @@ from ai_assets.language.clip_copy import (
     text_key,
     write_copy,
 )
-from tests.fake_openai import COPY_DESCRIPTION, FakeOpenAI
+from tests.fake_openai import COPY_DESCRIPTION
 
 KEY = "sk-test-secret"
 PLATFORMS = ["tiktok", "shorts", "reels", "linkedin"]
@@ -25,12 +25,6 @@ TEXTS = [
     "Melt the butter and add the garlic. The garlic should smell sweet before the cream goes in. Then the sauce is "
     "ready.",
 ]
-
-
-@pytest.fixture
-def server():
-    with FakeOpenAI() as fake:
-        yield fake
 
 
 @pytest.fixture

@@ -10,13 +10,6 @@ from ai_assets.definitions import build_resources
 from ai_assets.vision.vlm import describe
 from resources.vlm import VlmResource
 from tests.conftest import add_video
-from tests.fake_openai import FakeOpenAI
-
-
-@pytest.fixture
-def server():
-    with FakeOpenAI() as fake:
-        yield fake
 
 
 @pytest.fixture
