@@ -13,8 +13,9 @@ import dagster as dg
 import numpy as np
 from pydantic import Field
 
+from ai_assets.ingest.audio import SAMPLE_RATE
 from ai_assets.policy.documents import AsrRule, default_policy
-from ai_assets.speech.transcript import DecodeParams, Transcription, language_probe, transcribe_batched
+from ai_assets.speech.transcript import DecodeParams, Transcription, clean_regions, language_probe, transcribe_batched
 from ai_assets.storage.models import LOADED, ModelRegistry
 from ai_assets.storage.settings import Layout
 
@@ -71,11 +72,14 @@ class WhisperResource(dg.ConfigurableResource):
             default = default_policy("asr").parsed()
             rule = rule or default.classes["clean_single"]
             multilingual_model = multilingual_model or default.multilingual_model
+        regions = clean_regions(regions, len(audio) / SAMPLE_RATE)
         language, probability = self.detect_language(audio, regions, multilingual_model, rule.compute_type)
         model_name = rule.model if language == "en" else multilingual_model
         params = DecodeParams(beam_size=rule.beam_size, batch_size=rule.batch_size)
         result = Transcription(language=language, language_probability=probability)
         if regions:
             pipeline = BatchedInferencePipeline(self.load(model_name, rule.compute_type))
-            result.segments = transcribe_batched(pipeline, audio, regions, language, params)
+            decoded = transcribe_batched(pipeline, audio, regions, language, params)
+            result.segments = decoded.rows
+            result.untranscribed, result.failures = decoded.untranscribed, decoded.failures
         return result, model_name, params

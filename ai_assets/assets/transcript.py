@@ -7,6 +7,7 @@ import dagster as dg
 import pyarrow as pa
 
 from ai_assets.assets.automation import EAGER
+from ai_assets.assets.failures import media_failures
 from ai_assets.assets.policies import asr_policy
 from ai_assets.ingest.audio import load_wav
 from ai_assets.partitions import videos
@@ -18,7 +19,7 @@ from resources.policies import PolicyResource
 
 
 @dg.asset(
-    partitions_def=videos, group_name="audio", code_version="2", kinds={"whisper"},
+    partitions_def=videos, group_name="audio", code_version="3", kinds={"whisper"},
     deps=[asr_policy], automation_condition=EAGER,
 )
 def transcript(
@@ -36,7 +37,7 @@ def transcript(
     # The audio asset's regions use the default VAD; a class with other VAD settings re-runs it.
     stored = [(r["start"], r["end"]) for r in track["speech_regions"]]
     regions = stored if vad == VadParams() else speech_regions(samples, vad)
-    with metrics.track(context) as row:
+    with metrics.track(context) as row, media_failures(context.partition_key):
         # Known before decoding, so a failed run is still attributed to its class and rule.
         row.params = {"class": complexity, "rule_sha": rule_sha(rule), "batch_size": rule.batch_size}
         row.policy_version, row.policy_sha256 = policy.version, policy.sha256
@@ -52,6 +53,8 @@ def transcript(
             "device": whisper.device,
             "mean_avg_logprob": result.mean_logprob,
             "mean_no_speech_prob": result.mean_no_speech,
+            "degraded": result.degraded,
+            "untranscribed_s": round(sum(e - s for s, e in result.untranscribed), 2),
         }
         row.model, row.params, row.audio_seconds = model_name, params, track["duration"]
         row.confidence = round(math.exp(result.mean_logprob), 4) if result.mean_logprob is not None else None
@@ -75,6 +78,9 @@ def transcript(
             "segments": len(result.segments),
             "words": sum(len(s["words"]) for s in result.segments),
             "confidence": row.confidence,
+            # A partial transcript says which speech is missing and why; the video still goes on.
+            "degraded": result.degraded or False,
+            "untranscribed": dg.MetadataValue.json([[round(s, 2), round(e, 2)] for s, e in result.untranscribed]),
             "policy_version": policy.version,
             "policy_sha256": policy.sha256,
         },

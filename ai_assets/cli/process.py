@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 import time
 import uuid
@@ -83,8 +84,22 @@ def run_partition(job, instance, key: str, name: str) -> str | None:
             data = event.step_failure_data
             if data.user_failure_data is not None and data.user_failure_data.description:
                 return data.user_failure_data.description.removeprefix(f"{key}: ")
-            return data.error.message.strip().splitlines()[-1] if data.error else "step failed"
+            return f"{event.step_key}: {error_text(data.error)}"
     return "run failed"
+
+
+def error_text(error) -> str:
+    """The first line of the innermost error's message, without its exception class: what a person can act on.
+
+    Dagster wraps what a step raised ("DagsterExecutionStepExecutionError: Error occurred while executing op"),
+    and each message starts with its class name ("AssertionError: non-negative timestamp expected")."""
+    while error is not None and error.cause is not None:
+        error = error.cause
+    if error is None:
+        return "failed"
+    lines = error.message.strip().splitlines()
+    text = re.sub(rf"^(?:\S*\.)?{re.escape(error.cls_name)}(?::\s*|$)", "", lines[0] if lines else "")
+    return text.strip() or "failed with an internal error"
 
 
 def _print_segments(layout, name: str, key: str, top: int) -> None:

@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from ai_assets.ingest.audio import SAMPLE_RATE
+from ai_assets.ingest.source_video import MediaError
 from ai_assets.speech.vad import CHUNK_SECONDS
 
 # Seconds of speech fed to language identification.
@@ -18,20 +19,51 @@ MIN_GAIN, MAX_GAIN = 0.1, 30.0
 # Regions this long that got no words are decoded again, at most this many more times.
 MIN_RECOVER_S = 1.0
 RECOVERY_ROUNDS = 2
+# Shorter speech is not worth a decode (and an empty span would crash the feature extractor).
+MIN_SPAN_S = 0.02
+
+
+class NothingDecoded(MediaError):
+    """Every speech chunk failed to decode; the message names the cause."""
+
+
+def clean_regions(regions: list[tuple[float, float]], duration: float) -> list[tuple[float, float]]:
+    """Speech regions as the decoder needs them: finite, inside [0, duration], sorted, overlapping ones merged,
+    none shorter than MIN_SPAN_S. Touching ones stay apart: VAD splits long speech into touching regions at
+    CHUNK_SECONDS, and merging them would cut the speech again at an arbitrary point."""
+    spans = sorted(
+        (max(0.0, float(start)), min(duration, float(end)))
+        for start, end in regions
+        if np.isfinite(start) and np.isfinite(end)
+    )
+    merged: list[tuple[float, float]] = []
+    for start, end in spans:
+        if merged and start < merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+        elif end - start >= MIN_SPAN_S:
+            merged.append((start, end))
+    return [(start, end) for start, end in merged if end - start >= MIN_SPAN_S]
 
 
 def pack_chunks(regions: list[tuple[float, float]], max_seconds: float = CHUNK_SECONDS) -> list[tuple[float, float]]:
-    """Merge consecutive speech regions into spans of at most `max_seconds` each.
+    """Merge consecutive speech regions (clean ones: sorted, disjoint) into spans of at most `max_seconds` each.
 
-    Each span keeps the silence between its regions, so word timestamps stay on the file's clock
-    and Whisper gets context; no region is cut, since VAD already split those at `max_seconds`.
+    Each span keeps the silence between its regions, so word timestamps stay on the file's clock and Whisper
+    gets context. A region longer than `max_seconds` (VAD settings of a policy may allow one) is cut into
+    pieces, so no speech is left out of Whisper's window.
     """
-    chunks: list[tuple[float, float]] = []
+    pieces: list[tuple[float, float]] = []
     for start, end in regions:
+        while end - start > max_seconds:
+            pieces.append((start, start + max_seconds))
+            start += max_seconds
+        pieces.append((start, end))
+    chunks: list[tuple[float, float]] = []
+    for start, end in pieces:
         if chunks and end - chunks[-1][0] <= max_seconds:
             chunks[-1] = (chunks[-1][0], end)
         else:
-            chunks.append((start, min(end, start + max_seconds)))
+            chunks.append((start, end))
     return chunks
 
 
@@ -68,6 +100,16 @@ class Transcription:
     language: str
     language_probability: float
     segments: list[dict] = field(default_factory=list)
+    # Speech that could not be decoded, and why: the transcript is then partial ("degraded").
+    untranscribed: list[tuple[float, float]] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+
+    @property
+    def degraded(self) -> str | None:
+        if not self.untranscribed:
+            return None
+        seconds = sum(end - start for start, end in self.untranscribed)
+        return f"{seconds:.1f} s of speech in {len(self.untranscribed)} chunks could not be decoded: {self.failures[0]}"
 
     @property
     def mean_logprob(self) -> float | None:
@@ -138,31 +180,84 @@ def _within(row: dict, start: float, end: float) -> dict | None:
     return {**row, "words": words, "start": words[0]["start"], "end": words[-1]["end"]}
 
 
+@dataclass
+class Decoded:
+    rows: list[dict]
+    untranscribed: list[tuple[float, float]]
+    failures: list[str]
+
+
 def transcribe_batched(pipeline, audio: np.ndarray, regions: list[tuple[float, float]], language: str,
-        params: DecodeParams) -> list[dict]:
+        params: DecodeParams) -> Decoded:
     """Transcribe speech regions with a faster-whisper BatchedInferencePipeline.
 
     First pass: regions packed into 30 s chunks. Without timestamps a batched decode can stop after
     the first sentence of a chunk with pauses in it, so regions that got no words are decoded again,
     each on its own, for up to RECOVERY_ROUNDS more passes.
+
+    A batch that fails is decoded again chunk by chunk; a chunk that still fails is reported in
+    `untranscribed` with its reason. Only when nothing at all could be decoded does it raise NothingDecoded.
     """
+    duration = len(audio) / SAMPLE_RATE
+    regions = clean_regions(regions, duration)
     if not regions:
-        return []
+        return Decoded([], [], [])
     leveled = level_regions(audio, regions)
-    rows = _decode(pipeline, leveled, pack_chunks(regions), language, params)
-    todo = uncovered(regions, rows)
+    rows, failed = _decode_contained(pipeline, leveled, pack_chunks(regions), language, params)
+    done = {span for span, _ in failed}
+    todo = [r for r in uncovered(regions, rows) if not any(_overlaps(r, span) for span in done)]
     for _ in range(RECOVERY_ROUNDS):
         if not todo:
             break
         recovered = []
         for start, end in todo:
-            for row in _decode(pipeline, leveled, [(start, end)], language, params):
-                kept = _within(row, start, end)
-                if kept:
-                    recovered.append(kept)
+            found, _ = _decode_contained(pipeline, leveled, [(start, end)], language, params)
+            recovered += [kept for row in found if (kept := _within(row, start, end))]
         rows += recovered
         todo = uncovered(todo, recovered)
-    return sorted(rows, key=lambda r: r["start"])
+    if failed and not rows:
+        raise NothingDecoded(f"no speech could be decoded: {failed[0][1]}")
+    rows = [clamp_times(row, duration) for row in sorted(rows, key=lambda r: r["start"])]
+    return Decoded(rows, [span for span, _ in failed], [f"{s:.1f}–{e:.1f} s: {why}" for (s, e), why in failed])
+
+
+def _overlaps(a: tuple[float, float], b: tuple[float, float]) -> bool:
+    return a[0] < b[1] and b[0] < a[1]
+
+
+def _decode_contained(pipeline, audio: np.ndarray, chunks: list[tuple[float, float]], language: str,
+        params: DecodeParams) -> tuple[list[dict], list[tuple[tuple[float, float], str]]]:
+    """Rows, and the chunks that failed with their reason: a failed batch is retried one chunk at a time."""
+    try:
+        return _decode(pipeline, audio, chunks, language, params), []
+    except Exception as exc:  # the decoder's own errors; one bad chunk must not cost the others
+        if len(chunks) == 1:
+            return [], [(chunks[0], _reason(exc))]
+    rows, failed = [], []
+    for chunk in chunks:
+        found, lost = _decode_contained(pipeline, audio, [chunk], language, params)
+        rows += found
+        failed += lost
+    return rows, failed
+
+
+def _reason(exc: Exception) -> str:
+    """One line for people: the decoder's message, never an exception class name."""
+    lines = str(exc).strip().splitlines()
+    return f"decoding failed ({lines[0]})" if lines else "decoding failed inside the speech recognizer"
+
+
+def clamp_times(row: dict, duration: float) -> dict:
+    """Whisper may place a last word a little past the end of the audio; keep every time inside it."""
+    def inside(t: float) -> float:
+        return round(min(max(float(t), 0.0), duration), 3)
+
+    words = []
+    for w in row["words"]:
+        start = inside(w["start"])
+        words.append({**w, "start": start, "end": max(start, inside(w["end"]))})
+    start = inside(row["start"])
+    return {**row, "words": words, "start": start, "end": max(start, inside(row["end"]))}
 
 
 def _decode(pipeline, audio: np.ndarray, chunks: list[tuple[float, float]], language: str,

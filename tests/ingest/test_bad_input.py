@@ -88,3 +88,26 @@ def test_cli_reports_one_line_per_bad_file_and_still_processes_good_ones(layout,
     assert re.search(r"  top [1-5] of \d+ segments for [a-z, ]*tiktok\n  #1 .*\n      \d\.\d\d = completeness",
             proc.stdout)
     assert "✓ segments" in proc.stdout and "outputs:" in proc.stdout
+
+
+def test_a_step_error_reads_as_its_innermost_message_without_class_names():
+    from dagster._utils.error import serializable_error_info_from_exc_info
+
+    from ai_assets.cli.process import error_text
+
+    class DecoderFault(Exception):
+        pass
+
+    def wrapped(exc: Exception):
+        try:
+            try:
+                raise exc
+            except Exception as inner:
+                raise RuntimeError('Error occurred while executing op "transcript":') from inner
+        except RuntimeError:
+            return serializable_error_info_from_exc_info(sys.exc_info())
+
+    assert error_text(wrapped(AssertionError("non-negative timestamp expected"))) == "non-negative timestamp expected"
+    assert error_text(wrapped(DecoderFault("CUDA out of memory\nat layer 3"))) == "CUDA out of memory"
+    assert error_text(wrapped(DecoderFault())) == "failed with an internal error"
+    assert error_text(None) == "failed"

@@ -6,7 +6,6 @@ import pytest
 from ai_assets.language.sentences import join_words, sentence_windows, sentences
 from ai_assets.policy.documents import DEFAULTS, SegmentPolicy
 from ai_assets.ranking.segments import Evidence, candidate_spans, dynamics_score, hook_kind, rank_segments, rate_score
-from ai_assets.speech.transcript import pack_chunks
 from ai_assets.storage.tables import SIGNALS
 
 
@@ -53,11 +52,6 @@ def test_windows_slide_one_sentence_at_a_time():
 )
 def test_hook_kind(text, kind):
     assert hook_kind(text) == kind
-
-
-def test_pack_chunks_merges_regions_up_to_30_seconds():
-    regions = [(0.0, 5.0), (6.0, 20.0), (21.0, 29.5), (31.0, 40.0), (45.0, 80.0)]
-    assert pack_chunks(regions) == [(0.0, 29.5), (31.0, 40.0), (45.0, 75.0)]
 
 
 def _talk(n_sentences: int, seconds_each: float, opener: str = "word"):

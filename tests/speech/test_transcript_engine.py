@@ -1,0 +1,152 @@
+"""The transcript engine never crashes: what reaches faster-whisper is always a valid layout, a chunk that fails is
+contained, and times stay inside the audio."""
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from ai_assets.ingest.audio import SAMPLE_RATE, extract_audio, load_wav
+from ai_assets.speech.transcript import (
+    MIN_SPAN_S,
+    DecodeParams,
+    NothingDecoded,
+    clamp_times,
+    clean_regions,
+    pack_chunks,
+    transcribe_batched,
+)
+from ai_assets.speech.vad import CHUNK_SECONDS, speech_regions
+from resources import WhisperResource
+
+# Region layouts as real VAD output, user code or rounding can produce them: adjacent, overlapping, touching 0 or
+# the end, zero-length or reversed, NaN, far past the end, thousands of tiny ones, one covering everything.
+times = st.one_of(
+    st.floats(-5.0, 700.0, allow_nan=False),
+    st.sampled_from([0.0, 600.0, -0.0, math.nan, math.inf, 1e12]),
+)
+region = st.tuples(times, times)
+layouts = st.one_of(
+    st.lists(region, max_size=60),
+    st.lists(st.tuples(st.floats(0, 600), st.floats(0.0, 0.05)), min_size=500, max_size=3000).map(
+        lambda rows: [(s, s + d) for s, d in rows]
+    ),
+    st.just([(0.0, 600.0)]),
+    st.just([(-1.0, 1e9)]),
+)
+
+
+def in_samples(span: tuple[float, float]) -> int:
+    """As faster-whisper cuts a clip: int(seconds * rate) at both ends."""
+    return int(span[1] * SAMPLE_RATE) - int(span[0] * SAMPLE_RATE)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(layouts, st.floats(0.5, 600.0))
+def test_chunks_lie_within_the_audio_never_overlap_and_are_never_empty(regions, duration):
+    clean = clean_regions(regions, duration)
+    chunks = pack_chunks(clean)
+    for start, end in chunks:
+        assert 0.0 <= start < end <= duration
+        assert MIN_SPAN_S <= end - start <= CHUNK_SECONDS + 1e-9
+    assert all(a[1] <= b[0] for a, b in zip(chunks, chunks[1:], strict=False))
+    # What faster-whisper subtracts from the duration can never exceed it (its "non-negative timestamp" assert).
+    assert sum(in_samples(c) for c in chunks) <= int(duration * SAMPLE_RATE) + 1
+    # No speech is dropped: every clean region lies inside the chunks.
+    for start, end in clean:
+        covered = sum(max(0.0, min(end, e) - max(start, s)) for s, e in chunks)
+        assert covered == pytest.approx(end - start, abs=1e-6)
+
+
+def test_clean_regions_merges_clips_and_drops_what_cannot_be_decoded():
+    regions = [(3.0, 5.0), (-1.0, 0.5), (4.5, 7.0), (7.0, 8.0), (9.0, 9.0), (9.5, 9.51), (math.nan, 2.0), (11.0, 99.0)]
+    assert clean_regions(regions, duration=12.0) == [(0.0, 0.5), (3.0, 7.0), (7.0, 8.0), (11.0, 12.0)]
+
+
+def test_a_region_longer_than_whisper_sees_is_cut_not_truncated():
+    regions = [(0.0, 5.0), (6.0, 20.0), (21.0, 29.5), (31.0, 40.0), (45.0, 80.0)]
+    assert pack_chunks(regions) == [(0.0, 29.5), (31.0, 40.0), (45.0, 75.0), (75.0, 80.0)]
+
+
+def test_times_past_the_end_of_the_audio_are_clamped():
+    row = {"start": 58.9, "end": 60.5, "text": "Thank you.",
+           "words": [{"start": 58.9, "end": 59.6, "word": "Thank"}, {"start": 60.2, "end": 60.5, "word": "you."}]}
+    clamped = clamp_times(row, duration=60.0)
+    assert (clamped["start"], clamped["end"]) == (58.9, 60.0)
+    assert [(w["start"], w["end"]) for w in clamped["words"]] == [(58.9, 59.6), (60.0, 60.0)]
+
+
+@pytest.fixture(scope="module")
+def talk(media, tmp_path_factory):
+    wav = tmp_path_factory.mktemp("engine") / "talk.wav"
+    extract_audio(media["talk"], wav)
+    return load_wav(wav)
+
+
+@pytest.fixture(scope="module")
+def pipeline(tmp_path_factory):
+    from faster_whisper import BatchedInferencePipeline
+
+    whisper = WhisperResource(cache_dir=str(tmp_path_factory.mktemp("models")))
+    return BatchedInferencePipeline(whisper.load("tiny.en"))
+
+
+class FailingChunks:
+    """The real pipeline, except that decoding any batch that includes a chunk starting in `bad` raises, as a
+    decoder fault would. Fault injection: the real decoder cannot be made to fail on demand."""
+
+    def __init__(self, pipeline, bad: tuple[float, float], message: str = "non-negative timestamp expected"):
+        self.pipeline, self.bad, self.message, self.calls = pipeline, bad, message, 0
+
+    def transcribe(self, audio, clip_timestamps, **kwargs):
+        self.calls += 1
+        if any(self.bad[0] <= c["start"] < self.bad[1] for c in clip_timestamps):
+            raise AssertionError(self.message)
+        return self.pipeline.transcribe(audio, clip_timestamps=clip_timestamps, **kwargs)
+
+
+@pytest.mark.slow
+def test_a_layout_that_overlaps_and_runs_past_the_end_is_transcribed(talk, pipeline):
+    duration = len(talk) / SAMPLE_RATE
+    regions = speech_regions(talk)
+    messy = [(s - 0.4, e + 0.4) for s, e in regions] + [(duration - 1.0, duration + 5.0), (2.0, 2.0), (-3.0, 0.1)]
+    decoded = transcribe_batched(pipeline, talk, messy, "en", DecodeParams())
+    assert decoded.untranscribed == [] and decoded.failures == []
+    words = [w for r in decoded.rows for w in r["words"]]
+    assert len(words) > 50
+    assert all(0.0 <= w["start"] <= w["end"] <= duration for w in words)
+
+
+@pytest.mark.slow
+def test_a_failing_chunk_is_contained_and_named_and_the_rest_is_transcribed(talk, pipeline):
+    regions = speech_regions(talk)
+    chunks = pack_chunks(clean_regions(regions, len(talk) / SAMPLE_RATE))
+    assert len(chunks) >= 3
+    bad = chunks[1]
+    decoded = transcribe_batched(FailingChunks(pipeline, bad), talk, regions, "en", DecodeParams())
+    assert decoded.untranscribed == [bad]
+    assert decoded.failures == [f"{bad[0]:.1f}–{bad[1]:.1f} s: decoding failed (non-negative timestamp expected)"]
+    # Rows keep to their own chunks (times are rounded to 10 ms).
+    assert decoded.rows and all(not (bad[0] + 0.05 < r["start"] < bad[1] - 0.05) for r in decoded.rows)
+    assert any(r["start"] < bad[0] for r in decoded.rows) and any(r["start"] >= bad[1] for r in decoded.rows)
+
+
+@pytest.mark.slow
+def test_nothing_decodable_fails_with_the_cause_in_one_line(talk, pipeline):
+    failing = FailingChunks(pipeline, (0.0, math.inf), message="CUDA out of memory\nat layer 3")
+    with pytest.raises(NothingDecoded) as err:
+        transcribe_batched(failing, talk, speech_regions(talk), "en", DecodeParams())
+    assert str(err.value) == "no speech could be decoded: decoding failed (CUDA out of memory)"
+
+
+def test_silence_and_empty_layouts_decode_to_nothing_without_calling_the_decoder():
+    class Untouchable:
+        def transcribe(self, *args, **kwargs):
+            raise AssertionError("must not be called")
+
+    silence = np.zeros(SAMPLE_RATE * 3, dtype=np.float32)
+    for regions in ([], [(5.0, 9.0)], [(1.0, 1.0)], [(-2.0, -1.0)]):
+        decoded = transcribe_batched(Untouchable(), silence, regions, "en", DecodeParams())
+        assert (decoded.rows, decoded.untranscribed, decoded.failures) == ([], [], [])
