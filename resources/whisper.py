@@ -13,9 +13,8 @@ import dagster as dg
 import numpy as np
 from pydantic import Field
 
-from ai_assets.ingest.audio import SAMPLE_RATE
 from ai_assets.policy.documents import AsrRule, default_policy
-from ai_assets.speech.transcript import DecodeParams, Transcription, clean_regions, language_probe, transcribe_batched
+from ai_assets.speech.transcript import DecodeParams, Transcription, transcribe
 from ai_assets.storage.models import LOADED, ModelRegistry
 from ai_assets.storage.settings import Layout
 
@@ -50,36 +49,19 @@ class WhisperResource(dg.ConfigurableResource):
             lambda: WhisperModel(str(path), device=self.device, compute_type=compute_type, cpu_threads=threads),
         )
 
-    def detect_language(self, audio: np.ndarray, regions: list[tuple[float, float]], model: str,
-            compute_type: str) -> tuple[str, float]:
-        if self.language:
-            return self.language, 1.0
-        if not regions:
-            return "und", 0.0
-        language, probability, _ = self.load(model, compute_type).detect_language(audio=language_probe(audio, regions))
-        return language, float(probability)
-
     def transcribe(
         self, audio: np.ndarray, regions: list[tuple[float, float]], rule: AsrRule | None = None,
         multilingual_model: str | None = None
     ) -> tuple[Transcription, str, DecodeParams]:
-        """Detect the language, pick the model (the rule's for English, else the multilingual one),
-        and transcribe the speech regions in batches. Without a rule, the built-in default policy's
-        `clean_single` rule applies."""
-        from faster_whisper import BatchedInferencePipeline
-
+        """Each stretch of speech in its own language (see ai_assets.speech.transcript.transcribe). Without a
+        rule, the built-in default policy's `clean_single` rule applies."""
         if rule is None or multilingual_model is None:
             default = default_policy("asr").parsed()
             rule = rule or default.classes["clean_single"]
             multilingual_model = multilingual_model or default.multilingual_model
-        regions = clean_regions(regions, len(audio) / SAMPLE_RATE)
-        language, probability = self.detect_language(audio, regions, multilingual_model, rule.compute_type)
-        model_name = rule.model if language == "en" else multilingual_model
         params = DecodeParams(beam_size=rule.beam_size, batch_size=rule.batch_size)
-        result = Transcription(language=language, language_probability=probability)
-        if regions:
-            pipeline = BatchedInferencePipeline(self.load(model_name, rule.compute_type))
-            decoded = transcribe_batched(pipeline, audio, regions, language, params)
-            result.segments = decoded.rows
-            result.untranscribed, result.failures = decoded.untranscribed, decoded.failures
+        result, model_name = transcribe(
+            lambda name: self.load(name, rule.compute_type), audio, regions, rule.model, multilingual_model, params,
+            language=self.language,
+        )
         return result, model_name, params

@@ -49,6 +49,7 @@ def transcript(
             "vad": rule.vad.model_dump(),
             "language": result.language,
             "language_probability": round(result.language_probability, 4),
+            "languages": result.languages,
             "language_model": asr.multilingual_model if not whisper.language else None,
             "device": whisper.device,
             "mean_avg_logprob": result.mean_logprob,
@@ -61,8 +62,8 @@ def transcript(
     table = to_table(
         "transcript",
         [
-            {"video": context.partition_key, "segment": i, **seg, "language": result.language,
-             "language_probability": result.language_probability, "model": model_name,
+            {"video": context.partition_key, "segment": i, "language": result.language,
+             "language_probability": result.language_probability, "model": model_name, **seg,
              "policy_version": policy.version, "policy_sha256": policy.sha256}
             for i, seg in enumerate(result.segments)
         ],
@@ -75,6 +76,8 @@ def transcript(
             "params": dg.MetadataValue.json(params),
             "language": result.language,
             "language_probability": round(result.language_probability, 4),
+            # Every language heard, with its share of the speech; each row says its own.
+            "languages": dg.MetadataValue.json(result.languages),
             "segments": len(result.segments),
             "words": sum(len(s["words"]) for s in result.segments),
             "confidence": row.confidence,

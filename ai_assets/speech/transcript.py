@@ -9,76 +9,23 @@ import numpy as np
 
 from ai_assets.ingest.audio import SAMPLE_RATE
 from ai_assets.ingest.source_video import MediaError
-from ai_assets.speech.vad import CHUNK_SECONDS
+from ai_assets.speech.chunks import clean_regions, pack_chunks
+from ai_assets.speech.language_id import Run, language_runs, language_shares
 
-# Seconds of speech fed to language identification.
-LANGUAGE_PROBE_SECONDS = 30.0
 # Speech regions are levelled to this RMS (about -26 dBFS) before decoding, within these gains.
 TARGET_RMS = 0.05
 MIN_GAIN, MAX_GAIN = 0.1, 30.0
 # Regions this long that got no words are decoded again, at most this many more times.
 MIN_RECOVER_S = 1.0
 RECOVERY_ROUNDS = 2
-# Shorter speech is not worth a decode (and an empty span would crash the feature extractor).
-MIN_SPAN_S = 0.02
 
 
 class NothingDecoded(MediaError):
     """Every speech chunk failed to decode; the message names the cause."""
 
-
-def clean_regions(regions: list[tuple[float, float]], duration: float) -> list[tuple[float, float]]:
-    """Speech regions as the decoder needs them: finite, inside [0, duration], sorted, overlapping ones merged,
-    none shorter than MIN_SPAN_S. Touching ones stay apart: VAD splits long speech into touching regions at
-    CHUNK_SECONDS, and merging them would cut the speech again at an arbitrary point."""
-    spans = sorted(
-        (max(0.0, float(start)), min(duration, float(end)))
-        for start, end in regions
-        if np.isfinite(start) and np.isfinite(end)
-    )
-    merged: list[tuple[float, float]] = []
-    for start, end in spans:
-        if merged and start < merged[-1][1]:
-            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
-        elif end - start >= MIN_SPAN_S:
-            merged.append((start, end))
-    return [(start, end) for start, end in merged if end - start >= MIN_SPAN_S]
-
-
-def pack_chunks(regions: list[tuple[float, float]], max_seconds: float = CHUNK_SECONDS) -> list[tuple[float, float]]:
-    """Merge consecutive speech regions (clean ones: sorted, disjoint) into spans of at most `max_seconds` each.
-
-    Each span keeps the silence between its regions, so word timestamps stay on the file's clock and Whisper
-    gets context. A region longer than `max_seconds` (VAD settings of a policy may allow one) is cut into
-    pieces, so no speech is left out of Whisper's window.
-    """
-    pieces: list[tuple[float, float]] = []
-    for start, end in regions:
-        while end - start > max_seconds:
-            pieces.append((start, start + max_seconds))
-            start += max_seconds
-        pieces.append((start, end))
-    chunks: list[tuple[float, float]] = []
-    for start, end in pieces:
-        if chunks and end - chunks[-1][0] <= max_seconds:
-            chunks[-1] = (chunks[-1][0], end)
-        else:
-            chunks.append((start, end))
-    return chunks
-
-
-def language_probe(audio: np.ndarray, regions: list[tuple[float, float]],
-        seconds: float = LANGUAGE_PROBE_SECONDS) -> np.ndarray:
-    """The first `seconds` of speech, concatenated, for language identification."""
-    pieces, total = [], 0.0
-    for start, end in regions:
-        take = min(end - start, seconds - total)
-        if take <= 0:
-            break
-        a = int(start * SAMPLE_RATE)
-        pieces.append(audio[a : a + int(take * SAMPLE_RATE)])
-        total += take
-    return np.concatenate(pieces) if pieces else audio[: int(seconds * SAMPLE_RATE)]
+    def __init__(self, message: str, untranscribed: list[tuple[float, float]], failures: list[str]):
+        super().__init__(message)
+        self.untranscribed, self.failures = untranscribed, failures
 
 
 @dataclass(frozen=True)
@@ -97,9 +44,10 @@ class DecodeParams:
 
 @dataclass
 class Transcription:
-    language: str
+    language: str  # the dominant one, by seconds of speech
     language_probability: float
-    segments: list[dict] = field(default_factory=list)
+    segments: list[dict] = field(default_factory=list)  # each row with its own language and model
+    languages: dict[str, float] = field(default_factory=dict)  # share of the speech in each language
     # Speech that could not be decoded, and why: the transcript is then partial ("degraded").
     untranscribed: list[tuple[float, float]] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
@@ -187,23 +135,26 @@ class Decoded:
     failures: list[str]
 
 
-def transcribe_batched(pipeline, audio: np.ndarray, regions: list[tuple[float, float]], language: str,
+def transcribe_batched(pipeline, audio: np.ndarray, runs: list[list[tuple[float, float]]], language: str,
         params: DecodeParams) -> Decoded:
-    """Transcribe speech regions with a faster-whisper BatchedInferencePipeline.
+    """Transcribe runs of speech regions in one language with a faster-whisper BatchedInferencePipeline.
 
-    First pass: regions packed into 30 s chunks. Without timestamps a batched decode can stop after
-    the first sentence of a chunk with pauses in it, so regions that got no words are decoded again,
-    each on its own, for up to RECOVERY_ROUNDS more passes.
+    First pass: each run's regions packed into 30 s chunks (a chunk never crosses into another run, which may be
+    in another language). Without timestamps a batched decode can stop after the first sentence of a chunk with
+    pauses in it, so regions that got no words are decoded again, each on its own, for up to RECOVERY_ROUNDS
+    more passes.
 
     A batch that fails is decoded again chunk by chunk; a chunk that still fails is reported in
     `untranscribed` with its reason. Only when nothing at all could be decoded does it raise NothingDecoded.
     """
     duration = len(audio) / SAMPLE_RATE
-    regions = clean_regions(regions, duration)
+    runs = [clean_regions(run, duration) for run in runs]
+    regions = sorted(r for run in runs for r in run)
     if not regions:
         return Decoded([], [], [])
     leveled = level_regions(audio, regions)
-    rows, failed = _decode_contained(pipeline, leveled, pack_chunks(regions), language, params)
+    chunks = [chunk for run in runs for chunk in pack_chunks(run)]
+    rows, failed = _decode_contained(pipeline, leveled, chunks, language, params)
     done = {span for span, _ in failed}
     todo = [r for r in uncovered(regions, rows) if not any(_overlaps(r, span) for span in done)]
     for _ in range(RECOVERY_ROUNDS):
@@ -215,10 +166,53 @@ def transcribe_batched(pipeline, audio: np.ndarray, regions: list[tuple[float, f
             recovered += [kept for row in found if (kept := _within(row, start, end))]
         rows += recovered
         todo = uncovered(todo, recovered)
+    untranscribed = [span for span, _ in failed]
+    failures = [f"{s:.1f}–{e:.1f} s: {why}" for (s, e), why in failed]
     if failed and not rows:
-        raise NothingDecoded(f"no speech could be decoded: {failed[0][1]}")
+        raise NothingDecoded(f"no speech could be decoded: {failed[0][1]}", untranscribed, failures)
     rows = [clamp_times(row, duration) for row in sorted(rows, key=lambda r: r["start"])]
-    return Decoded(rows, [span for span, _ in failed], [f"{s:.1f}–{e:.1f} s: {why}" for (s, e), why in failed])
+    return Decoded(rows, untranscribed, failures)
+
+
+def transcribe(load, audio: np.ndarray, regions: list[tuple[float, float]], english_model: str,
+        multilingual_model: str, params: DecodeParams, language: str | None = None) -> tuple[Transcription, str]:
+    """Find the language of each stretch of speech and transcribe each in its own language: English with
+    `english_model`, any other with `multilingual_model`. `load(name)` gives a loaded WhisperModel; `language`
+    forces one language and skips identification. Returns the transcription (each row carries its language,
+    identification probability and model) and the model of the dominant language.
+
+    Only when nothing at all could be decoded, in any language, does it raise NothingDecoded."""
+    from faster_whisper import BatchedInferencePipeline
+
+    regions = clean_regions(regions, len(audio) / SAMPLE_RATE)
+    if language:
+        runs = [Run(language, 1.0, tuple(regions))] if regions else []
+    else:
+        runs = language_runs(load(multilingual_model), audio, regions)
+    shares = language_shares(runs)
+    dominant = next(iter(shares), "und")
+    probability = max((r.probability for r in runs if r.language == dominant), default=0.0)
+    result = Transcription(language=dominant, language_probability=probability, languages=shares)
+    for spoken in shares:
+        model_name = english_model if spoken == "en" else multilingual_model
+        mine = [r for r in runs if r.language == spoken]
+        pipeline = BatchedInferencePipeline(load(model_name))
+        try:
+            decoded = transcribe_batched(pipeline, audio, [list(r.regions) for r in mine], spoken, params)
+        except NothingDecoded as exc:  # another language may still decode
+            decoded = Decoded([], exc.untranscribed, exc.failures)
+        for row in decoded.rows:
+            run = next((r for r in mine if any(s - 0.5 <= row["start"] < e for s, e in r.regions)), mine[0])
+            row.update(language=spoken, language_probability=round(run.probability, 4), model=model_name)
+        result.segments += decoded.rows
+        result.untranscribed += decoded.untranscribed
+        result.failures += decoded.failures
+    if result.failures and not result.segments:
+        raise NothingDecoded(f"no speech could be decoded: {result.failures[0].split(': ', 1)[1]}",
+            result.untranscribed, result.failures)
+    result.segments.sort(key=lambda r: r["start"])
+    result.untranscribed.sort()
+    return result, english_model if dominant == "en" else multilingual_model
 
 
 def _overlaps(a: tuple[float, float], b: tuple[float, float]) -> bool:

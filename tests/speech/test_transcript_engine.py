@@ -9,15 +9,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ai_assets.ingest.audio import SAMPLE_RATE, extract_audio, load_wav
-from ai_assets.speech.transcript import (
-    MIN_SPAN_S,
-    DecodeParams,
-    NothingDecoded,
-    clamp_times,
-    clean_regions,
-    pack_chunks,
-    transcribe_batched,
-)
+from ai_assets.speech.chunks import MIN_SPAN_S, clean_regions, pack_chunks
+from ai_assets.speech.transcript import DecodeParams, NothingDecoded, clamp_times, transcribe_batched
 from ai_assets.speech.vad import CHUNK_SECONDS, speech_regions
 from resources import WhisperResource
 
@@ -112,7 +105,7 @@ def test_a_layout_that_overlaps_and_runs_past_the_end_is_transcribed(talk, pipel
     duration = len(talk) / SAMPLE_RATE
     regions = speech_regions(talk)
     messy = [(s - 0.4, e + 0.4) for s, e in regions] + [(duration - 1.0, duration + 5.0), (2.0, 2.0), (-3.0, 0.1)]
-    decoded = transcribe_batched(pipeline, talk, messy, "en", DecodeParams())
+    decoded = transcribe_batched(pipeline, talk, [messy], "en", DecodeParams())
     assert decoded.untranscribed == [] and decoded.failures == []
     words = [w for r in decoded.rows for w in r["words"]]
     assert len(words) > 50
@@ -125,7 +118,7 @@ def test_a_failing_chunk_is_contained_and_named_and_the_rest_is_transcribed(talk
     chunks = pack_chunks(clean_regions(regions, len(talk) / SAMPLE_RATE))
     assert len(chunks) >= 3
     bad = chunks[1]
-    decoded = transcribe_batched(FailingChunks(pipeline, bad), talk, regions, "en", DecodeParams())
+    decoded = transcribe_batched(FailingChunks(pipeline, bad), talk, [regions], "en", DecodeParams())
     assert decoded.untranscribed == [bad]
     assert decoded.failures == [f"{bad[0]:.1f}–{bad[1]:.1f} s: decoding failed (non-negative timestamp expected)"]
     # Rows keep to their own chunks (times are rounded to 10 ms).
@@ -137,7 +130,7 @@ def test_a_failing_chunk_is_contained_and_named_and_the_rest_is_transcribed(talk
 def test_nothing_decodable_fails_with_the_cause_in_one_line(talk, pipeline):
     failing = FailingChunks(pipeline, (0.0, math.inf), message="CUDA out of memory\nat layer 3")
     with pytest.raises(NothingDecoded) as err:
-        transcribe_batched(failing, talk, speech_regions(talk), "en", DecodeParams())
+        transcribe_batched(failing, talk, [speech_regions(talk)], "en", DecodeParams())
     assert str(err.value) == "no speech could be decoded: decoding failed (CUDA out of memory)"
 
 
@@ -148,5 +141,5 @@ def test_silence_and_empty_layouts_decode_to_nothing_without_calling_the_decoder
 
     silence = np.zeros(SAMPLE_RATE * 3, dtype=np.float32)
     for regions in ([], [(5.0, 9.0)], [(1.0, 1.0)], [(-2.0, -1.0)]):
-        decoded = transcribe_batched(Untouchable(), silence, regions, "en", DecodeParams())
+        decoded = transcribe_batched(Untouchable(), silence, [regions], "en", DecodeParams())
         assert (decoded.rows, decoded.untranscribed, decoded.failures) == ([], [], [])
