@@ -14,7 +14,7 @@ import numpy as np
 from pydantic import Field
 
 from ai_assets.policy.documents import AsrRule, default_policy
-from ai_assets.speech.transcript import DecodeParams, Transcription, transcribe
+from ai_assets.speech.transcript import DEFAULT_HEAL, DecodeParams, HealParams, Transcription, transcribe
 from ai_assets.storage.models import LOADED, ModelRegistry
 from ai_assets.storage.settings import Layout
 
@@ -51,7 +51,7 @@ class WhisperResource(dg.ConfigurableResource):
 
     def transcribe(
         self, audio: np.ndarray, regions: list[tuple[float, float]], rule: AsrRule | None = None,
-        multilingual_model: str | None = None
+        multilingual_model: str | None = None, heal: HealParams | None = DEFAULT_HEAL
     ) -> tuple[Transcription, str, DecodeParams]:
         """Each stretch of speech in its own language (see ai_assets.speech.transcript.transcribe). Without a
         rule, the built-in default policy's `clean_single` rule applies."""
@@ -62,6 +62,6 @@ class WhisperResource(dg.ConfigurableResource):
         params = DecodeParams(beam_size=rule.beam_size, batch_size=rule.batch_size)
         result, model_name = transcribe(
             lambda name: self.load(name, rule.compute_type), audio, regions, rule.model, multilingual_model, params,
-            language=self.language,
+            language=self.language, heal=heal,
         )
         return result, model_name, params

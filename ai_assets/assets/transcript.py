@@ -41,7 +41,8 @@ def transcript(
         # Known before decoding, so a failed run is still attributed to its class and rule.
         row.params = {"class": complexity, "rule_sha": rule_sha(rule), "batch_size": rule.batch_size}
         row.policy_version, row.policy_sha256 = policy.version, policy.sha256
-        result, model_name, decode = whisper.transcribe(samples, regions, rule, asr.multilingual_model)
+        result, model_name, decode = whisper.transcribe(samples, regions, rule, asr.multilingual_model,
+            asr.healing.params())
         params = {
             **row.params,
             **decode.as_dict(),
@@ -55,6 +56,8 @@ def transcript(
             "mean_avg_logprob": result.mean_logprob,
             "mean_no_speech_prob": result.mean_no_speech,
             "degraded": result.degraded,
+            "suspect_chunks": result.suspect_chunks,
+            "healed_chunks": result.healed_chunks,
             "untranscribed_s": round(sum(e - s for s, e in result.untranscribed), 2),
         }
         row.model, row.params, row.audio_seconds = model_name, params, track["duration"]
@@ -83,6 +86,7 @@ def transcript(
             "confidence": row.confidence,
             # A partial transcript says which speech is missing and why; the video still goes on.
             "degraded": result.degraded or False,
+            "healed_chunks": result.healed_chunks,
             "untranscribed": dg.MetadataValue.json([[round(s, 2), round(e, 2)] for s, e in result.untranscribed]),
             "policy_version": policy.version,
             "policy_sha256": policy.sha256,

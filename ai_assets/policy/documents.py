@@ -18,6 +18,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from ai_assets.policy.platforms import PLATFORMS
+from ai_assets.speech.transcript import HealParams
 from ai_assets.speech.vad import VadParams
 from ai_assets.storage.locking import retry_while_locked
 from ai_assets.storage.tables import SIGNALS
@@ -50,6 +51,19 @@ class AsrRule(_Strict):
     vad: VadRule = VadRule()
 
 
+class HealRule(_Strict):
+    """When a decoded chunk is suspect (a loop, garbage) and how it is decoded again before the checks judge it."""
+
+    max_compression_ratio: float = Field(2.4, gt=1, le=10, description="Rows whose text compresses more loop.")
+    min_avg_logprob: float = Field(-1.0, ge=-10, le=0, description="Chunks less confident than this are suspect.")
+    beam_size: int = Field(5, ge=1, le=10)
+    temperatures: tuple[float, ...] = Field((0.0, 0.2, 0.4, 0.6, 0.8, 1.0), min_length=1, max_length=10)
+    condition_on_previous_text: bool = False
+
+    def params(self) -> HealParams:
+        return HealParams(**self.model_dump())
+
+
 class AsrThresholds(_Strict):
     clean_min_snr_db: float = Field(15.0, ge=0, le=60, description="At or above: clean.")
     clean_max_speakers: int = Field(1, ge=1, le=10)
@@ -59,6 +73,7 @@ class AsrPolicy(_Strict):
     multilingual_model: str = Field("base", description="Language identification and non-English speech.")
     thresholds: AsrThresholds = AsrThresholds()
     classes: dict[str, AsrRule]
+    healing: HealRule = HealRule()
 
     @model_validator(mode="after")
     def _every_class(self):

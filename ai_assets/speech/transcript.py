@@ -11,6 +11,7 @@ from ai_assets.ingest.audio import SAMPLE_RATE
 from ai_assets.ingest.source_video import MediaError
 from ai_assets.speech.chunks import clean_regions, pack_chunks
 from ai_assets.speech.language_id import Run, language_runs, language_shares
+from ai_assets.speech.transcript_checks import find_loop
 
 # Speech regions are levelled to this RMS (about -26 dBFS) before decoding, within these gains.
 TARGET_RMS = 0.05
@@ -42,6 +43,20 @@ class DecodeParams:
         return asdict(self)
 
 
+@dataclass(frozen=True)
+class HealParams:
+    """When a decoded chunk is suspect, and how it is decoded again (the asr policy's `healing`)."""
+
+    max_compression_ratio: float = 2.4  # gzip ratio of a row's text; loops compress well
+    min_avg_logprob: float = -1.0
+    beam_size: int = 5
+    temperatures: tuple[float, ...] = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
+    condition_on_previous_text: bool = False
+
+
+DEFAULT_HEAL = HealParams()
+
+
 @dataclass
 class Transcription:
     language: str  # the dominant one, by seconds of speech
@@ -51,6 +66,9 @@ class Transcription:
     # Speech that could not be decoded, and why: the transcript is then partial ("degraded").
     untranscribed: list[tuple[float, float]] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
+    # Chunks that looked like a loop or garbage and were decoded again, and how many of those came out better.
+    suspect_chunks: int = 0
+    healed_chunks: int = 0
 
     @property
     def degraded(self) -> str | None:
@@ -133,16 +151,21 @@ class Decoded:
     rows: list[dict]
     untranscribed: list[tuple[float, float]]
     failures: list[str]
+    suspect_chunks: int = 0
+    healed_chunks: int = 0
 
 
 def transcribe_batched(pipeline, audio: np.ndarray, runs: list[list[tuple[float, float]]], language: str,
-        params: DecodeParams) -> Decoded:
+        params: DecodeParams, heal: HealParams | None = DEFAULT_HEAL) -> Decoded:
     """Transcribe runs of speech regions in one language with a faster-whisper BatchedInferencePipeline.
 
     First pass: each run's regions packed into 30 s chunks (a chunk never crosses into another run, which may be
     in another language). Without timestamps a batched decode can stop after the first sentence of a chunk with
     pauses in it, so regions that got no words are decoded again, each on its own, for up to RECOVERY_ROUNDS
     more passes.
+
+    A chunk whose rows loop, compress too well or are too unsure (`heal`) is decoded again, region by region,
+    sequentially with temperature fallback and a wider beam; the better of the two readings is kept.
 
     A batch that fails is decoded again chunk by chunk; a chunk that still fails is reported in
     `untranscribed` with its reason. Only when nothing at all could be decoded does it raise NothingDecoded.
@@ -155,6 +178,18 @@ def transcribe_batched(pipeline, audio: np.ndarray, runs: list[list[tuple[float,
     leveled = level_regions(audio, regions)
     chunks = [chunk for run in runs for chunk in pack_chunks(run)]
     rows, failed = _decode_contained(pipeline, leveled, chunks, language, params)
+    suspect = healed = 0
+    if heal is not None:
+        for chunk in chunks:
+            mine = [r for r in rows if chunk[0] - 0.5 <= r["start"] < chunk[1]]
+            if not mine or not suspect_reason(mine, heal):
+                continue
+            suspect += 1
+            inside = [r for r in regions if chunk[0] <= r[0] < chunk[1]]
+            again = _heal(pipeline, leveled, inside, language, params, heal)
+            if again and reading_score(again, heal) > reading_score(mine, heal):
+                healed += 1
+                rows = [r for r in rows if not any(r is m for m in mine)] + again
     done = {span for span, _ in failed}
     todo = [r for r in uncovered(regions, rows) if not any(_overlaps(r, span) for span in done)]
     for _ in range(RECOVERY_ROUNDS):
@@ -171,11 +206,60 @@ def transcribe_batched(pipeline, audio: np.ndarray, runs: list[list[tuple[float,
     if failed and not rows:
         raise NothingDecoded(f"no speech could be decoded: {failed[0][1]}", untranscribed, failures)
     rows = [clamp_times(row, duration) for row in sorted(rows, key=lambda r: r["start"])]
-    return Decoded(rows, untranscribed, failures)
+    return Decoded(rows, untranscribed, failures, suspect, healed)
+
+
+def suspect_reason(rows: list[dict], heal: HealParams) -> str | None:
+    """Why a chunk's rows look wrong: a phrase looping back to back, text that compresses like a loop, or
+    tokens the model was unsure of; None when they look fine."""
+    loop = find_loop([w["word"] for r in rows for w in r["words"]])
+    if loop:
+        return f"'{loop[2]}' repeats {loop[1]} times"
+    if max(r["compression_ratio"] for r in rows) > heal.max_compression_ratio:
+        return "compression ratio"
+    if _mean_logprob(rows) < heal.min_avg_logprob:
+        return "low confidence"
+    return None
+
+
+def reading_score(rows: list[dict], heal: HealParams) -> tuple:
+    """Orders two readings of one chunk: no loop first, then no loop-like compression, then confidence."""
+    loop = find_loop([w["word"] for r in rows for w in r["words"]]) is not None
+    compressed = max(r["compression_ratio"] for r in rows) > heal.max_compression_ratio
+    return (not loop, not compressed, _mean_logprob(rows))
+
+
+def _mean_logprob(rows: list[dict]) -> float:
+    weights = [max(len(r["words"]), 1) for r in rows]
+    return float(np.average([r["avg_logprob"] for r in rows], weights=weights))
+
+
+def _heal(pipeline, audio: np.ndarray, regions: list[tuple[float, float]], language: str, params: DecodeParams,
+        heal: HealParams) -> list[dict]:
+    """The regions decoded one by one, sequentially, with temperature fallback: Whisper's own cure for loops,
+    which the batched pipeline does not apply. A failure leaves the first reading in place."""
+    try:
+        segments, _ = pipeline.model.transcribe(
+            audio,
+            language=language,
+            clip_timestamps=[t for region in regions for t in region],
+            beam_size=heal.beam_size,
+            temperature=list(heal.temperatures),
+            compression_ratio_threshold=heal.max_compression_ratio,
+            log_prob_threshold=heal.min_avg_logprob,
+            condition_on_previous_text=heal.condition_on_previous_text,
+            word_timestamps=params.word_timestamps,
+            vad_filter=False,
+        )
+        rows = [segment_row(s) for s in segments]
+    except Exception:  # the first reading stands; the checks still judge it
+        return []
+    return [r for r in rows if r["text"] and r["words"]]
 
 
 def transcribe(load, audio: np.ndarray, regions: list[tuple[float, float]], english_model: str,
-        multilingual_model: str, params: DecodeParams, language: str | None = None) -> tuple[Transcription, str]:
+        multilingual_model: str, params: DecodeParams, language: str | None = None,
+        heal: HealParams | None = DEFAULT_HEAL) -> tuple[Transcription, str]:
     """Find the language of each stretch of speech and transcribe each in its own language: English with
     `english_model`, any other with `multilingual_model`. `load(name)` gives a loaded WhisperModel; `language`
     forces one language and skips identification. Returns the transcription (each row carries its language,
@@ -198,7 +282,7 @@ def transcribe(load, audio: np.ndarray, regions: list[tuple[float, float]], engl
         mine = [r for r in runs if r.language == spoken]
         pipeline = BatchedInferencePipeline(load(model_name))
         try:
-            decoded = transcribe_batched(pipeline, audio, [list(r.regions) for r in mine], spoken, params)
+            decoded = transcribe_batched(pipeline, audio, [list(r.regions) for r in mine], spoken, params, heal)
         except NothingDecoded as exc:  # another language may still decode
             decoded = Decoded([], exc.untranscribed, exc.failures)
         for row in decoded.rows:
@@ -207,6 +291,8 @@ def transcribe(load, audio: np.ndarray, regions: list[tuple[float, float]], engl
         result.segments += decoded.rows
         result.untranscribed += decoded.untranscribed
         result.failures += decoded.failures
+        result.suspect_chunks += decoded.suspect_chunks
+        result.healed_chunks += decoded.healed_chunks
     if result.failures and not result.segments:
         raise NothingDecoded(f"no speech could be decoded: {result.failures[0].split(': ', 1)[1]}",
             result.untranscribed, result.failures)

@@ -15,11 +15,17 @@ def test_regions_are_cut_into_equal_windows_that_end_where_the_region_ends():
                            (38.0, 42.0), (42.0, 46.0)]
 
 
-def test_an_unsure_window_between_agreeing_neighbours_takes_their_language():
+def test_unsure_windows_take_the_language_of_the_nearest_sure_one():
+    windows = [(0.0, 4.0), (4.0, 8.0), (9.0, 12.0), (13.0, 17.0), (18.0, 19.0)]
     labels = [("de", 0.99), ("en", 0.7), ("de", 0.95), ("fr", 0.97), ("en", 0.3)]
-    assert [lang for lang, _ in smooth(labels)] == ["de", "de", "de", "fr", "fr"]
-    # A sure window keeps its own language, even alone between two others.
-    assert [lang for lang, _ in smooth([("de", 0.99), ("en", 0.95), ("de", 0.99)])] == ["de", "en", "de"]
+    assert [lang for lang, _ in smooth(windows, labels)] == ["de", "de", "de", "fr", "fr"]
+    # A sure window keeps its own language, even alone between two others; a short one never switches.
+    labels = [("de", 0.99), ("en", 0.95), ("de", 0.99)]
+    assert [lang for lang, _ in smooth(windows[:3], labels)] == ["de", "en", "de"]
+    assert [lang for lang, _ in smooth([(0, 4), (4, 4.7), (5, 9)], labels)] == ["de", "de", "de"]
+    # Far-field English the model is unsure of everywhere: no spurious switch to its odd guesses.
+    labels = [("en", 0.68), ("en", 0.53), ("cy", 0.34), ("en", 0.41), ("cy", 0.67)]
+    assert {lang for lang, _ in smooth(windows, labels)} == {"en"}
 
 
 def test_unidentified_windows_take_the_nearest_identified_language():

@@ -143,3 +143,61 @@ def test_silence_and_empty_layouts_decode_to_nothing_without_calling_the_decoder
     for regions in ([], [(5.0, 9.0)], [(1.0, 1.0)], [(-2.0, -1.0)]):
         decoded = transcribe_batched(Untouchable(), silence, [regions], "en", DecodeParams())
         assert (decoded.rows, decoded.untranscribed, decoded.failures) == ([], [], [])
+
+
+class LoopingChunk:
+    """The real pipeline, except that its batched reading of the chunk starting at `start` is a decoding loop:
+    the first word repeated over the chunk, as faster-whisper #506 shows. Healing goes through the real
+    sequential model (`.model`), as it does in production."""
+
+    def __init__(self, pipeline, start: float):
+        self.pipeline, self.model, self.start = pipeline, pipeline.model, start
+
+    def transcribe(self, audio, clip_timestamps, **kwargs):
+        from dataclasses import replace
+
+        from faster_whisper.transcribe import Word
+
+        segments, info = self.pipeline.transcribe(audio, clip_timestamps=clip_timestamps, **kwargs)
+        out = []
+        for seg in segments:
+            if abs(seg.start - self.start) < 1.0 and seg.words:
+                word = seg.words[0].word
+                step = (seg.end - seg.start) / 12
+                words = [Word(seg.start + i * step, seg.start + (i + 1) * step, word, 0.9) for i in range(12)]
+                seg = replace(seg, text=" ".join([word.strip()] * 12), words=words, compression_ratio=4.1)
+            out.append(seg)
+        return out, info
+
+
+@pytest.mark.slow
+def test_a_looping_chunk_is_healed_before_the_checks_see_it(talk, pipeline):
+    from ai_assets.speech.transcript_checks import no_repetition_loop
+
+    regions = speech_regions(talk)
+    first = pack_chunks(clean_regions(regions, len(talk) / SAMPLE_RATE))[0]
+    looping = LoopingChunk(pipeline, first[0])
+    unhealed = transcribe_batched(looping, talk, [regions], "en", DecodeParams(), heal=None)
+    assert not no_repetition_loop([{**r, "segment": i} for i, r in enumerate(unhealed.rows)])[0]
+
+    healed = transcribe_batched(looping, talk, [regions], "en", DecodeParams())
+    assert (healed.suspect_chunks, healed.healed_chunks) == (1, 1)
+    assert no_repetition_loop([{**r, "segment": i} for i, r in enumerate(healed.rows)])[0]
+    text = " ".join(r["text"] for r in healed.rows).lower()
+    assert "first three seconds" in text  # the sample's opening sentence is back
+
+
+def test_suspect_reasons_and_the_order_of_two_readings():
+    from ai_assets.speech.transcript import HealParams, reading_score, suspect_reason
+
+    def row(text, ratio=1.5, logprob=-0.3):
+        return {"words": [{"word": w} for w in text.split()], "compression_ratio": ratio, "avg_logprob": logprob}
+
+    heal = HealParams()
+    assert suspect_reason([row("we will we will we will we will rock you")], heal) == "'we will' repeats 4 times"
+    assert suspect_reason([row("a fine sentence", ratio=2.6)], heal) == "compression ratio"
+    assert suspect_reason([row("a fine sentence", logprob=-1.4)], heal) == "low confidence"
+    assert suspect_reason([row("a fine sentence")], heal) is None
+    looped, unsure = [row("no no no no no no no")], [row("a real sentence", logprob=-1.2)]
+    assert reading_score(unsure, heal) > reading_score(looped, heal)
+    assert reading_score([row("sure")], heal) > reading_score(unsure, heal)
