@@ -23,8 +23,8 @@ def audio_profile(
     context: dg.AssetExecutionContext, audio: pa.Table, diarization: pa.Table, policies: PolicyResource,
     metrics: MetricsResource
 ) -> dg.Output[pa.Table]:
-    """Speech ratio, SNR, loudness, speaking rate and the diarization's speaker count; the class uses the asr policy's
-    thresholds."""
+    """Speech ratio, SNR over a percentile noise floor, loudness, band limitation (energy above 4 kHz and the
+    cliff there), speaking rate and the diarization's speaker count; the class uses the asr policy's thresholds."""
     track = audio.to_pylist()[0]
     policy = policies.current("asr")
     thresholds = policy.parsed().thresholds
@@ -32,7 +32,8 @@ def audio_profile(
         speakers = len(set(diarization.column("speaker").to_pylist()))
         profile = measure(load_wav(Path(track["audio_path"])),
             [(r["start"], r["end"]) for r in track["speech_regions"]], speakers)
-        label = complexity_class(profile, thresholds.clean_min_snr_db, thresholds.clean_max_speakers)
+        label = complexity_class(profile, thresholds.clean_min_snr_db, thresholds.clean_max_speakers,
+            thresholds.band_limited_min_drop_db)
         row.model, row.params, row.audio_seconds = "signal", {**profile, "class": label}, track["duration"]
         row.policy_version, row.policy_sha256 = policy.version, policy.sha256
     table = to_table(

@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     set_.add_argument("--reason", required=True, help="why: stored with the version")
     set_.add_argument("--file", type=Path, help="a complete JSON body ('-' for stdin)")
     set_.add_argument("--set", dest="edits", action="append", default=[], metavar="PATH=VALUE",
-                      help="edit the current body, e.g. classes.noisy_or_multi.model=base (repeatable)")
+                      help="edit the current body, e.g. classes.noisy.model=base (repeatable)")
     set_.add_argument("--apply", action="store_true", help="then rerun the stale videos in-process")
     sub.add_parser("refresh", help="rerun, in-process, every video whose outputs used an older policy")
     feedback = sub.add_parser("feedback",

@@ -24,7 +24,7 @@ from ai_assets.storage.locking import retry_while_locked
 from ai_assets.storage.tables import SIGNALS
 
 DOMAINS = ("asr", "vision", "embed", "clip", "segment")
-COMPLEXITY_CLASSES = ("clean_single", "noisy_or_multi")
+COMPLEXITY_CLASSES = ("clean_single", "noisy", "multi_speaker")
 COMPUTE_TYPES = ("int8", "int8_float32", "int8_float16", "float16", "float32", "bfloat16")
 AUTHORS = ("user", "sensor")
 
@@ -65,8 +65,11 @@ class HealRule(_Strict):
 
 
 class AsrThresholds(_Strict):
-    clean_min_snr_db: float = Field(15.0, ge=0, le=60, description="At or above: clean.")
-    clean_max_speakers: int = Field(1, ge=1, le=10)
+    clean_min_snr_db: float = Field(15.0, ge=0, le=60, description="Below: noisy.")
+    clean_max_speakers: int = Field(1, ge=1, le=10, description="Above: multi_speaker.")
+    band_limited_min_drop_db: float = Field(
+        20.0, ge=3, le=80, description="A spectral cliff at 4 kHz this steep means telephone or radio audio: noisy."
+    )
 
 
 class AsrPolicy(_Strict):
@@ -74,6 +77,16 @@ class AsrPolicy(_Strict):
     thresholds: AsrThresholds = AsrThresholds()
     classes: dict[str, AsrRule]
     healing: HealRule = HealRule()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _split_the_old_class(cls, body):
+        """Documents stored before the noisy and multi-speaker classes were told apart had one rule for both."""
+        if isinstance(body, dict) and "noisy_or_multi" in body.get("classes", {}):
+            classes = dict(body["classes"])
+            old = classes.pop("noisy_or_multi")
+            body = {**body, "classes": {"noisy": old, "multi_speaker": old, **classes}}
+        return body
 
     @model_validator(mode="after")
     def _every_class(self):
@@ -215,7 +228,10 @@ DEFAULTS: dict[str, dict] = {
         "thresholds": {"clean_min_snr_db": 15.0, "clean_max_speakers": 1},
         "classes": {
             "clean_single": {"model": "tiny.en", "beam_size": 1, "batch_size": 8, "compute_type": "int8"},
-            "noisy_or_multi": {"model": "tiny.en", "beam_size": 5, "batch_size": 8, "compute_type": "int8"},
+            # Hard audio gets a wider beam and a looser VAD, so hissy or band-limited speech is not discarded.
+            "noisy": {"model": "tiny.en", "beam_size": 5, "batch_size": 8, "compute_type": "int8",
+                      "vad": {"threshold": 0.35}},
+            "multi_speaker": {"model": "tiny.en", "beam_size": 5, "batch_size": 8, "compute_type": "int8"},
         },
     },
     "vision": {},

@@ -10,6 +10,8 @@ import numpy as np
 from ai_assets.ingest.audio import SAMPLE_RATE
 
 FRAME_S = 0.032
+# The noise floor is this percentile of the frame powers.
+NOISE_PERCENTILE = 10
 PITCH_MIN_HZ, PITCH_MAX_HZ = 70.0, 400.0
 
 
@@ -30,28 +32,46 @@ def _db(power: float) -> float:
 
 
 def measure(samples: np.ndarray, regions: list[tuple[float, float]], speakers: int) -> dict:
-    """speech_ratio, snr_db, loudness_dbfs, syllables_per_second, and `speakers` (from diarization) as
-    estimated_speakers."""
+    """speech_ratio, snr_db, noise_floor_dbfs, loudness_dbfs, hf_share, band_drop_db, syllables_per_second, and
+    `speakers` (from diarization) as estimated_speakers."""
     frame = int(FRAME_S * SAMPLE_RATE)
     frames = frame_rows(samples, frame)
     duration = len(samples) / SAMPLE_RATE
     speech_s = sum(e - s for s, e in regions)
     if len(frames) == 0 or not regions:
-        return {"speech_ratio": 0.0, "snr_db": None, "loudness_dbfs": None, "syllables_per_second": 0.0,
-            "estimated_speakers": 0}
+        return {"speech_ratio": 0.0, "snr_db": None, "noise_floor_dbfs": None, "loudness_dbfs": None,
+            "hf_share": None, "band_drop_db": None, "syllables_per_second": 0.0, "estimated_speakers": 0}
     power = np.mean(frames.astype(np.float64) ** 2, axis=1)
     mask = _speech_mask(len(frames), FRAME_S, regions)[: len(frames)]
     speech_power = power[mask]
-    # Noise floor: the non-speech frames when there are enough of them, else the quietest speech frames.
-    quiet = power[~mask] if (~mask).sum() * FRAME_S >= 1.0 else np.percentile(speech_power, 10, keepdims=True)
-    snr = _db(float(np.mean(speech_power))) - _db(float(np.median(quiet)))
+    # Noise floor: a low percentile of every frame, speech or not. Steady hiss sets a floor that no frame goes
+    # below, so it counts as noise even where VAD mistook it for speech or found no pause at all.
+    floor = _db(float(np.percentile(power, NOISE_PERCENTILE)))
+    level = _db(float(np.mean(speech_power)))
+    hf_share, band_drop = _spectrum(frames[mask])
     return {
         "speech_ratio": round(min(1.0, speech_s / duration), 4),
-        "snr_db": round(float(np.clip(snr, -10.0, 90.0)), 2),
-        "loudness_dbfs": round(_db(float(np.mean(speech_power))), 2),
+        "snr_db": round(float(np.clip(level - floor, -10.0, 90.0)), 2),
+        "noise_floor_dbfs": round(floor, 2),
+        "loudness_dbfs": round(level, 2),
+        "hf_share": round(hf_share, 5),
+        "band_drop_db": round(band_drop, 2),
         "syllables_per_second": round(_syllable_rate(power[mask], speech_s), 3),
         "estimated_speakers": speakers,
     }
+
+
+def _spectrum(speech_frames: np.ndarray) -> tuple[float, float]:
+    """Share of the speech energy above 4 kHz, and how far the spectrum drops just above 4 kHz (dB per Hz,
+    3.0-3.8 kHz against 4.4-7.0 kHz): audio that went through 8 kHz sampling (telephone, radio) has a cliff
+    there, wideband speech a gentle slope."""
+    window = np.hanning(speech_frames.shape[1])
+    spectrum = np.mean(np.abs(np.fft.rfft(speech_frames * window, axis=1)) ** 2, axis=0)
+    freqs = np.fft.rfftfreq(speech_frames.shape[1], 1 / SAMPLE_RATE)
+    total = float(spectrum.sum()) or 1e-12
+    below = float(spectrum[(freqs >= 3000) & (freqs < 3800)].mean())
+    above = float(spectrum[(freqs >= 4400) & (freqs < 7000)].mean())
+    return float(spectrum[freqs >= 4000].sum()) / total, _db(below) - _db(above)
 
 
 def _syllable_rate(speech_power: np.ndarray, speech_s: float) -> float:
@@ -77,8 +97,13 @@ def pitch_hz(frames: np.ndarray) -> np.ndarray:
     return np.where(strength > 0.5, f0, np.nan)
 
 
-def complexity_class(profile: dict, clean_min_snr_db: float, clean_max_speakers: int) -> str:
-    """`clean_single` for clear audio with few voices, else `noisy_or_multi`."""
-    snr = profile["snr_db"]
-    clean = snr is not None and snr >= clean_min_snr_db and profile["estimated_speakers"] <= clean_max_speakers
-    return "clean_single" if clean else "noisy_or_multi"
+def complexity_class(profile: dict, clean_min_snr_db: float, clean_max_speakers: int,
+        band_limited_min_drop_db: float = 20.0) -> str:
+    """`noisy` for noise, band-limited audio (telephone, radio) or no measurable speech; else `multi_speaker`
+    for more voices than `clean_max_speakers`; else `clean_single`."""
+    snr, drop = profile["snr_db"], profile.get("band_drop_db")
+    if snr is None or snr < clean_min_snr_db or (drop is not None and drop >= band_limited_min_drop_db):
+        return "noisy"
+    if profile["estimated_speakers"] > clean_max_speakers:
+        return "multi_speaker"
+    return "clean_single"

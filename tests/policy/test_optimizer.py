@@ -49,12 +49,12 @@ def test_steps_follow_the_model_ladder_then_the_beam():
 
 def test_low_confidence_upgrades_the_class_to_base_with_a_reason():
     base, parsed = current()
-    rule = parsed.classes["noisy_or_multi"]
-    decision = decide([base], samples("noisy_or_multi", rule, 4, confidence=0.41, rtf=0.06), [], AVAILABLE, SETTINGS)
+    rule = parsed.classes["noisy"]
+    decision = decide([base], samples("noisy", rule, 4, confidence=0.41, rtf=0.06), [], AVAILABLE, SETTINGS)
     assert decision.changed
-    assert decision.body["classes"]["noisy_or_multi"]["model"] == "base"
+    assert decision.body["classes"]["noisy"]["model"] == "base"
     assert decision.body["classes"]["clean_single"] == base.body["classes"]["clean_single"]
-    assert decision.reason.startswith("noisy_or_multi: quality below target (confidence 0.410")
+    assert decision.reason.startswith("noisy: quality below target (confidence 0.410")
     assert decision.reason.endswith("tiny.en beam 5 batch 8 -> base beam 5 batch 8, rtf 0.114 projected within budget "
         "0.5")
 
@@ -69,32 +69,32 @@ def test_high_wer_also_counts_as_low_quality():
 
 def test_too_few_samples_change_nothing():
     base, parsed = current()
-    decision = decide([base], samples("noisy_or_multi", parsed.classes["noisy_or_multi"], 2, confidence=0.2), [],
+    decision = decide([base], samples("noisy", parsed.classes["noisy"], 2, confidence=0.2), [],
         AVAILABLE, SETTINGS)
     assert not decision.changed
-    assert "noisy_or_multi: 2 of 3 samples under the current rule; no change" in decision.notes
+    assert "noisy: 2 of 3 samples under the current rule; no change" in decision.notes
 
 
 def test_hysteresis_leaves_a_class_near_the_target_alone():
     base, parsed = current()
     for confidence in (0.56, 0.64):  # within 0.60 ± 0.05: neither upgrade nor downgrade
-        near = samples("noisy_or_multi", parsed.classes["noisy_or_multi"], 5, confidence=confidence, rtf=0.6)
+        near = samples("noisy", parsed.classes["noisy"], 5, confidence=confidence, rtf=0.6)
         decision = decide([base], near, [], AVAILABLE, SETTINGS)
-        assert decision.body is None or decision.body["classes"]["noisy_or_multi"]["model"] == "tiny.en"
-        assert decision.body is None or decision.body["classes"]["noisy_or_multi"]["beam_size"] == 5
+        assert decision.body is None or decision.body["classes"]["noisy"]["model"] == "tiny.en"
+        assert decision.body is None or decision.body["classes"]["noisy"]["beam_size"] == 5
 
 
 def test_over_budget_with_quality_to_spare_downgrades():
     base, parsed = current()
-    decision = decide([base], samples("noisy_or_multi", parsed.classes["noisy_or_multi"], 3, confidence=0.9, rtf=0.8),
+    decision = decide([base], samples("noisy", parsed.classes["noisy"], 3, confidence=0.9, rtf=0.8),
         [], AVAILABLE, SETTINGS)
-    assert decision.body["classes"]["noisy_or_multi"]["beam_size"] == 1
-    assert decision.reason.startswith("noisy_or_multi: rtf 0.800 over budget 0.5 with quality to spare")
+    assert decision.body["classes"]["noisy"]["beam_size"] == 1
+    assert decision.reason.startswith("noisy: rtf 0.800 over budget 0.5 with quality to spare")
 
 
 def test_upgrade_over_budget_is_refused():
     base, parsed = current()
-    slow = samples("noisy_or_multi", parsed.classes["noisy_or_multi"], 3, confidence=0.3, rtf=0.4)
+    slow = samples("noisy", parsed.classes["noisy"], 3, confidence=0.3, rtf=0.4)
     decision = decide([base], slow, [], AVAILABLE, SETTINGS)
     assert not decision.changed
     assert any("would cost rtf 0.760 (projected) > budget 0.5" in n for n in decision.notes)
@@ -102,43 +102,43 @@ def test_upgrade_over_budget_is_refused():
 
 def test_upgrade_waits_for_shadow_evidence_then_uses_its_measured_cost():
     base, parsed = current()
-    rule = parsed.classes["noisy_or_multi"]
-    low = samples("noisy_or_multi", rule, 3, confidence=0.3)
+    rule = parsed.classes["noisy"]
+    low = samples("noisy", rule, 3, confidence=0.3)
     settings = OptimizerSettings(min_samples=3, require_shadow_evidence=True, min_shadow_samples=2)
     waiting = decide([base], low, [], AVAILABLE, settings)
     assert not waiting.changed
     assert any("waiting for shadow evidence on base beam 5 batch 8 (0 of 2)" in n for n in waiting.notes)
     candidate = step_up(rule, AVAILABLE)
-    shadow = samples("noisy_or_multi", candidate, 2, confidence=0.7, rtf=0.2)
+    shadow = samples("noisy", candidate, 2, confidence=0.7, rtf=0.2)
     decision = decide([base], low, shadow, AVAILABLE, settings)
-    assert decision.body["classes"]["noisy_or_multi"]["model"] == "base"
+    assert decision.body["classes"]["noisy"]["model"] == "base"
     assert "rtf 0.200 measured in 2 shadow runs" in decision.reason
 
 
 def test_shadow_runs_that_were_no_more_confident_block_the_upgrade():
     base, parsed = current()
-    rule = parsed.classes["noisy_or_multi"]
-    shadow = samples("noisy_or_multi", step_up(rule, AVAILABLE), 2, confidence=0.28, rtf=0.1)
-    decision = decide([base], samples("noisy_or_multi", rule, 3, confidence=0.3), shadow, AVAILABLE, SETTINGS)
+    rule = parsed.classes["noisy"]
+    shadow = samples("noisy", step_up(rule, AVAILABLE), 2, confidence=0.28, rtf=0.1)
+    decision = decide([base], samples("noisy", rule, 3, confidence=0.3), shadow, AVAILABLE, SETTINGS)
     assert not decision.changed
     assert any("was no more confident in 2 shadow runs (0.280 vs 0.300)" in n for n in decision.notes)
 
 
 def test_a_worse_new_version_is_rolled_back_and_not_retried():
     base, parsed = current()
-    old_rule = parsed.classes["noisy_or_multi"]
-    upgraded = decide([base], samples("noisy_or_multi", old_rule, 3, confidence=0.5), [], AVAILABLE, SETTINGS)
+    old_rule = parsed.classes["noisy"]
+    upgraded = decide([base], samples("noisy", old_rule, 3, confidence=0.5), [], AVAILABLE, SETTINGS)
     v1 = policy(1, upgraded.body)
-    new_rule = v1.parsed().classes["noisy_or_multi"]
+    new_rule = v1.parsed().classes["noisy"]
     history = [base, v1]
-    before = samples("noisy_or_multi", old_rule, 3, confidence=0.5)
-    after = samples("noisy_or_multi", new_rule, 3, confidence=0.42, start=10)
+    before = samples("noisy", old_rule, 3, confidence=0.5)
+    after = samples("noisy", new_rule, 3, confidence=0.42, start=10)
     decision = decide(history, before + after, [], AVAILABLE, SETTINGS)
     assert decision.body == base.body
-    assert decision.reason.startswith("rollback of v1 for noisy_or_multi: base beam 5 batch 8 did worse than tiny.en "
+    assert decision.reason.startswith("rollback of v1 for noisy: base beam 5 batch 8 did worse than tiny.en "
         "beam 5 batch 8")
     assert "confidence 0.420 vs 0.500" in decision.reason
-    assert decision.rejected == {"noisy_or_multi": [rule_sha(new_rule)]}
+    assert decision.rejected == {"noisy": [rule_sha(new_rule)]}
     # Back on the old rule, still below target: the rejected upgrade is not proposed again.
     again = decide([base, v1, policy(2, decision.body)], before + after, [], AVAILABLE, SETTINGS, decision.rejected)
     assert not again.changed
@@ -147,10 +147,10 @@ def test_a_worse_new_version_is_rolled_back_and_not_retried():
 
 def test_an_equal_or_better_new_version_is_kept():
     base, parsed = current()
-    old_rule = parsed.classes["noisy_or_multi"]
-    v1 = policy(1, decide([base], samples("noisy_or_multi", old_rule, 3, confidence=0.5), [], AVAILABLE, SETTINGS).body)
-    new_rule = v1.parsed().classes["noisy_or_multi"]
-    good = samples("noisy_or_multi", old_rule, 3, confidence=0.5) + samples("noisy_or_multi", new_rule, 3,
+    old_rule = parsed.classes["noisy"]
+    v1 = policy(1, decide([base], samples("noisy", old_rule, 3, confidence=0.5), [], AVAILABLE, SETTINGS).body)
+    new_rule = v1.parsed().classes["noisy"]
+    good = samples("noisy", old_rule, 3, confidence=0.5) + samples("noisy", new_rule, 3,
         confidence=0.7, start=10)
     assert not decide([base, v1], good, [], AVAILABLE, SETTINGS).changed
 
@@ -195,11 +195,11 @@ def test_samples_join_wer_and_count_each_video_once_per_rule():
 
 def test_sensor_upgrades_from_metrics_in_duckdb_and_requests_observation(layout, instance):
     """The real sensor, evaluated against a real instance and a real metrics.duckdb."""
-    rule = default_policy("asr").parsed().classes["noisy_or_multi"]
+    rule = default_policy("asr").parsed().classes["noisy"]
     store = MetricsStore(layout.metrics_db, layout.metrics_spool)
     for i in range(4):
         store.record(MetricRow(asset="transcript", video=f"talk-{i}", run_id="r", started_at=time.time(), seconds=6.0,
-            model="tiny.en", params={"class": "noisy_or_multi", "rule_sha": rule_sha(rule), "batch_size": 8},
+            model="tiny.en", params={"class": "noisy", "rule_sha": rule_sha(rule), "batch_size": 8},
                                audio_seconds=100.0, realtime_factor=0.06, confidence=0.38, policy_version=0))
     resources = build_resources(layout)
     context = dg.build_sensor_context(instance=instance, resources=resources)
@@ -207,7 +207,7 @@ def test_sensor_upgrades_from_metrics_in_duckdb_and_requests_observation(layout,
     assert isinstance(result, dg.RunRequest)
     stored = PolicyStore(layout.metrics_db).current("asr")
     assert (stored.version, stored.author) == (1, "sensor")
-    assert stored.body["classes"]["noisy_or_multi"]["model"] == "base"
+    assert stored.body["classes"]["noisy"]["model"] == "base"
     assert "confidence 0.380" in stored.reason and "over 4 videos" in stored.reason
     assert result.run_key == f"asr-policy-{stored.sha256[:16]}"
     # Same metrics, next tick: the new rule has no samples yet, so nothing changes.

@@ -19,7 +19,7 @@ def asr_body(**clean):
     [
         ("speech", {}, "unknown policy domain 'speech' (domains: asr, vision, embed, clip, segment)"),
         ("asr", {"classes": {"clean_single": DEFAULTS["asr"]["classes"]["clean_single"]}},
-            "classes must be exactly ['clean_single', 'noisy_or_multi'] (missing ['noisy_or_multi']"),
+            "classes must be exactly ['clean_single', 'noisy', 'multi_speaker'] (missing ['multi_speaker', 'noisy']"),
         ("asr", asr_body(beam_size=0), "classes.clean_single.beam_size: Input should be greater than or equal to 1"),
         ("asr", asr_body(batch_size=500), "classes.clean_single.batch_size: Input should be less than or equal to 64"),
         ("asr", asr_body(compute_type="int4"), "classes.clean_single.compute_type: Input should be"),
@@ -60,7 +60,7 @@ def test_versions_are_stored_once_per_distinct_body(tmp_path):
 
 
 def test_cli_sets_shows_and_lists_and_refuses_bad_edits(layout, capsys):
-    assert main(["policy", "set", "asr", "--set", "classes.noisy_or_multi.model=base", "--reason",
+    assert main(["policy", "set", "asr", "--set", "classes.noisy.model=base", "--reason",
             "noisy audio needs base"]) == 0
     out = capsys.readouterr().out
     assert "asr policy v1 stored" in out
@@ -80,3 +80,16 @@ def test_cli_sets_shows_and_lists_and_refuses_bad_edits(layout, capsys):
     history = capsys.readouterr().out.splitlines()
     assert "| 1 |" in history[2] and "noisy audio needs base" in history[2] and "built-in default" in history[3]
     assert [p.version for p in PolicyStore(layout.metrics_db).history("asr")] == [0, 1]
+
+
+def test_an_asr_policy_stored_before_the_three_classes_still_reads():
+    from ai_assets.policy.documents import AsrPolicy
+
+    old = {"multilingual_model": "base", "classes": {
+        "clean_single": {"model": "tiny.en", "beam_size": 1, "batch_size": 8},
+        "noisy_or_multi": {"model": "base", "beam_size": 5, "batch_size": 4},
+    }}
+    parsed = AsrPolicy.model_validate(old)
+    assert set(parsed.classes) == {"clean_single", "noisy", "multi_speaker"}
+    assert parsed.classes["noisy"] == parsed.classes["multi_speaker"] and parsed.classes["noisy"].model == "base"
+    assert parsed.classes["clean_single"].model == "tiny.en"

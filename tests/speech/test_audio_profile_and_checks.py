@@ -25,15 +25,43 @@ def test_noise_lowers_snr_and_changes_the_class(speech):
     assert clean["snr_db"] > 40 > noisy["snr_db"]
     assert noisy["snr_db"] < 15
     assert complexity_class(clean, 15.0, 1) == "clean_single"
-    assert complexity_class(noisy, 15.0, 1) == "noisy_or_multi"
-    assert complexity_class(clean | {"estimated_speakers": 2}, 15.0, 1) == "noisy_or_multi"
+    assert complexity_class(noisy, 15.0, 1) == "noisy"
+    assert complexity_class(clean | {"estimated_speakers": 2}, 15.0, 1) == "multi_speaker"
+    assert complexity_class(noisy | {"estimated_speakers": 3}, 15.0, 1) == "noisy"  # noise decides first
+    # The noise floor is the hiss, whichever frames VAD called speech.
+    assert noisy["noise_floor_dbfs"] == pytest.approx(20 * np.log10(0.05), abs=1.5)
+
+
+def radio(audio: np.ndarray, hiss_db: float = -30.0) -> np.ndarray:
+    """Through an 8 kHz channel, with band-limited hiss `hiss_db` below the speech."""
+    from scipy.signal import resample_poly
+
+    def narrow(x):
+        return resample_poly(resample_poly(x, 1, 2), 2, 1)[: len(x)]
+
+    speech = narrow(audio.astype(np.float64))
+    hiss = narrow(np.random.default_rng(0).normal(0, 1, len(speech)))
+    hiss *= np.sqrt(np.mean(speech**2)) * 10 ** (hiss_db / 20)
+    return (speech + hiss).astype(np.float32)
+
+
+def test_band_limited_radio_is_never_clean(speech):
+    regions = speech_regions(speech)
+    wide, narrow = measure(speech, regions, speakers=1), measure(radio(speech), regions, speakers=1)
+    # Barely any hiss: by SNR alone the radio copy would pass as clean; the cliff at 4 kHz gives it away.
+    assert narrow["snr_db"] >= 15.0
+    assert wide["band_drop_db"] < 20.0 <= narrow["band_drop_db"]
+    assert narrow["hf_share"] < wide["hf_share"]
+    assert complexity_class(wide, 15.0, 1) == "clean_single"
+    assert complexity_class(narrow, 15.0, 1) == "noisy"
+    assert complexity_class(narrow, 15.0, 1, band_limited_min_drop_db=80.0) == "clean_single"
 
 
 def test_silence_has_no_speech():
     profile = measure(np.zeros(SAMPLE_RATE * 5, dtype=np.float32), [], speakers=0)
-    assert profile == {"speech_ratio": 0.0, "snr_db": None, "loudness_dbfs": None, "syllables_per_second": 0.0,
-            "estimated_speakers": 0}
-    assert complexity_class(profile, 15.0, 1) == "noisy_or_multi"
+    assert profile == {"speech_ratio": 0.0, "snr_db": None, "noise_floor_dbfs": None, "loudness_dbfs": None,
+                       "hf_share": None, "band_drop_db": None, "syllables_per_second": 0.0, "estimated_speakers": 0}
+    assert complexity_class(profile, 15.0, 1) == "noisy"
 
 
 def seg(i, start, end, words):
