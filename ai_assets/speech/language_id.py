@@ -63,7 +63,35 @@ def language_runs(model, audio: np.ndarray, regions: list[tuple[float, float]], 
     """The regions (clean: sorted, disjoint) grouped into runs of one language; `fallback` only where no
     window at all could be identified."""
     windows = id_windows(regions)
-    return runs_of(windows, smooth(windows, filled(identify(model, audio, windows), fallback)))
+    labels = filled(identify(model, audio, windows), fallback)
+    if not any(is_sure(w, label) for w, label in zip(windows, labels, strict=True)):
+        # No window is long or clear enough: the speech as a whole decides, as Whisper itself would judge it
+        # (the first 30 s of speech, padded to its window).
+        overall = whole_speech_language(model, audio, regions) or max(labels, key=lambda x: x[1], default=None)
+        labels = [(overall[0], overall[1])] * len(windows) if overall else labels
+    return runs_of(windows, smooth(windows, labels))
+
+
+def is_sure(window: tuple[float, float], label: tuple[str, float]) -> bool:
+    return label[1] >= SURE_PROBABILITY and window[1] - window[0] >= MIN_SURE_S
+
+
+def whole_speech_language(model, audio: np.ndarray, regions: list[tuple[float, float]]) -> tuple[str, float] | None:
+    """The language of the first 30 s of speech, concatenated and padded as Whisper expects."""
+    pieces, total = [], 0.0
+    for start, end in regions:
+        take = min(end - start, 30.0 - total)
+        if take <= 0:
+            break
+        pieces.append(audio[int(start * SAMPLE_RATE) : int((start + take) * SAMPLE_RATE)])
+        total += take
+    if not pieces:
+        return None
+    try:
+        language, probability, _ = model.detect_language(audio=np.concatenate(pieces))
+    except Exception:  # the windows' own guesses stand
+        return None
+    return language, float(probability)
 
 
 def filled(labels: list[tuple[str, float] | None], fallback: str) -> list[tuple[str, float]]:
@@ -84,8 +112,7 @@ def smooth(windows: list[tuple[float, float]], labels: list[tuple[str, float]]) 
     to be sure of, takes the language of the nearest window it was sure of; with no sure window at all, the
     language that has the most probability over all windows. So the language changes only where the model is
     sure it did."""
-    sure = [i for i, ((s, e), (_, q)) in enumerate(zip(windows, labels, strict=True))
-            if q >= SURE_PROBABILITY and e - s >= MIN_SURE_S]
+    sure = [i for i, (window, label) in enumerate(zip(windows, labels, strict=True)) if is_sure(window, label)]
     if not sure:
         mass: dict[str, float] = {}
         for language, q in labels:

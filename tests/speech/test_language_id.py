@@ -81,3 +81,24 @@ def test_a_reading_that_switches_language_is_transcribed_in_each_language(tmp_pa
     assert {r["model"] for r in rows if r["language"] != "en"} == {"base"}
     german = " ".join(r["text"] for r in rows if r["language"] == "de").lower()
     assert "schülerinnen" in german or "blocks" in german
+
+
+@pytest.mark.slow
+@pytest.mark.shared_media
+def test_under_a_second_of_speech_is_judged_as_a_whole(tmp_path):
+    """0.8 s of "go forward": too short for a window to be sure (base guesses Maori on it alone); the speech as a
+    whole, padded as Whisper expects, says English."""
+    import numpy as np
+
+    from ai_assets.ingest.audio import extract_audio, load_wav
+    from ai_assets.speech.language_id import language_runs
+    from resources import WhisperResource
+
+    wav = tmp_path / "command.wav"
+    extract_audio(require_shared_media("pocketsphinx-librivox", "goforward.wav"), wav)
+    audio = load_wav(wav)
+    start = int(np.flatnonzero(np.abs(audio) > 0.02)[0])
+    short = audio[start : start + 12800]
+    model = WhisperResource(cache_dir=str(tmp_path / "models")).load("base")
+    [run] = language_runs(model, short, [(0.0, 0.8)])
+    assert run.language == "en" and run.probability > 0.8
