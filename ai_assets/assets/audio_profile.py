@@ -33,7 +33,7 @@ def audio_profile(
         profile = measure(load_wav(Path(track["audio_path"])),
             [(r["start"], r["end"]) for r in track["speech_regions"]], speakers)
         label = complexity_class(profile, thresholds.clean_min_snr_db, thresholds.clean_max_speakers,
-            thresholds.band_limited_min_drop_db)
+            thresholds.band_limited_min_drop_db, thresholds.distorted_min_clipped_share)
         row.model, row.params, row.audio_seconds = "signal", {**profile, "class": label}, track["duration"]
         row.policy_version, row.policy_sha256 = policy.version, policy.sha256
     table = to_table(

@@ -70,6 +70,9 @@ class AsrThresholds(_Strict):
     band_limited_min_drop_db: float = Field(
         20.0, ge=3, le=80, description="A spectral cliff at 4 kHz this steep means telephone or radio audio: noisy."
     )
+    distorted_min_clipped_share: float = Field(
+        0.001, gt=0, le=1, description="This share of the samples or more at the peak means clipped audio: noisy."
+    )
 
 
 class AsrPolicy(_Strict):

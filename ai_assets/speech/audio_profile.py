@@ -32,15 +32,16 @@ def _db(power: float) -> float:
 
 
 def measure(samples: np.ndarray, regions: list[tuple[float, float]], speakers: int) -> dict:
-    """speech_ratio, snr_db, noise_floor_dbfs, loudness_dbfs, hf_share, band_drop_db, syllables_per_second, and
-    `speakers` (from diarization) as estimated_speakers."""
+    """speech_ratio, snr_db, noise_floor_dbfs, loudness_dbfs, hf_share, band_drop_db, clipped_share,
+    syllables_per_second, and `speakers` (from diarization) as estimated_speakers."""
     frame = int(FRAME_S * SAMPLE_RATE)
     frames = frame_rows(samples, frame)
     duration = len(samples) / SAMPLE_RATE
     speech_s = sum(e - s for s, e in regions)
     if len(frames) == 0 or not regions:
         return {"speech_ratio": 0.0, "snr_db": None, "noise_floor_dbfs": None, "loudness_dbfs": None,
-            "hf_share": None, "band_drop_db": None, "syllables_per_second": 0.0, "estimated_speakers": 0}
+            "hf_share": None, "band_drop_db": None, "clipped_share": 0.0, "syllables_per_second": 0.0,
+            "estimated_speakers": 0}
     power = np.mean(frames.astype(np.float64) ** 2, axis=1)
     mask = _speech_mask(len(frames), FRAME_S, regions)[: len(frames)]
     speech_power = power[mask]
@@ -56,9 +57,17 @@ def measure(samples: np.ndarray, regions: list[tuple[float, float]], speakers: i
         "loudness_dbfs": round(level, 2),
         "hf_share": round(hf_share, 5),
         "band_drop_db": round(band_drop, 2),
+        "clipped_share": round(clipped_share(samples), 6),
         "syllables_per_second": round(_syllable_rate(power[mask], speech_s), 3),
         "estimated_speakers": speakers,
     }
+
+
+def clipped_share(samples: np.ndarray) -> float:
+    """Share of the samples at the file's peak: a few in natural audio (at most 2e-5 on the tuning files), far
+    more where the peaks were clipped, which also spreads harmonics over the 4 kHz cliff of radio audio."""
+    peak = float(np.abs(samples).max()) if len(samples) else 0.0
+    return float(np.mean(np.abs(samples) >= 0.995 * peak)) if peak > 0 else 0.0
 
 
 def _spectrum(speech_frames: np.ndarray) -> tuple[float, float]:
@@ -98,11 +107,13 @@ def pitch_hz(frames: np.ndarray) -> np.ndarray:
 
 
 def complexity_class(profile: dict, clean_min_snr_db: float, clean_max_speakers: int,
-        band_limited_min_drop_db: float = 20.0) -> str:
-    """`noisy` for noise, band-limited audio (telephone, radio) or no measurable speech; else `multi_speaker`
-    for more voices than `clean_max_speakers`; else `clean_single`."""
+        band_limited_min_drop_db: float = 20.0, distorted_min_clipped_share: float = 0.001) -> str:
+    """`noisy` for noise, band-limited audio (telephone, radio), clipped peaks or no measurable speech; else
+    `multi_speaker` for more voices than `clean_max_speakers`; else `clean_single`."""
     snr, drop = profile["snr_db"], profile.get("band_drop_db")
-    if snr is None or snr < clean_min_snr_db or (drop is not None and drop >= band_limited_min_drop_db):
+    band_limited = drop is not None and drop >= band_limited_min_drop_db
+    clipped = profile.get("clipped_share", 0.0) >= distorted_min_clipped_share
+    if snr is None or snr < clean_min_snr_db or band_limited or clipped:
         return "noisy"
     if profile["estimated_speakers"] > clean_max_speakers:
         return "multi_speaker"

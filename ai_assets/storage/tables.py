@@ -54,6 +54,7 @@ SCHEMAS: dict[str, pa.Schema] = {
             ("loudness_dbfs", pa.float64()),
             ("hf_share", pa.float64()),
             ("band_drop_db", pa.float64()),
+            ("clipped_share", pa.float64()),
             ("syllables_per_second", pa.float64()),
             ("estimated_speakers", pa.int32()),
             ("complexity_class", pa.string()),

@@ -57,10 +57,21 @@ def test_band_limited_radio_is_never_clean(speech):
     assert complexity_class(narrow, 15.0, 1, band_limited_min_drop_db=80.0) == "clean_single"
 
 
+def test_clipped_peaks_make_audio_noisy(speech):
+    regions = speech_regions(speech)
+    clean = measure(speech, regions, speakers=1)
+    loud = np.clip(speech * 4.0, -0.3, 0.3)
+    clipped = measure(loud, regions, speakers=1)
+    assert clean["clipped_share"] < 0.001 <= clipped["clipped_share"]
+    assert complexity_class(clean, 15.0, 1) == "clean_single"
+    assert complexity_class(clipped | {"snr_db": 40.0, "band_drop_db": 5.0}, 15.0, 1) == "noisy"
+
+
 def test_silence_has_no_speech():
     profile = measure(np.zeros(SAMPLE_RATE * 5, dtype=np.float32), [], speakers=0)
     assert profile == {"speech_ratio": 0.0, "snr_db": None, "noise_floor_dbfs": None, "loudness_dbfs": None,
-                       "hf_share": None, "band_drop_db": None, "syllables_per_second": 0.0, "estimated_speakers": 0}
+                       "hf_share": None, "band_drop_db": None, "clipped_share": 0.0, "syllables_per_second": 0.0,
+                       "estimated_speakers": 0}
     assert complexity_class(profile, 15.0, 1) == "noisy"
 
 

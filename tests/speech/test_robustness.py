@@ -1,0 +1,70 @@
+"""A small robustness battery through the speech stages, as an upload: no crash, always a transcript.
+
+The full battery is benchmarks/robustness.py.
+"""
+
+import subprocess
+
+import dagster as dg
+import numpy as np
+import pytest
+
+from ai_assets.assets import audio, audio_profile, diarization, source_video, transcript
+from ai_assets.definitions import build_resources
+from ai_assets.ingest.audio import SAMPLE_RATE, extract_audio, load_wav
+from tests.conftest import add_video, require_shared_media
+
+pytestmark = pytest.mark.slow
+SPEECH_STAGES = [source_video, audio, diarization, audio_profile, transcript]
+JFK = "and so my fellow americans ask not what your country can do for you ask what you can do for your country"
+
+
+def speech_side(layout, instance, path):
+    key = add_video(layout, instance, path)
+    result = dg.materialize(SPEECH_STAGES, partition_key=key, instance=instance, resources=build_resources(layout))
+    assert result.success
+    return result
+
+
+def test_odd_sample_rate_and_six_channels_read_like_any_file(layout, instance, media, tmp_path):
+    odd = tmp_path / "odd.wav"
+    subprocess.run(["ffmpeg", "-v", "error", "-i", str(media["talk"]), "-vn", "-ar", "11025", "-ac", "6",
+                    "-c:a", "pcm_u8", str(odd)], check=True)
+    result = speech_side(layout, instance, odd)
+    assert result.output_for_node("source_video").to_pylist()[0]["audio_channels"] == 6
+    text = " ".join(r["text"] for r in result.output_for_node("transcript").to_pylist()).lower()
+    assert "first three seconds" in text
+
+
+def test_music_without_speech_gets_an_empty_transcript_not_a_failure(layout, instance):
+    bunny = require_shared_media("bbb-30s-moviepy", "big_buck_bunny_0_30.webm")
+    result = speech_side(layout, instance, bunny)
+    rows = result.output_for_node("transcript").to_pylist()
+    assert len(" ".join(r["text"] for r in rows).split()) <= 3  # a stray word at most, never a loop
+    assert result.output_for_node("audio_profile").to_pylist()[0]["complexity_class"] == "noisy"
+
+
+def test_band_limited_noisy_radio_is_routed_to_the_noisy_rule(layout, instance, tmp_path):
+    from scipy.signal import resample_poly
+
+    from ai_assets.speech.wer import word_errors
+
+    jfk = tmp_path / "jfk.wav"
+    extract_audio(require_shared_media("jfk", "jfk.flac"), jfk)
+    clean = load_wav(jfk).astype(np.float64)
+    # Through an 8 kHz channel, hiss 10 dB under the speech, then the peaks clipped.
+    narrow = resample_poly(resample_poly(clean, 1, 2), 2, 1)[: len(clean)]
+    hiss = resample_poly(resample_poly(np.random.default_rng(0).normal(0, 1, len(clean)), 1, 2), 2, 1)[: len(clean)]
+    hiss *= np.sqrt(np.mean(narrow**2)) * 10 ** (-10 / 20) / np.sqrt(np.mean(hiss**2))
+    noisy = np.clip((narrow + hiss) * 2.0, -0.3, 0.3)
+    radio = tmp_path / "radio.wav"
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "s16le", "-ar", str(SAMPLE_RATE), "-ac", "1", "-i", "-", str(radio)],
+                   input=(noisy * 32767).astype("<i2").tobytes(), check=True)
+    result = speech_side(layout, instance, radio)
+    profile = result.output_for_node("audio_profile").to_pylist()[0]
+    # Hiss (SNR), the 8 kHz cliff and clipping each say noisy; clipping blurs the cliff, so the class is what counts.
+    assert profile["complexity_class"] == "noisy" and profile["clipped_share"] >= 0.001
+    rows = result.output_for_node("transcript").to_pylist()
+    meta = result.asset_materializations_for_node("transcript")[0].metadata
+    assert meta["params"].value["vad"]["threshold"] == 0.35
+    assert word_errors(JFK, " ".join(r["text"] for r in rows))["wer"] <= 0.35
