@@ -39,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from ai_assets.ingest.audio import SAMPLE_RATE, extract_audio, load_wav  # noqa: E402
 from ai_assets.storage.settings import HOME_ENV, Layout  # noqa: E402
-from benchmarks.common import SHARED_MEDIA, log, write_wav  # noqa: E402
+from benchmarks.common import SHARED_MEDIA, level, log, write_wav  # noqa: E402
 
 FLEURS = SHARED_MEDIA / "fleurs-en-de-fr"
 LIBRIVOX = SHARED_MEDIA / "pocketsphinx-librivox"
@@ -114,8 +114,9 @@ def build_cases(work: Path, quick: bool) -> list[dict]:
         cases.append({"name": "languages", "path": target, "truth": truth})
 
         # Held out from the audio-profile thresholds (set on JFK, LibriVox and AMI trn): FLEURS English.
-        speech = np.concatenate([samples_of(FLEURS / f"fleurs-en-00{i}.ogg", work) for i in (5, 6, 7)])
-        babble = np.concatenate([samples_of(FLEURS / f"fleurs-en-00{i}.ogg", work)[::-1] for i in (8, 9)])
+        # Each clip at one level first, so the noise is 10 dB under every one of them, not just the loudest.
+        speech = np.concatenate([level(samples_of(FLEURS / f"fleurs-en-00{i}.ogg", work)) for i in (5, 6, 7)])
+        babble = np.concatenate([level(samples_of(FLEURS / f"fleurs-en-00{i}.ogg", work))[::-1] for i in (8, 9)])
         reference = " ".join((FLEURS / f"fleurs-en-00{i}.txt").read_text() for i in (5, 6, 7))
         hiss = np.random.default_rng(0).normal(0, 1, len(speech))
         for name, noise in (("radio", hiss), ("radio_babble", babble)):

@@ -16,7 +16,7 @@ from resources.policies import PolicyResource
 
 
 @dg.asset(
-    partitions_def=videos, group_name="audio", code_version="2", kinds={"numpy"},
+    partitions_def=videos, group_name="audio", code_version="3", kinds={"numpy"},
     deps=[asr_policy], automation_condition=EAGER,
 )
 def audio_profile(

@@ -31,7 +31,7 @@ def transcript(
     complexity = audio_profile.column("complexity_class")[0].as_py()
     policy = policies.current("asr")
     asr = policy.parsed()
-    rule = asr.classes[complexity]
+    rule = asr.rule_for(complexity)
     samples = load_wav(Path(track["audio_path"]))
     vad = rule.vad.params()
     # The audio asset's regions use the default VAD; a class with other VAD settings re-runs it.

@@ -12,6 +12,7 @@ from ai_assets.assets.policies import asr_policy
 from ai_assets.ingest.audio import load_wav
 from ai_assets.partitions import videos
 from ai_assets.policy.optimizer import rule_sha, step_up
+from ai_assets.speech.transcript import dominant_language
 from ai_assets.speech.wer import word_errors
 from ai_assets.storage.tables import to_table
 from resources import MetricsResource, WhisperResource
@@ -36,14 +37,14 @@ def transcript_shadow(
     policy = policies.current("asr")
     asr = policy.parsed()
     complexity = audio_profile.column("complexity_class")[0].as_py()
-    candidate = step_up(asr.classes[complexity], whisper.registry().available("whisper"))
+    candidate = step_up(asr.rule_for(complexity), whisper.registry().available("whisper"))
     rows = []
     with metrics.track(context) as row:
         row.policy_version, row.policy_sha256 = policy.version, policy.sha256
         row.params = {"class": complexity, "sampled": optimizer.in_shadow_sample(key), "candidate": None}
         track = audio.to_pylist()[0]
         primary = transcript.to_pylist()
-        if row.params["sampled"] and candidate is not None and primary and primary[0]["language"] == "en":
+        if row.params["sampled"] and candidate is not None and primary and dominant_language(primary) == "en":
             samples = load_wav(Path(track["audio_path"]))
             regions = [(r["start"], r["end"]) for r in track["speech_regions"]]
             began = time.perf_counter()
@@ -63,3 +64,4 @@ def transcript_shadow(
                          "policy_version": policy.version, "policy_sha256": policy.sha256})
     return dg.Output(to_table("transcript_shadow", rows),
         metadata={"sampled": row.params["sampled"], "evaluated": bool(rows)})
+

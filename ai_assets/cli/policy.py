@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 
-from ai_assets.policy.documents import DOMAINS, PolicyError, PolicyLocked, PolicyStore
+from ai_assets.policy.documents import DOMAINS, PolicyError, PolicyLocked, PolicyStore, validate
 from ai_assets.policy.history import history_markdown
 from ai_assets.storage.settings import Layout
 
@@ -61,7 +61,8 @@ def _new_body(store: PolicyStore, args) -> dict:
             raise PolicyError(f"{args.file}: not valid JSON ({exc})") from None
     if not args.edits:
         raise PolicyError("nothing to set: give --file or at least one --set PATH=VALUE")
-    body = json.loads(json.dumps(store.current(args.domain).body))
+    # The current body as it validates today (an older stored document may be in an older shape).
+    body = validate(args.domain, store.current(args.domain).body)
     for edit in args.edits:
         path, sep, raw = edit.partition("=")
         if not sep:

@@ -98,7 +98,7 @@ def error_text(error) -> str:
     if error is None:
         return "failed"
     lines = error.message.strip().splitlines()
-    text = re.sub(rf"^(?:\S*\.)?{re.escape(error.cls_name)}(?::\s*|$)", "", lines[0] if lines else "")
+    text = re.sub(rf"^(?:\S*\.)?{re.escape(error.cls_name or '')}(?::\s*|$)", "", lines[0] if lines else "")
     return text.strip() or "failed with an internal error"
 
 

@@ -38,16 +38,18 @@ def measure(samples: np.ndarray, regions: list[tuple[float, float]], speakers: i
     frames = frame_rows(samples, frame)
     duration = len(samples) / SAMPLE_RATE
     speech_s = sum(e - s for s, e in regions)
-    if len(frames) == 0 or not regions:
+    power = np.mean(frames.astype(np.float64) ** 2, axis=1) if len(frames) else np.zeros(0)
+    mask = _speech_mask(len(frames), FRAME_S, regions)[: len(frames)]
+    if len(frames) == 0 or not regions or not mask.any():
         return {"speech_ratio": 0.0, "snr_db": None, "noise_floor_dbfs": None, "loudness_dbfs": None,
             "hf_share": None, "band_drop_db": None, "clipped_share": 0.0, "syllables_per_second": 0.0,
             "estimated_speakers": 0}
-    power = np.mean(frames.astype(np.float64) ** 2, axis=1)
-    mask = _speech_mask(len(frames), FRAME_S, regions)[: len(frames)]
     speech_power = power[mask]
-    # Noise floor: a low percentile of every frame, speech or not. Steady hiss sets a floor that no frame goes
-    # below, so it counts as noise even where VAD mistook it for speech or found no pause at all.
-    floor = _db(float(np.percentile(power, NOISE_PERCENTILE)))
+    # Noise floor: a low percentile of every frame from the first speech to the last, speech or pause. Steady
+    # hiss sets a floor that no frame goes below, so it counts as noise even where VAD mistook it for speech or
+    # found no pause at all; a silent intro or end card around the speech does not hide it.
+    first, last = int(min(s for s, _ in regions) / FRAME_S), int(np.ceil(max(e for _, e in regions) / FRAME_S))
+    floor = _db(float(np.percentile(power[first : max(last, first + 1)], NOISE_PERCENTILE)))
     level = _db(float(np.mean(speech_power)))
     hf_share, band_drop = _spectrum(frames[mask])
     return {
@@ -71,9 +73,9 @@ def clipped_share(samples: np.ndarray) -> float:
 
 
 def _spectrum(speech_frames: np.ndarray) -> tuple[float, float]:
-    """Share of the speech energy above 4 kHz, and how far the spectrum drops just above 4 kHz (dB per Hz,
-    3.0-3.8 kHz against 4.4-7.0 kHz): audio that went through 8 kHz sampling (telephone, radio) has a cliff
-    there, wideband speech a gentle slope."""
+    """Share of the speech energy above 4 kHz, and how far the spectrum drops just above 4 kHz (the difference in
+    dB of the mean power per frequency bin, 3.0-3.8 kHz against 4.4-7.0 kHz): audio that went through 8 kHz
+    sampling (telephone, radio) has a cliff there, wideband speech a gentle slope."""
     window = np.hanning(speech_frames.shape[1])
     spectrum = np.mean(np.abs(np.fft.rfft(speech_frames * window, axis=1)) ** 2, axis=0)
     freqs = np.fft.rfftfreq(speech_frames.shape[1], 1 / SAMPLE_RATE)

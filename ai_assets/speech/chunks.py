@@ -3,6 +3,8 @@ Whisper window, and packed into chunks."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ai_assets.speech.vad import CHUNK_SECONDS
@@ -49,8 +51,8 @@ def split_long(regions: list[tuple[float, float]], max_seconds: float = CHUNK_SE
     """Regions cut into pieces of at most `max_seconds`, so each fits one Whisper window."""
     pieces: list[tuple[float, float]] = []
     for start, end in regions:
-        while end - start > max_seconds:
-            pieces.append((start, start + max_seconds))
-            start += max_seconds
-        pieces.append((start, end))
+        # Equal pieces: stepping by max_seconds drifts in floating point and can leave an empty tail.
+        n = max(1, math.ceil((end - start) / max_seconds - 1e-9))
+        step = (end - start) / n
+        pieces += [(start + k * step, start + (k + 1) * step if k < n - 1 else end) for k in range(n)]
     return pieces

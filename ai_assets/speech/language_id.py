@@ -69,7 +69,7 @@ def language_runs(model, audio: np.ndarray, regions: list[tuple[float, float]], 
         # (the first 30 s of speech, padded to its window).
         overall = whole_speech_language(model, audio, regions) or max(labels, key=lambda x: x[1], default=None)
         labels = [(overall[0], overall[1])] * len(windows) if overall else labels
-    return runs_of(windows, smooth(windows, labels))
+    return runs_of(windows, smooth(windows, labels), region_starts={start for start, _ in regions})
 
 
 def is_sure(window: tuple[float, float], label: tuple[str, float]) -> bool:
@@ -128,7 +128,10 @@ def smooth(windows: list[tuple[float, float]], labels: list[tuple[str, float]]) 
     return out
 
 
-def runs_of(windows: list[tuple[float, float]], labels: list[tuple[str, float]]) -> list[Run]:
+def runs_of(windows: list[tuple[float, float]], labels: list[tuple[str, float]],
+        region_starts: set[float] = frozenset()) -> list[Run]:
+    """Consecutive windows of one language as runs. Windows of one region join again; windows of two regions
+    stay apart even when the regions touch (VAD cuts long speech into touching regions of at most 30 s)."""
     runs: list[Run] = []
     for (start, end), (language, probability) in zip(windows, labels, strict=True):
         if runs and runs[-1].language == language:
@@ -136,7 +139,7 @@ def runs_of(windows: list[tuple[float, float]], labels: list[tuple[str, float]])
             seconds = last.seconds + end - start
             mean = (last.probability * last.seconds + probability * (end - start)) / seconds
             regions = list(last.regions)
-            if regions[-1][1] == start:  # the next window of the same region
+            if regions[-1][1] == start and start not in region_starts:  # the next window of the same region
                 regions[-1] = (regions[-1][0], end)
             else:
                 regions.append((start, end))

@@ -3,6 +3,7 @@ recovered, as transcript rows."""
 
 from __future__ import annotations
 
+import bisect
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -179,19 +180,27 @@ def transcribe_batched(pipeline, audio: np.ndarray, runs: list[list[tuple[float,
     chunks = [chunk for run in runs for chunk in pack_chunks(run)]
     rows, failed = _decode_contained(pipeline, leveled, chunks, language, params)
     suspect = healed = 0
+    # Spans whose reading is settled: failed chunks (reported) and healed ones (recovery must not undo them).
+    settled = [span for span, _ in failed]
     if heal is not None:
-        for chunk in chunks:
-            mine = [r for r in rows if chunk[0] - 0.5 <= r["start"] < chunk[1]]
+        owner = chunk_owner(rows, chunks)
+        for i, chunk in enumerate(chunks):
+            mine = [r for r, j in zip(rows, owner, strict=True) if j == i]
             if not mine or not suspect_reason(mine, heal):
                 continue
             suspect += 1
-            inside = [r for r in regions if chunk[0] <= r[0] < chunk[1]]
-            again = _heal(pipeline, leveled, inside, language, params, heal)
-            if again and reading_score(again, heal) > reading_score(mine, heal):
+            inside = [(max(s, chunk[0]), min(e, chunk[1])) for s, e in regions if s < chunk[1] and e > chunk[0]]
+            again = _heal(pipeline, leveled, inside, language, params, heal) if inside else []
+            # A reading that drops most of the chunk's speech is no cure, however clean it looks.
+            if again and reading_score(again, heal) > reading_score(mine, heal) and (
+                spoken(again, chunk) >= 0.5 * spoken(mine, chunk)
+            ):
                 healed += 1
-                rows = [r for r in rows if not any(r is m for m in mine)] + again
-    done = {span for span, _ in failed}
-    todo = [r for r in uncovered(regions, rows) if not any(_overlaps(r, span) for span in done)]
+                settled.append(chunk)
+                kept = [r for r, j in zip(rows, owner, strict=True) if j != i]
+                owner = [j for j in owner if j != i] + [i] * len(again)
+                rows = kept + again
+    todo = [r for r in uncovered(regions, rows) if not any(_overlaps(r, span) for span in settled)]
     for _ in range(RECOVERY_ROUNDS):
         if not todo:
             break
@@ -207,6 +216,18 @@ def transcribe_batched(pipeline, audio: np.ndarray, runs: list[list[tuple[float,
         raise NothingDecoded(f"no speech could be decoded: {failed[0][1]}", untranscribed, failures)
     rows = [clamp_times(row, duration) for row in sorted(rows, key=lambda r: r["start"])]
     return Decoded(rows, untranscribed, failures, suspect, healed)
+
+
+def chunk_owner(rows: list[dict], chunks: list[tuple[float, float]]) -> list[int]:
+    """The chunk each row was decoded from: the last chunk starting at or before the row (10 ms for rounding).
+    Chunks never overlap, so a row near a chunk's end is never taken for the next one's."""
+    starts = [c[0] for c in chunks]
+    return [max(bisect.bisect_right(starts, r["start"] + 0.01) - 1, 0) for r in rows]
+
+
+def spoken(rows: list[dict], chunk: tuple[float, float]) -> float:
+    """Seconds of the chunk that the rows' words cover."""
+    return sum(max(0.0, min(w["end"], chunk[1]) - max(w["start"], chunk[0])) for r in rows for w in r["words"])
 
 
 def suspect_reason(rows: list[dict], heal: HealParams) -> str | None:
@@ -237,12 +258,15 @@ def _mean_logprob(rows: list[dict]) -> float:
 def _heal(pipeline, audio: np.ndarray, regions: list[tuple[float, float]], language: str, params: DecodeParams,
         heal: HealParams) -> list[dict]:
     """The regions decoded one by one, sequentially, with temperature fallback: Whisper's own cure for loops,
-    which the batched pipeline does not apply. A failure leaves the first reading in place."""
+    which the batched pipeline does not apply. Only the chunk's own audio is handed over (the sequential model
+    computes features for all it gets). A failure leaves the first reading in place."""
+    offset = regions[0][0]
+    piece = audio[int(offset * SAMPLE_RATE) : int(regions[-1][1] * SAMPLE_RATE)]
     try:
         segments, _ = pipeline.model.transcribe(
-            audio,
+            piece,
             language=language,
-            clip_timestamps=[t for region in regions for t in region],
+            clip_timestamps=[round(t - offset, 3) for region in regions for t in region],
             beam_size=heal.beam_size,
             temperature=list(heal.temperatures),
             compression_ratio_threshold=heal.max_compression_ratio,
@@ -251,10 +275,15 @@ def _heal(pipeline, audio: np.ndarray, regions: list[tuple[float, float]], langu
             word_timestamps=params.word_timestamps,
             vad_filter=False,
         )
-        rows = [segment_row(s) for s in segments]
+        rows = [_shifted(segment_row(s), offset) for s in segments]
     except Exception:  # the first reading stands; the checks still judge it
         return []
     return [r for r in rows if r["text"] and r["words"]]
+
+
+def _shifted(row: dict, offset: float) -> dict:
+    words = [{**w, "start": round(w["start"] + offset, 3), "end": round(w["end"] + offset, 3)} for w in row["words"]]
+    return {**row, "start": round(row["start"] + offset, 3), "end": round(row["end"] + offset, 3), "words": words}
 
 
 def transcribe(load, audio: np.ndarray, regions: list[tuple[float, float]], english_model: str,
@@ -269,8 +298,10 @@ def transcribe(load, audio: np.ndarray, regions: list[tuple[float, float]], engl
     from faster_whisper import BatchedInferencePipeline
 
     regions = clean_regions(regions, len(audio) / SAMPLE_RATE)
-    if language:
-        runs = [Run(language, 1.0, tuple(regions))] if regions else []
+    if not regions:
+        runs = []
+    elif language:
+        runs = [Run(language, 1.0, tuple(regions))]
     else:
         runs = language_runs(load(multilingual_model), audio, regions)
     shares = language_shares(runs)
@@ -354,3 +385,11 @@ def _decode(pipeline, audio: np.ndarray, chunks: list[tuple[float, float]], lang
     )
     rows = [segment_row(s) for s in segments]
     return [r for r in rows if r["text"] and r["words"]]
+
+
+def dominant_language(rows: list[dict]) -> str:
+    """The language with the most seconds of transcript rows."""
+    seconds: dict[str, float] = {}
+    for r in rows:
+        seconds[r["language"]] = seconds.get(r["language"], 0.0) + r["end"] - r["start"]
+    return max(seconds, key=lambda k: seconds[k])

@@ -93,3 +93,20 @@ def test_an_asr_policy_stored_before_the_three_classes_still_reads():
     assert set(parsed.classes) == {"clean_single", "noisy", "multi_speaker"}
     assert parsed.classes["noisy"] == parsed.classes["multi_speaker"] and parsed.classes["noisy"].model == "base"
     assert parsed.classes["clean_single"].model == "tiny.en"
+
+
+def test_an_old_stored_asr_document_can_be_edited_with_the_new_class_names(layout, capsys):
+    import duckdb
+
+    from ai_assets.policy.documents import canonical
+
+    old = {"multilingual_model": "base", "thresholds": {"clean_min_snr_db": 15.0, "clean_max_speakers": 1},
+           "classes": {"clean_single": {"model": "tiny.en", "beam_size": 1, "batch_size": 8},
+                       "noisy_or_multi": {"model": "tiny.en", "beam_size": 5, "batch_size": 8}}}
+    PolicyStore(layout.metrics_db).set("embed", {"model": "all-MiniLM-L6-v2", "window_sentences": 3}, "user", "x")
+    with duckdb.connect(str(layout.metrics_db)) as conn:  # as an earlier version stored it
+        conn.execute("INSERT INTO policies VALUES ('asr', 1, now(), 'user', 'old', ?, 'sha')", [canonical(old)])
+    assert main(["policy", "set", "asr", "--set", "classes.multi_speaker.model=base", "--reason", "meetings"]) == 0
+    current = PolicyStore(layout.metrics_db).current("asr").parsed()
+    assert current.classes["multi_speaker"].model == "base" and current.classes["noisy"].model == "tiny.en"
+    assert current.rule_for("noisy_or_multi") == current.classes["noisy"]

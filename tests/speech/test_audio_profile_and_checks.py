@@ -122,3 +122,17 @@ def test_subtitles_reduce_to_their_words():
     srt = "1\n00:00:01,000 --> 00:00:02,000\nHello <i>there</i>.\n\n2\n00:00:02,500 --> 00:00:04,000\nGeneral Kenobi!\n"
     assert subtitle_text(srt) == "Hello there. General Kenobi!"
     assert subtitle_text("WEBVTT\n\n00:01.000 --> 00:02.000\nHi\n") == "Hi"
+
+
+def test_digital_silence_around_hissy_speech_does_not_make_it_clean(speech):
+    regions = speech_regions(speech)
+    hissy = speech + np.random.default_rng(1).normal(0, 0.05, size=speech.shape).astype(np.float32)
+    intro = np.zeros(SAMPLE_RATE * 10, dtype=np.float32)
+    shifted = [(s + 10.0, e + 10.0) for s, e in regions]
+    with_intro = measure(np.concatenate([intro, hissy, intro]), shifted, speakers=1)
+    assert with_intro["snr_db"] < 15 and complexity_class(with_intro, 15.0, 1) == "noisy"
+
+
+def test_regions_that_cover_no_whole_frame_measure_as_no_speech():
+    profile = measure(np.ones(SAMPLE_RATE, dtype=np.float32) * 0.1, [(1.0, 1.01)], speakers=1)
+    assert profile["snr_db"] is None and complexity_class(profile, 15.0, 1) == "noisy"

@@ -41,6 +41,13 @@ def test_runs_join_the_windows_of_one_region_and_keep_separate_regions_apart():
     assert language_shares([]) == {}
 
 
+def test_touching_regions_stay_apart_in_a_run():
+    """VAD cuts long speech into touching regions; joined, a run would hold one region over 30 s."""
+    windows = [(0.0, 15.0), (15.0, 29.6), (29.6, 45.0), (45.0, 59.2)]
+    [run] = runs_of(windows, [("en", 0.9)] * 4, region_starts={0.0, 29.6})
+    assert run.regions == ((0.0, 29.6), (29.6, 59.2))
+
+
 # Held out: the language-ID thresholds were set on FLEURS clips 000-004; this reads 005-009.
 SWITCHING = [("en", "005"), ("de", "006"), ("fr", "007"), ("en", "008"), ("de", "009")]
 

@@ -12,6 +12,8 @@ import pytest
 from ai_assets.assets import audio, audio_profile, diarization, source_video, transcript
 from ai_assets.definitions import build_resources
 from ai_assets.ingest.audio import SAMPLE_RATE, extract_audio, load_wav
+from ai_assets.ingest.samples import SAMPLE_TEXT
+from ai_assets.speech.wer import word_errors
 from tests.conftest import add_video, require_shared_media
 
 pytestmark = pytest.mark.slow
@@ -32,8 +34,8 @@ def test_odd_sample_rate_and_six_channels_read_like_any_file(layout, instance, m
                     "-c:a", "pcm_u8", str(odd)], check=True)
     result = speech_side(layout, instance, odd)
     assert result.output_for_node("source_video").to_pylist()[0]["audio_channels"] == 6
-    text = " ".join(r["text"] for r in result.output_for_node("transcript").to_pylist()).lower()
-    assert "first three seconds" in text
+    text = " ".join(r["text"] for r in result.output_for_node("transcript").to_pylist())
+    assert word_errors(SAMPLE_TEXT, text)["wer"] <= 0.2  # 8-bit samples at 11 kHz: a word or two goes
 
 
 def test_music_without_speech_gets_an_empty_transcript_not_a_failure(layout, instance):
@@ -46,8 +48,6 @@ def test_music_without_speech_gets_an_empty_transcript_not_a_failure(layout, ins
 
 def test_band_limited_noisy_radio_is_routed_to_the_noisy_rule(layout, instance, tmp_path):
     from scipy.signal import resample_poly
-
-    from ai_assets.speech.wer import word_errors
 
     jfk = tmp_path / "jfk.wav"
     extract_audio(require_shared_media("jfk", "jfk.flac"), jfk)
@@ -66,5 +66,5 @@ def test_band_limited_noisy_radio_is_routed_to_the_noisy_rule(layout, instance, 
     assert profile["complexity_class"] == "noisy" and profile["clipped_share"] >= 0.001
     rows = result.output_for_node("transcript").to_pylist()
     meta = result.asset_materializations_for_node("transcript")[0].metadata
-    assert meta["params"].value["vad"]["threshold"] == 0.35
+    assert meta["params"].value["class"] == "noisy" and meta["params"].value["beam_size"] == 5
     assert word_errors(JFK, " ".join(r["text"] for r in rows))["wer"] <= 0.35

@@ -60,7 +60,7 @@ def test_clean_regions_merges_clips_and_drops_what_cannot_be_decoded():
 
 def test_a_region_longer_than_whisper_sees_is_cut_not_truncated():
     regions = [(0.0, 5.0), (6.0, 20.0), (21.0, 29.5), (31.0, 40.0), (45.0, 80.0)]
-    assert pack_chunks(regions) == [(0.0, 29.5), (31.0, 40.0), (45.0, 75.0), (75.0, 80.0)]
+    assert pack_chunks(regions) == [(0.0, 29.5), (31.0, 40.0), (45.0, 62.5), (62.5, 80.0)]
 
 
 def test_times_past_the_end_of_the_audio_are_clamped():
@@ -201,3 +201,11 @@ def test_suspect_reasons_and_the_order_of_two_readings():
     looped, unsure = [row("no no no no no no no")], [row("a real sentence", logprob=-1.2)]
     assert reading_score(unsure, heal) > reading_score(looped, heal)
     assert reading_score([row("sure")], heal) > reading_score(unsure, heal)
+
+
+def test_a_row_near_the_end_of_its_chunk_stays_with_it():
+    from ai_assets.speech.transcript import chunk_owner
+
+    chunks = [(0.0, 29.8), (29.8, 50.0)]
+    rows = [{"start": 0.5}, {"start": 29.5}, {"start": 29.799}, {"start": 31.0}]
+    assert chunk_owner(rows, chunks) == [0, 0, 1, 1]
