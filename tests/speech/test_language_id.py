@@ -109,3 +109,23 @@ def test_under_a_second_of_speech_is_judged_as_a_whole(tmp_path):
     model = WhisperResource(cache_dir=str(tmp_path / "models")).load("base")
     [run] = language_runs(model, short, [(0.0, 0.8)])
     assert run.language == "en" and run.probability > 0.8
+
+
+def test_sparse_identification_hears_every_switch_of_two_windows():
+    from ai_assets.speech.language_id import identify_sparsely
+
+    windows = [(4.0 * i, 4.0 * i + 4.0) for i in range(12)]
+    truth = ["en"] * 5 + ["de"] * 2 + ["en"] * 5
+    asked = []
+
+    def ask(spans):  # what the model would say, from the script
+        asked.extend(spans)
+        return [(truth[int(s // 4)], 0.95) for s, _ in spans]
+
+    labels = identify_sparsely(ask, windows)
+    assert [lang for lang, _ in labels] == truth
+    assert len(asked) == 9  # 6 even windows, the 2 gaps whose neighbours disagree, and the last (no neighbour after)
+    # Unsure neighbours never vouch for a gap: everything is asked.
+    asked.clear()
+    identify_sparsely(lambda spans: [("en", 0.5)] * len(spans) if not asked.extend(spans) else [], windows)
+    assert len(asked) == 12
