@@ -10,7 +10,7 @@ import numpy as np
 
 from ai_assets.ingest.audio import SAMPLE_RATE
 from ai_assets.ingest.source_video import MediaError
-from ai_assets.speech.chunks import clean_regions, pack_chunks
+from ai_assets.speech.chunks import clean_regions, pack_chunks, split_long
 from ai_assets.speech.language_id import Run, language_runs, language_shares
 from ai_assets.speech.transcript_checks import find_loop
 
@@ -205,7 +205,7 @@ def transcribe_batched(pipeline, audio: np.ndarray, runs: list[list[tuple[float,
         if not todo:
             break
         recovered = []
-        for start, end in todo:
+        for start, end in split_long(todo):  # one clip is one Whisper window: at most 30 s
             found, _ = _decode_contained(pipeline, leveled, [(start, end)], language, params)
             recovered += [kept for row in found if (kept := _within(row, start, end))]
         rows += recovered
@@ -338,18 +338,17 @@ def _overlaps(a: tuple[float, float], b: tuple[float, float]) -> bool:
 
 def _decode_contained(pipeline, audio: np.ndarray, chunks: list[tuple[float, float]], language: str,
         params: DecodeParams) -> tuple[list[dict], list[tuple[tuple[float, float], str]]]:
-    """Rows, and the chunks that failed with their reason: a failed batch is retried one chunk at a time."""
+    """Rows, and the chunks that failed with their reason: a failed batch is split in halves and each half
+    retried, down to single chunks, so one bad chunk costs a few extra batches, not a chunk-by-chunk decode."""
     try:
         return _decode(pipeline, audio, chunks, language, params), []
     except Exception as exc:  # the decoder's own errors; one bad chunk must not cost the others
         if len(chunks) == 1:
             return [], [(chunks[0], _reason(exc))]
-    rows, failed = [], []
-    for chunk in chunks:
-        found, lost = _decode_contained(pipeline, audio, [chunk], language, params)
-        rows += found
-        failed += lost
-    return rows, failed
+    half = len(chunks) // 2
+    rows, failed = _decode_contained(pipeline, audio, chunks[:half], language, params)
+    more_rows, more_failed = _decode_contained(pipeline, audio, chunks[half:], language, params)
+    return rows + more_rows, failed + more_failed
 
 
 def _reason(exc: Exception) -> str:
