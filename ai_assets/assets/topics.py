@@ -20,8 +20,9 @@ def topics(
     """Contiguous chapters from 0:00 with start, end, c-TF-IDF keywords and a short title; `youtube` holds the
     chapter line for a YouTube description (empty when YouTube's rules cannot be met: 3+ chapters of 10+ s)."""
     items = sentences(transcript.to_pylist())
-    vectors = np.asarray(transcript_embeddings.column("embedding").to_pylist(), dtype=np.float32).reshape(len(items),
-        -1)
+    embedded = transcript_embeddings.column("embedding").to_pylist()
+    # No speech (music, silence) means no sentences and no vectors: no chapters, not a failure.
+    vectors = np.asarray(embedded, dtype=np.float32).reshape(len(items), -1) if items else np.zeros((0, 0), np.float32)
     # Each vector covers the window of sentences that starts at its sentence; TextTiling must know how many.
     window = max(transcript_embeddings.column("sentence_count").to_pylist(), default=1)
     with metrics.track(context) as row:

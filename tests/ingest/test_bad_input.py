@@ -111,3 +111,17 @@ def test_a_step_error_reads_as_its_innermost_message_without_class_names():
     assert error_text(wrapped(DecoderFault("CUDA out of memory\nat layer 3"))) == "CUDA out of memory"
     assert error_text(wrapped(DecoderFault())) == "failed with an internal error"
     assert error_text(None) == "failed"
+
+
+@pytest.mark.slow
+def test_a_video_without_speech_goes_through_every_stage(layout, tmp_path):
+    """Music or a tone under a picture: no transcript rows, no chapters, no segments, no clips, and no failure."""
+    tone = tmp_path / "tone.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc=size=320x240:rate=25:duration=12",
+                    "-f", "lavfi", "-i", "sine=frequency=440:duration=12", "-shortest", "-c:v", "libx264",
+                    "-pix_fmt", "yuv420p", "-c:a", "aac", str(tone)], check=True)
+    proc = subprocess.run([sys.executable, "-m", "ai_assets.cli", "process", str(tone)],
+                          env=child_env(layout), capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "no span of continuous speech fits a platform's length" in proc.stdout
+    assert "clips: none rendered" in proc.stdout
