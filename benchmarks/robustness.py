@@ -38,6 +38,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from ai_assets.ingest.audio import SAMPLE_RATE, extract_audio, load_wav  # noqa: E402
+from ai_assets.ingest.samples import through_radio  # noqa: E402
 from ai_assets.storage.settings import HOME_ENV, Layout  # noqa: E402
 from benchmarks.common import SHARED_MEDIA, level, log, write_wav  # noqa: E402
 
@@ -80,20 +81,6 @@ def samples_of(path: Path, work: Path) -> np.ndarray:
     return load_wav(wav)
 
 
-def radio(clean: np.ndarray, noise: np.ndarray, snr_db: float = 10.0) -> np.ndarray:
-    """8 kHz band limit, noise `snr_db` below the speech, then 2x gain with the peaks clipped."""
-    from scipy.signal import resample_poly
-
-    def narrow(x):
-        return resample_poly(resample_poly(x, 1, 2), 2, 1)[: len(x)]
-
-    speech = narrow(clean.astype(np.float64))
-    noise = narrow(np.resize(noise.astype(np.float64), len(speech)))
-    noise *= np.sqrt(np.mean(speech**2)) / max(np.sqrt(np.mean(noise**2)), 1e-9) * 10 ** (-snr_db / 20)
-    mixed = (speech + noise) * 2.0
-    return np.clip(mixed, -0.3, 0.3).astype(np.float32)
-
-
 def build_cases(work: Path, quick: bool) -> list[dict]:
     """Every case: name, path, reference text (or None), language truth [(start, end, lang)], clean speech."""
     cases: list[dict] = []
@@ -118,9 +105,8 @@ def build_cases(work: Path, quick: bool) -> list[dict]:
         speech = np.concatenate([level(samples_of(FLEURS / f"fleurs-en-00{i}.ogg", work)) for i in (5, 6, 7)])
         babble = np.concatenate([level(samples_of(FLEURS / f"fleurs-en-00{i}.ogg", work))[::-1] for i in (8, 9)])
         reference = " ".join((FLEURS / f"fleurs-en-00{i}.txt").read_text() for i in (5, 6, 7))
-        hiss = np.random.default_rng(0).normal(0, 1, len(speech))
-        for name, noise in (("radio", hiss), ("radio_babble", babble)):
-            target = write_wav(radio(speech, noise), work / f"{name}.wav")
+        for name, noise in (("radio", None), ("radio_babble", babble)):
+            target = write_wav(through_radio(speech, noise, gain=2.0, clip=0.3), work / f"{name}.wav")
             cases.append({"name": name, "path": target, "reference": reference, "clean": speech})
 
         for bunny in sorted((SHARED_MEDIA / "bbb-30s-moviepy").glob("*.webm"))[:1]:

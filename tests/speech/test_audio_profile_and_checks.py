@@ -5,6 +5,7 @@ import pytest
 
 from ai_assets.ingest.audio import SAMPLE_RATE, extract_audio, load_wav
 from ai_assets.ingest.intake import subtitle_text
+from ai_assets.ingest.samples import through_radio
 from ai_assets.speech.audio_profile import complexity_class, measure
 from ai_assets.speech.transcript_checks import find_loop, no_repetition_loop, speech_covered, timestamps_valid
 from ai_assets.speech.vad import speech_regions
@@ -32,22 +33,10 @@ def test_noise_lowers_snr_and_changes_the_class(speech):
     assert noisy["noise_floor_dbfs"] == pytest.approx(20 * np.log10(0.05), abs=1.5)
 
 
-def radio(audio: np.ndarray, hiss_db: float = -30.0) -> np.ndarray:
-    """Through an 8 kHz channel, with band-limited hiss `hiss_db` below the speech."""
-    from scipy.signal import resample_poly
-
-    def narrow(x):
-        return resample_poly(resample_poly(x, 1, 2), 2, 1)[: len(x)]
-
-    speech = narrow(audio.astype(np.float64))
-    hiss = narrow(np.random.default_rng(0).normal(0, 1, len(speech)))
-    hiss *= np.sqrt(np.mean(speech**2)) * 10 ** (hiss_db / 20)
-    return (speech + hiss).astype(np.float32)
-
-
 def test_band_limited_radio_is_never_clean(speech):
     regions = speech_regions(speech)
-    wide, narrow = measure(speech, regions, speakers=1), measure(radio(speech), regions, speakers=1)
+    wide = measure(speech, regions, speakers=1)
+    narrow = measure(through_radio(speech, snr_db=30.0), regions, speakers=1)
     # Barely any hiss: by SNR alone the radio copy would pass as clean; the cliff at 4 kHz gives it away.
     assert narrow["snr_db"] >= 15.0
     assert wide["band_drop_db"] < 20.0 <= narrow["band_drop_db"]

@@ -6,13 +6,12 @@ The full battery is benchmarks/robustness.py.
 import subprocess
 
 import dagster as dg
-import numpy as np
 import pytest
 
 from ai_assets.assets import audio, audio_profile, diarization, source_video, transcript
 from ai_assets.definitions import build_resources
 from ai_assets.ingest.audio import SAMPLE_RATE, extract_audio, load_wav
-from ai_assets.ingest.samples import SAMPLE_TEXT
+from ai_assets.ingest.samples import SAMPLE_TEXT, through_radio
 from ai_assets.speech.wer import word_errors
 from tests.conftest import add_video, require_shared_media
 
@@ -47,16 +46,10 @@ def test_music_without_speech_gets_an_empty_transcript_not_a_failure(layout, ins
 
 
 def test_band_limited_noisy_radio_is_routed_to_the_noisy_rule(layout, instance, tmp_path):
-    from scipy.signal import resample_poly
-
     jfk = tmp_path / "jfk.wav"
     extract_audio(require_shared_media("jfk", "jfk.flac"), jfk)
-    clean = load_wav(jfk).astype(np.float64)
     # Through an 8 kHz channel, hiss 10 dB under the speech, then the peaks clipped.
-    narrow = resample_poly(resample_poly(clean, 1, 2), 2, 1)[: len(clean)]
-    hiss = resample_poly(resample_poly(np.random.default_rng(0).normal(0, 1, len(clean)), 1, 2), 2, 1)[: len(clean)]
-    hiss *= np.sqrt(np.mean(narrow**2)) * 10 ** (-10 / 20) / np.sqrt(np.mean(hiss**2))
-    noisy = np.clip((narrow + hiss) * 2.0, -0.3, 0.3)
+    noisy = through_radio(load_wav(jfk), snr_db=10.0, gain=2.0, clip=0.3)
     radio = tmp_path / "radio.wav"
     subprocess.run(["ffmpeg", "-v", "error", "-f", "s16le", "-ar", str(SAMPLE_RATE), "-ac", "1", "-i", "-", str(radio)],
                    input=(noisy * 32767).astype("<i2").tobytes(), check=True)
