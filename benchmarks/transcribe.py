@@ -3,9 +3,9 @@
     .venv/bin/python benchmarks/transcribe.py [--minutes 10] [--model tiny.en] [--beam-size N] [--batch-size N]
         [--seed 0] [--repeats 3]
 
-(a) engine: Silero VAD regions, packed into ≤30 s chunks, decoded by BatchedInferencePipeline through
-    WhisperResource with the default asr policy's `clean_single` rule (flags override its model, beam
-    and batch); VAD time is counted, since the baseline needs none.
+(a) engine: Silero VAD regions, laid end to end with pauses cut to COMPACT_GAP_S, packed into ≤30 s chunks,
+    decoded by BatchedInferencePipeline through WhisperResource with the default asr policy's `clean_single`
+    rule (flags override its model, beam and batch); VAD time is counted, since the baseline needs none.
 (b) baseline: sequential `WhisperModel.transcribe(audio, beam_size=5, language="en")`, defaults otherwise.
 Both use the same loaded model object (same threads, same weights and compute type), warmed up before
 timing, and the language is forced to English in both, so neither pays for language detection. Runs
@@ -28,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from ai_assets.ingest.audio import SAMPLE_RATE  # noqa: E402
 from ai_assets.policy.documents import AsrRule, default_policy  # noqa: E402
+from ai_assets.speech.transcript import COMPACT_GAP_S  # noqa: E402
 from benchmarks.common import WARM_UP_SECONDS, build_speech, log, run_engine, warm_up  # noqa: E402
 from resources.whisper import WhisperResource  # noqa: E402
 
@@ -115,7 +116,8 @@ def main(argv: list[str] | None = None) -> int:
                 "seed": args.seed,
                 "model": rule.model,
                 "compute_type": rule.compute_type,
-                "engine_params": {**decode.as_dict(), "vad": rule.vad.model_dump(), "chunks": "vad-packed-30s"},
+                "engine_params": {**decode.as_dict(), "vad": rule.vad.model_dump(), "chunks": "vad-compacted-30s",
+                    "compact_gap_s": COMPACT_GAP_S},
                 "baseline_params": {"beam_size": BASELINE_BEAM_SIZE, "language": "en",
                     "other": "faster-whisper defaults"},
             }

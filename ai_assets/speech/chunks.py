@@ -3,6 +3,7 @@ Whisper window, and packed into chunks."""
 
 from __future__ import annotations
 
+import bisect
 import math
 
 import numpy as np
@@ -56,3 +57,48 @@ def split_long(regions: list[tuple[float, float]], max_seconds: float = CHUNK_SE
         step = (end - start) / n
         pieces += [(start + k * step, start + (k + 1) * step if k < n - 1 else end) for k in range(n)]
     return pieces
+
+
+class Compacted:
+    """Speech regions laid end to end, each followed by at most `max_gap_s` of the silence after it, so 30 s
+    windows hold more speech; times on that shorter clock map back to the file's.
+
+    Pieces are kept in samples, so the mapping does not drift over a long file.
+    """
+
+    def __init__(self, regions: list[tuple[float, float]], max_gap_s: float, sample_rate: int):
+        self.rate = sample_rate
+        self.pieces: list[tuple[int, int, int]] = []  # (source start, source end, compact start), in samples
+        at = 0
+        for i, (start, end) in enumerate(regions):
+            a, b = int(round(start * sample_rate)), int(round(end * sample_rate))
+            if i + 1 < len(regions):
+                b = max(b, min(int(round(regions[i + 1][0] * sample_rate)), b + int(round(max_gap_s * sample_rate))))
+            self.pieces.append((a, b, at))
+            at += b - a
+        self._starts = [c for _, _, c in self.pieces]
+
+    def audio(self, samples: np.ndarray) -> np.ndarray:
+        if not self.pieces:
+            return samples[:0]
+        return np.concatenate([samples[a:b] for a, b, _ in self.pieces])
+
+    def to_compact(self, t: float) -> float:
+        """A time inside one of the pieces, on the compact clock."""
+        s = int(round(t * self.rate))
+        for a, b, c in self.pieces:
+            if a <= s <= b:
+                return (c + s - a) / self.rate
+        raise ValueError(f"{t:.3f} s lies outside the compacted speech")
+
+    def to_source(self, t: float, end: bool = False) -> float:
+        """A compact time on the file's clock; at a seam, `end` picks the earlier piece's end."""
+        if not self.pieces:
+            return t
+        s = t * self.rate
+        i = (bisect.bisect_left if end else bisect.bisect_right)(self._starts, s) - 1
+        a, b, c = self.pieces[max(i, 0)]
+        return min(a + max(s - c, 0.0), b) / self.rate
+
+    def span_to_source(self, span: tuple[float, float]) -> tuple[float, float]:
+        return self.to_source(span[0]), self.to_source(span[1], end=True)

@@ -10,7 +10,7 @@ import numpy as np
 
 from ai_assets.ingest.audio import SAMPLE_RATE
 from ai_assets.ingest.source_video import MediaError
-from ai_assets.speech.chunks import clean_regions, pack_chunks, split_long
+from ai_assets.speech.chunks import Compacted, clean_regions, pack_chunks, split_long
 from ai_assets.speech.language_id import Run, language_runs, language_shares
 from ai_assets.speech.transcript_checks import find_loop
 
@@ -20,6 +20,9 @@ MIN_GAIN, MAX_GAIN = 0.1, 30.0
 # Regions this long that got no words are decoded again, at most this many more times.
 MIN_RECOVER_S = 1.0
 RECOVERY_ROUNDS = 2
+# Silence kept after each speech region when regions are laid end to end for the first pass: enough for Whisper
+# to hear a pause (VAD already pads each region), short enough that a 30 s window is mostly speech.
+COMPACT_GAP_S = 0.3
 
 
 class NothingDecoded(MediaError):
@@ -177,8 +180,11 @@ def transcribe_batched(pipeline, audio: np.ndarray, runs: list[list[tuple[float,
     if not regions:
         return Decoded([], [], [])
     leveled = level_regions(audio, regions)
-    chunks = [chunk for run in runs for chunk in pack_chunks(run)]
-    rows, failed = _decode_contained(pipeline, leveled, chunks, language, params)
+    layout, compact_chunks = first_pass_chunks(runs)
+    rows, failed = _decode_contained(pipeline, layout.audio(leveled), compact_chunks, language, params)
+    rows = [_on_source(layout, row) for row in rows]
+    failed = [(layout.span_to_source(span), why) for span, why in failed]
+    chunks = [layout.span_to_source(chunk) for chunk in compact_chunks]
     suspect = healed = 0
     # Spans whose reading is settled: failed chunks (reported) and healed ones (recovery must not undo them).
     settled = [span for span, _ in failed]
@@ -279,6 +285,22 @@ def _heal(pipeline, audio: np.ndarray, regions: list[tuple[float, float]], langu
     except Exception:  # the first reading stands; the checks still judge it
         return []
     return [r for r in rows if r["text"] and r["words"]]
+
+
+def first_pass_chunks(runs: list[list[tuple[float, float]]]) -> tuple[Compacted, list[tuple[float, float]]]:
+    """The first pass decodes the speech laid end to end (fewer windows to encode and decode for the same
+    speech): the layout, and each run's regions packed into chunks on its clock (a chunk never spans two runs)."""
+    layout = Compacted(sorted(r for run in runs for r in run), COMPACT_GAP_S, SAMPLE_RATE)
+    chunks = [c for run in runs for c in pack_chunks([(layout.to_compact(s), layout.to_compact(e)) for s, e in run])]
+    return layout, chunks
+
+
+def _on_source(layout: Compacted, row: dict) -> dict:
+    """A row decoded from compacted audio, with its times and its words' on the file's clock."""
+    words = [{**w, "start": round(layout.to_source(w["start"]), 3), "end": round(layout.to_source(w["end"], True), 3)}
+             for w in row["words"]]
+    return {**row, "start": round(layout.to_source(row["start"]), 3),
+            "end": round(layout.to_source(row["end"], True), 3), "words": words}
 
 
 def _shifted(row: dict, offset: float) -> dict:
