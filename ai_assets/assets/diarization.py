@@ -41,9 +41,7 @@ def diarization(
         [{"video": context.partition_key, "turn": i, "speaker": t.speaker, "start": round(t.start, 3),
             "end": round(t.end, 3), "duration": round(t.end - t.start, 3)} for i, t in enumerate(turns)],
     )
-    overlap = sum(max(0.0, min(a.end, b.end) - max(a.start, b.start)) for i, a in enumerate(turns)
-        for b in turns[i + 1 :] if b.start < a.end and b.speaker != a.speaker)
-    metadata = {"speakers": stats["speakers"], "turns": len(turns), "overlap_s": round(overlap, 2),
+    metadata = {"speakers": stats["speakers"], "turns": len(turns), "overlap_s": stats["overlap_s"],
         "method": row.model, "seconds_by_speaker": dg.MetadataValue.json(stats.get("seconds", {}))}
     if missing:
         metadata["degraded"] = f"no overlap detection, speech from VAD only: {missing}"

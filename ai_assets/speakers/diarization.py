@@ -285,11 +285,13 @@ def diarize_segmented(samples: np.ndarray, local: LocalActivity, encoder: Speake
             clean = mine & alone[w]
             is_strong = clean.sum() * FRAME_STEP_S >= params.min_clean_s
             use = clean if is_strong else mine
+            if use.sum() * FRAME_STEP_S < 0.2:
+                continue
             spans = [(max(0.0, local.starts[w] + centers[a] - FRAME_DURATION_S / 2),
                       min(local.duration, local.starts[w] + centers[b - 1] + FRAME_DURATION_S / 2))
                      for a, b in _runs(use) if (b - a) * FRAME_STEP_S >= 0.1]
             mine_pieces = speech_windows([(a, b) for a, b in spans if b > a], params.piece_s, params.piece_s / 2)
-            if use.sum() * FRAME_STEP_S < 0.2 or not mine_pieces:
+            if not mine_pieces:
                 continue
             owners.append((w, k))
             strong.append(is_strong)
@@ -514,8 +516,21 @@ def assign_speakers(words: list[dict], turns: list[Turn], max_gap_s: float = 0.5
     return speakers
 
 
+def overlap_seconds(turns: list[Turn]) -> float:
+    """Seconds during which two speakers' turns overlap, counted once per pair."""
+    ordered = sorted(turns, key=lambda t: t.start)
+    total = 0.0
+    for i, a in enumerate(ordered):
+        for b in ordered[i + 1 :]:
+            if b.start >= a.end:
+                break
+            if b.speaker != a.speaker:
+                total += min(a.end, b.end) - b.start
+    return total
+
+
 def speaker_stats(turns: list[Turn]) -> dict:
-    """How many speakers, and each one's speaking time and number of turns."""
+    """How many speakers, each one's speaking time and number of turns, and how long two spoke at once."""
     seconds: dict[str, float] = defaultdict(float)
     counts: dict[str, int] = defaultdict(int)
     for t in turns:
@@ -526,4 +541,5 @@ def speaker_stats(turns: list[Turn]) -> dict:
         "turns": len(turns),
         "seconds": {s: round(v, 3) for s, v in seconds.items()},
         "turns_per_speaker": dict(counts),
+        "overlap_s": round(overlap_seconds(turns), 3),
     }

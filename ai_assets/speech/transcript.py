@@ -295,17 +295,19 @@ def first_pass_chunks(runs: list[list[tuple[float, float]]]) -> tuple[Compacted,
     return layout, chunks
 
 
+def _retimed(row: dict, start_of, end_of) -> dict:
+    """The row with its own and its words' start and end times passed through `start_of` and `end_of`."""
+    words = [{**w, "start": round(start_of(w["start"]), 3), "end": round(end_of(w["end"]), 3)} for w in row["words"]]
+    return {**row, "start": round(start_of(row["start"]), 3), "end": round(end_of(row["end"]), 3), "words": words}
+
+
 def _on_source(layout: Compacted, row: dict) -> dict:
-    """A row decoded from compacted audio, with its times and its words' on the file's clock."""
-    words = [{**w, "start": round(layout.to_source(w["start"]), 3), "end": round(layout.to_source(w["end"], True), 3)}
-             for w in row["words"]]
-    return {**row, "start": round(layout.to_source(row["start"]), 3),
-            "end": round(layout.to_source(row["end"], True), 3), "words": words}
+    """A row decoded from compacted audio, on the file's clock."""
+    return _retimed(row, layout.to_source, lambda t: layout.to_source(t, end=True))
 
 
 def _shifted(row: dict, offset: float) -> dict:
-    words = [{**w, "start": round(w["start"] + offset, 3), "end": round(w["end"] + offset, 3)} for w in row["words"]]
-    return {**row, "start": round(row["start"] + offset, 3), "end": round(row["end"] + offset, 3), "words": words}
+    return _retimed(row, lambda t: t + offset, lambda t: t + offset)
 
 
 def transcribe(load, audio: np.ndarray, regions: list[tuple[float, float]], english_model: str,

@@ -6,7 +6,16 @@ import pytest
 
 from ai_assets.ingest.audio import extract_audio, load_wav
 from ai_assets.ingest.samples import speak
-from ai_assets.speakers.diarization import SpeakerEncoder, Turn, assign_speakers, der, diarize, read_rttm, to_rttm
+from ai_assets.speakers.diarization import (
+    SpeakerEncoder,
+    Turn,
+    assign_speakers,
+    der,
+    diarize,
+    read_rttm,
+    speaker_stats,
+    to_rttm,
+)
 from ai_assets.speakers.segmentation import FRAME_STEP_S, SegmentationModel, decide, frames_per_window, powerset_classes
 from ai_assets.speech.vad import speech_regions
 from tests.conftest import require_shared_media
@@ -141,9 +150,7 @@ def test_segmented_path_finds_two_voices_one_voice_and_both_voices_at_once(tmp_p
     mix[start : start + len(b)] += b
     turns = diarize(mix, [], encoder, segmentation=segmentation)
     assert len({t.speaker for t in turns}) == 2
-    overlap = sum(max(0.0, min(x.end, y.end) - max(x.start, y.start)) for x in turns for y in turns
-        if x.speaker < y.speaker)
-    assert overlap >= 0.5  # measured 1.4 s of the true 2 s
+    assert speaker_stats(turns)["overlap_s"] >= 0.5  # measured 1.4 s of the true 2 s
 
 
 @pytest.mark.shared_media
@@ -164,6 +171,14 @@ def test_segmented_path_on_twelve_ami_meetings_it_was_not_all_tuned_on(tmp_path,
     assert close >= 10, ders
     assert np.mean(list(ders.values())) <= 0.37, ders
     assert ders["trn03"] <= 0.05  # one dominant talker, a second one briefly: almost nothing to get wrong
+
+
+def test_overlap_is_counted_once_per_pair_of_different_speakers():
+    turns = [Turn(0.0, 10.0, "S1"), Turn(8.0, 12.0, "S2"), Turn(9.0, 9.5, "S1"), Turn(11.0, 15.0, "S3"),
+             Turn(20.0, 21.0, "S2")]
+    # S1/S2 8–10 (2 s), S2/S1 9–9.5 (0.5 s), S2/S3 11–12 (1 s); S1 with itself does not count.
+    assert speaker_stats(turns)["overlap_s"] == 3.5
+    assert speaker_stats([Turn(0.0, 1.0, "S1"), Turn(1.0, 2.0, "S2")])["overlap_s"] == 0.0
 
 
 def test_powerset_classes_are_nobody_each_alone_and_each_pair():
