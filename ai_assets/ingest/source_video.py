@@ -145,8 +145,12 @@ def _check_complete(container, audio_stream, duration: float) -> None:
             f"truncated or corrupt media: reading stopped at {last_end:.1f} s ({error_reason(exc)})"
         ) from None
     start = float(audio_stream.start_time * audio_stream.time_base) if audio_stream.start_time else 0.0
+    # The audio track's own length where it declares one: a picture that runs on after the sound stops (a
+    # screen recording, a video ending on a title card) is not truncation.
+    if audio_stream.duration and audio_stream.time_base:
+        duration = float(audio_stream.duration * audio_stream.time_base)
     expected_end = start + duration
     if duration > 0 and last_end < min(expected_end * TRUNCATION_RATIO, expected_end - TRUNCATION_TOLERANCE_S):
         raise MediaError(
-            f"truncated media: audio data ends at {last_end:.1f} s but the container declares {duration:.1f} s"
+            f"truncated media: audio data ends at {last_end:.1f} s but the file declares {duration:.1f} s"
         )

@@ -34,6 +34,24 @@ def test_probe_names_the_problem(media, name, reason):
     assert "\n" not in str(err.value)
 
 
+def test_a_picture_that_runs_on_after_the_sound_stops_is_not_truncation(media, tmp_path):
+    # 10 s of picture over the 5 s of sound cut from the talk (a title card at the end, a screen recording).
+    sound, video = tmp_path / "sound.m4a", tmp_path / "longer_picture.mp4"
+    subprocess.run(["ffmpeg", "-loglevel", "error", "-i", str(media["talk"]), "-t", "5", "-vn", "-c:a", "aac",
+        str(sound)], check=True)
+    subprocess.run(["ffmpeg", "-loglevel", "error", "-f", "lavfi", "-i", "color=c=gray:s=320x240:r=10:d=10", "-i",
+        str(sound), "-c:v", "libx264", "-c:a", "copy", str(video)], check=True)
+    described = probe(video)
+    assert described.has_audio and 9.5 < described.duration < 10.5
+    # Cut in half, the same file is still caught.
+    cut = tmp_path / "cut.mp4"
+    subprocess.run(["ffmpeg", "-loglevel", "error", "-i", str(video), "-c", "copy", "-movflags", "+faststart",
+        str(cut)], check=True)
+    cut.write_bytes(cut.read_bytes()[: cut.stat().st_size // 2])
+    with pytest.raises(MediaError, match="truncated"):
+        probe(cut)
+
+
 def test_bad_partitions_fail_alone_and_record_why(layout, instance, media):
     good = add_video(layout, instance, media["short"])
     bad = {name: add_video(layout, instance, media[name]) for name in ("empty", "text", "truncated", "silent")}
