@@ -2,8 +2,9 @@
 
     .venv/bin/python benchmarks/understanding.py [--minutes 10] [--seed 0]
 
-- ami: both diarization paths (segmented: local segmentation + d-vector clustering, the default; clustering
-  only: d-vectors over Silero VAD regions, the fallback) on the twelve 30 s AMI excerpts of ../shared/media
+- ami: the diarization paths (segmented: local segmentation + Resemblyzer d-vector clustering, the default;
+  segmented_campplus: the same with CAM++ embeddings; clustering only: d-vectors over Silero VAD regions, the
+  fallback) on the twelve 30 s AMI excerpts of ../shared/media
   (ami-dev00, ami-debug-set): DER per file with no collar and with 0.25 s (overlap counted, UEM 0–30 s),
   speakers found against true, seconds per minute; means over all twelve, over the held-out dev00 and dev01,
   and over the trn* files the segmented path was tuned on.
@@ -51,7 +52,8 @@ def ami_der() -> dict | None:
     """Both diarization paths on the twelve AMI excerpts: DER without a collar (overlap counted) and with 0.25 s,
     speakers found against true, seconds per minute of audio. The segmented path was tuned on trn* only."""
     from ai_assets.ingest.audio import extract_audio, load_wav
-    from ai_assets.speakers.diarization import SpeakerEncoder, der, diarize, read_rttm
+    from ai_assets.speakers.campplus import CampPlusEncoder
+    from ai_assets.speakers.diarization import DiarizeParams, SpeakerEncoder, der, diarize, read_rttm
     from ai_assets.speakers.segmentation import SegmentationModel
     from ai_assets.speech.vad import speech_regions
 
@@ -59,8 +61,10 @@ def ami_der() -> dict | None:
     if not (debug.is_dir() and dev00.is_dir()):
         return None
     reference = (debug / "reference.rttm").read_text() + (dev00 / "dev00.rttm").read_text()
-    encoder, segmentation = SpeakerEncoder(), SegmentationModel()
+    encoder, campplus, segmentation = SpeakerEncoder(), CampPlusEncoder(), SegmentationModel()
     paths = {"segmented": lambda s: diarize(s, [], encoder, segmentation=segmentation),
+             "segmented_campplus": lambda s: diarize(s, [], campplus, DiarizeParams.for_embedding("campplus"),
+                                                     segmentation=segmentation),
              "clustering_only": lambda s: diarize(s, speech_regions(s), encoder)}
     out = {name: {"files": {}} for name in paths}
     with tempfile.TemporaryDirectory() as tmp:

@@ -1,4 +1,4 @@
-"""diarization: who spoke when, overlaps included, from local speaker segmentation and Resemblyzer d-vectors."""
+"""diarization: who spoke when, overlaps included, from local speaker segmentation and speaker embeddings."""
 
 from pathlib import Path
 
@@ -27,12 +27,12 @@ def diarization(
     says so in `degraded`."""
     track = audio.to_pylist()[0]
     regions = [(r["start"], r["end"]) for r in track["speech_regions"]]
-    params = DiarizeParams()
+    params = DiarizeParams.for_embedding(speakers.embedding)
     segmentation, missing = speakers.segmentation()
     with metrics.track(context) as row:
         turns = diarize(load_wav(Path(track["audio_path"])), regions, speakers.encoder(), params, segmentation)
         stats = speaker_stats(turns)
-        row.model = "resemblyzer" if missing else "segmentation-3.0+resemblyzer"
+        row.model = speakers.embedding if missing else f"segmentation-3.0+{speakers.embedding}"
         row.audio_seconds = track["duration"]
         row.params = {"speakers": stats["speakers"], "turns": len(turns), "segment_step_s": params.segment_step_s,
             "link_threshold": params.link_threshold, "degraded": bool(missing)}

