@@ -7,6 +7,7 @@ from pathlib import Path
 import dagster as dg
 from pydantic import Field
 
+from ai_assets.ingest.partition_keys import checked_key
 from ai_assets.render.captions import find_font
 
 
@@ -16,7 +17,7 @@ class ClipStore(dg.ConfigurableResource):
         description="A TrueType font file; by default DejaVu Sans Bold, else fontconfig's bold sans.")
 
     def folder(self, video: str) -> Path:
-        return Path(self.root) / video
+        return Path(self.root) / checked_key(video)
 
     def font(self) -> Path | None:
         """None when no font is installed: clips then get SRT files but no burned-in captions."""

@@ -8,11 +8,12 @@ import dagster as dg
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from ai_assets.ingest.partition_keys import checked_key
 from ai_assets.storage.files import atomic_path
 
 
 def lake_file(root: Path, asset: str, partition: str) -> Path:
-    return root / asset / f"{partition}.parquet"
+    return root / asset / f"{checked_key(partition)}.parquet"
 
 
 class LakeIOManager(dg.ConfigurableIOManager):

@@ -8,6 +8,7 @@ from dagster_aws.s3 import S3Resource
 
 from ai_assets.assets.failures import media_failures
 from ai_assets.ingest.intake import lookup, open_upload
+from ai_assets.ingest.partition_keys import is_video_key, key_problem
 from ai_assets.ingest.source_video import MediaError, probe, store_original
 from ai_assets.partitions import videos
 from ai_assets.storage.tables import to_table
@@ -22,6 +23,8 @@ def source_video(
     """The uploaded file, stored by content hash (the upload itself is never moved or deleted) and probed with PyAV."""
     key = context.partition_key
     with metrics.track(context) as row, media_failures(key):
+        if not is_video_key(key):
+            raise MediaError(key_problem(key))
         upload = lookup(Path(uploads.intake_dir), key)
         if upload is None:
             raise MediaError("no upload is registered under this key; add the file through the uploads folder or "

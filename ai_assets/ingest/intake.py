@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
-from ai_assets.ingest.partition_keys import video_key
+from ai_assets.ingest.partition_keys import checked_key, video_key
 from ai_assets.storage.files import sha256_file, write_bytes_atomic
 
 # Names that editors, browsers and copy tools use while a file is still being written.
@@ -40,7 +40,7 @@ def is_candidate(name: str) -> bool:
 
 
 def record_path(intake_dir: Path, key: str) -> Path:
-    return intake_dir / f"{key}.json"
+    return intake_dir / f"{checked_key(key)}.json"
 
 
 def register(intake_dir: Path, upload: Upload) -> Upload:
@@ -92,7 +92,7 @@ def ingest_local(intake_dir: Path, path: Path) -> Upload:
 
 
 def reference_path(intake_dir: Path, key: str) -> Path:
-    return intake_dir / "references" / f"{key}.txt"
+    return intake_dir / "references" / f"{checked_key(key)}.txt"
 
 
 def store_reference(intake_dir: Path, key: str, filename: str, content: str) -> None:

@@ -74,6 +74,25 @@ def test_bad_partitions_fail_alone_and_record_why(layout, instance, media):
     assert media["empty"].stat().st_size == 0 and media["silent"].exists()
 
 
+def test_a_key_added_by_hand_fails_source_video_with_why_and_touches_no_path(layout, instance):
+    resources = build_resources(layout)
+    root = layout.home.parent
+    before = set(root.rglob("*"))
+    for key in ("../x", "../../outside-0123456789", "talk-0123456789"):  # the last is well formed but unregistered
+        instance.add_dynamic_partitions(videos.name, [key])
+        result = dg.materialize([source_video, audio], partition_key=key, instance=instance, resources=resources,
+            raise_on_error=False)
+        assert not result.success
+        reason = failure_description(result)
+        assert reason.startswith(f"{key}: ")
+        assert ("is not a video key" in reason) == (key != "talk-0123456789")
+        assert "no upload is registered" in reason or key != "talk-0123456789"
+    # Only the instance and the metrics changed: no output file, nothing outside the home folder.
+    written = {p for p in set(root.rglob("*")) - before if p.is_file() and root / "dagster" not in p.parents}
+    assert all(layout.home in p.parents for p in written)
+    assert not [p for p in written if p.suffix == ".parquet" or "outside" in p.name or p.stem == "x"]
+
+
 def test_odd_file_name_gets_a_safe_key_and_processes(layout, instance, media):
     key = add_video(layout, instance, media["odd_name"])
     assert key.startswith("dia-2-q-a-final-ss-") or key.startswith("dia-2-q-a-final-")

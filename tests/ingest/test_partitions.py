@@ -1,9 +1,12 @@
 import hashlib
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ai_assets.ingest.intake import ingest_local, lookup
-from ai_assets.ingest.partition_keys import HASH_CHARS, slugify, video_key
+from ai_assets.ingest.partition_keys import HASH_CHARS, checked_key, is_video_key, slugify, video_key
+from resources.lake import lake_file
 
 FORBIDDEN = set(",/|[]")
 
@@ -50,3 +53,31 @@ def test_same_bytes_same_key_and_same_name_other_bytes_other_key(tmp_path):
     assert up_first.key.startswith("talk-") and up_other.key.startswith("talk-")
     assert sorted(p.stem for p in intake.glob("*.json")) == sorted([up_first.key, up_other.key])
     assert lookup(intake, up_first.key).source == str(first.resolve())
+
+
+@settings(max_examples=300, deadline=None)
+@given(name=st.text(min_size=0, max_size=300), content=st.binary(max_size=64))
+def test_every_key_video_key_makes_is_valid(name, content):
+    key = video_key(name, hashlib.sha256(content).hexdigest())
+    assert is_video_key(key)
+    assert checked_key(key) == key
+
+
+@settings(max_examples=300, deadline=None)
+@given(key=st.text(min_size=0, max_size=120))
+def test_a_valid_key_never_leaves_its_folder(key):
+    if is_video_key(key):
+        assert "/" not in key and "\\" not in key and ".." not in key and "\0" not in key and "\n" not in key
+    else:
+        with pytest.raises(ValueError, match="is not a video key"):
+            checked_key(key)
+
+
+@pytest.mark.parametrize("key", ["../x", "../../etc/passwd-0123456789", "talk-0123456789/../../x", "/tmp/x",
+    "talk-0123456789\n", "talk-012345678", "Talk-0123456789", "", "talk-0123456789.json"])
+def test_hand_made_keys_are_refused_before_any_path_is_built(tmp_path, key):
+    with pytest.raises(ValueError, match="is not a video key"):
+        lookup(tmp_path, key)
+    with pytest.raises(ValueError, match="is not a video key"):
+        lake_file(tmp_path, "transcript", key)
+    assert list(tmp_path.iterdir()) == []
