@@ -4,6 +4,9 @@ The cut is an input seek followed by a full re-encode, so it lands on the exact 
 decodes from the previous keyframe and drops what lies before the seek point) and audio and video
 start together. A constant output frame rate makes the frame count, and so the duration, exact.
 The crop position changes per frame through `sendcmd`, from a file written next to the job.
+
+Every ffmpeg and ffprobe call goes through `run_media_tool`, which gives it a time limit that grows with
+the seconds of media it handles, so one hung encode cannot hold a run forever.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import json
 import subprocess
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +24,58 @@ from ai_assets.storage.files import atomic_path
 
 class RenderError(RuntimeError):
     """ffmpeg refused a clip; the message carries its last lines of output."""
+
+
+class RenderTimeout(RenderError):
+    """ffmpeg or ffprobe ran past its time limit and was killed."""
+
+
+# Time limits: base + per_second * seconds of media. The base covers start-up, opening the source and
+# seeking (an input seek decodes from the previous keyframe); the per-second part is the work itself.
+ENCODE_BASE_SECONDS = 60.0
+# A 1080p libx264 encode with lanczos scaling, blur or burned captions runs near real time on a slow
+# 2-core machine; 10x leaves room for a loaded one while still catching a hang.
+ENCODE_SECONDS_PER_MEDIA_SECOND = 10.0
+PROBE_BASE_SECONDS = 30.0
+# ffprobe -count_frames only decodes (no filters, no encode), many times faster than real time.
+PROBE_SECONDS_PER_MEDIA_SECOND = 2.0
+
+
+def media_timeout(media_seconds: float, base: float, per_second: float) -> float:
+    """Seconds a tool may run on `media_seconds` of media: `base + per_second * media_seconds`."""
+    return base + per_second * max(0.0, media_seconds)
+
+
+def _tail(stderr: str | None) -> str:
+    """ffmpeg's last lines of output, as failure messages have always carried them."""
+    return (stderr or "").strip()[-800:]
+
+
+def run_media_tool(
+    args: Sequence[str], media_seconds: float, doing: str, *, cwd: Path | None = None,
+    base: float | None = None, per_second: float | None = None,
+) -> str:
+    """Run an ffmpeg/ffprobe command with a time limit proportional to `media_seconds`; return its stdout.
+
+    `doing` says what the command does, in words a user reads ("rendering clip x.mp4"). On a timeout the
+    process is killed and reaped (ffmpeg starts no children of its own, so one kill leaves nothing behind)
+    and `RenderTimeout` says so in one line; on failure `RenderError` carries ffmpeg's last output, as before.
+    Neither message holds the command line, which names local paths. Limits default to the encode constants.
+    """
+    tool = Path(args[0]).name
+    limit = media_timeout(media_seconds, ENCODE_BASE_SECONDS if base is None else base,
+        ENCODE_SECONDS_PER_MEDIA_SECOND if per_second is None else per_second)
+    try:
+        # run() kills the child on a timeout (or on any exception, Ctrl-C included) and waits for it.
+        done = subprocess.run(list(args), cwd=cwd, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+            timeout=limit)
+    except subprocess.TimeoutExpired:
+        # One line, without the command or ffmpeg's output, both of which can name local paths.
+        media = f" ({media_seconds:.1f} s of video)" if media_seconds > 0 else ""
+        raise RenderTimeout(f"{tool} timed out after {limit:.0f} s {doing}{media}") from None
+    if done.returncode != 0:
+        raise RenderError(f"{tool} failed {doing}: {_tail(done.stderr)}")
+    return done.stdout
 
 
 @dataclass(frozen=True)
@@ -101,9 +157,7 @@ def render_clip(
             args += ["-map", "0:a:0", "-c:a", "aac", "-b:a", encoding.audio_bitrate, "-ar", "48000", "-af",
                 "aresample=async=1:first_pts=0"]
         args += ["-t", f"{cut.duration:.6f}", "-f", "mp4", str(partial.resolve())]
-        done = subprocess.run(args, cwd=work_dir, capture_output=True, text=True)
-        if done.returncode != 0:
-            raise RenderError(f"ffmpeg could not render {target.name}: {done.stderr.strip()[-800:]}")
+        run_media_tool(args, cut.duration, f"rendering clip {target.name}", cwd=work_dir)
 
 
 def render_thumbnail(source: Path, target: Path, at: float, width: int, height: int,
@@ -118,19 +172,34 @@ def render_thumbnail(source: Path, target: Path, at: float, width: int, height: 
         args = ["ffmpeg", "-nostdin", "-y", "-loglevel", "error", "-ss", f"{at:.6f}", "-i", str(source),
             "-filter_complex", chain]
         args += ["-frames:v", "1", "-q:v", "3", "-f", "image2", "-c:v", "mjpeg", str(partial)]
-        done = subprocess.run(args, capture_output=True, text=True)
-        if done.returncode != 0:
-            raise RenderError(f"ffmpeg could not write thumbnail {target.name}: {done.stderr.strip()[-800:]}")
+        # One frame: the base allowance covers the seek and the decode from the previous keyframe.
+        run_media_tool(args, 0.0, f"writing thumbnail {target.name}")
 
 
-def probe_clip(path: Path) -> dict:
-    """What ffprobe reports: video frames, size, duration, and whether there is audio."""
-    out = subprocess.run(
+def probe_duration(path: Path) -> float:
+    """The container's duration from its header (no decoding, so only the base limit); 0.0 if it has none."""
+    out = run_media_tool(["ffprobe", "-v", "error", "-show_entries", "format=duration", "-of", "json", str(path)],
+        0.0, f"reading {path.name}", base=PROBE_BASE_SECONDS, per_second=PROBE_SECONDS_PER_MEDIA_SECOND)
+    try:
+        return float(json.loads(out).get("format", {}).get("duration", 0.0))
+    except (TypeError, ValueError):  # "N/A" or missing
+        return 0.0
+
+
+def probe_clip(path: Path, media_seconds: float | None = None) -> dict:
+    """What ffprobe reports: video frames, size, duration, and whether there is audio.
+
+    Counting frames decodes the whole file, so its time limit follows the file's duration: `media_seconds`
+    when the caller knows it, else read from the header first."""
+    if media_seconds is None:
+        media_seconds = probe_duration(path)
+    out = run_media_tool(
         ["ffprobe", "-v", "error", "-count_frames", "-show_entries",
          "stream=codec_type,width,height,nb_read_frames,duration,r_frame_rate:format=duration", "-of", "json",
-         str(path)], capture_output=True, text=True, check=True,
+         str(path)], media_seconds, f"counting the frames of {path.name}", base=PROBE_BASE_SECONDS,
+        per_second=PROBE_SECONDS_PER_MEDIA_SECOND,
     )
-    info = json.loads(out.stdout)
+    info = json.loads(out)
     video = next(s for s in info["streams"] if s["codec_type"] == "video")
     audio = next((s for s in info["streams"] if s["codec_type"] == "audio"), None)
     num, den = (int(v) for v in video["r_frame_rate"].split("/"))
