@@ -5,11 +5,15 @@ writer. So a metric is first written as a small JSON fragment in a spool folder 
 blocked), then moved into `metrics.duckdb` when the file can be locked. A fragment that cannot be
 moved now stays in the spool and is moved by the next writer or `flush()`. Inserts are keyed by the
 row id, so a fragment moved twice is stored once.
+
+A fragment that cannot be read, parsed or inserted is moved to `<spool>/bad/` with a warning, never deleted:
+the flush runs after every asset, so one bad file must not fail them all.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 from dataclasses import asdict, dataclass, field
 from datetime import UTC
@@ -17,6 +21,8 @@ from pathlib import Path
 
 from ai_assets.storage.files import write_bytes_atomic
 from ai_assets.storage.locking import retry_while_locked
+
+log = logging.getLogger(__name__)
 
 COLUMNS = {
     "id": "VARCHAR PRIMARY KEY",
@@ -68,6 +74,11 @@ class MetricsStore:
         self.db_path = Path(db_path)
         self.spool_dir = Path(spool_dir)
         self.lock_wait_s = lock_wait_s
+        self.last_quarantined = 0  # files moved to `bad_dir` by the last flush() or spooled_rows()
+
+    @property
+    def bad_dir(self) -> Path:
+        return self.spool_dir / "bad"
 
     def record(self, row: MetricRow) -> None:
         """Spool the row (never blocks), then try to move the spool into DuckDB."""
@@ -77,31 +88,28 @@ class MetricsStore:
         self.flush(wait_s=0.0)
 
     def pending(self) -> list[Path]:
+        # Not recursive: quarantined files in `bad_dir` are never picked up again.
         return sorted(self.spool_dir.glob("*.json")) if self.spool_dir.exists() else []
 
     def flush(self, wait_s: float | None = None) -> int:
-        """Move spooled rows into DuckDB; returns how many were moved (0 if the file is locked)."""
+        """Move spooled rows into DuckDB; returns how many were moved (0 if the file is locked).
+
+        Files that are not valid rows are quarantined instead (counted in `last_quarantined`).
+        """
+        self.last_quarantined = 0
         files = self.pending()
         if not files:
             return 0
         conn = self._connect(self.lock_wait_s if wait_s is None else wait_s)
         if conn is None:
             return 0
-        rows = []
-        for path in files:
-            try:
-                rows.append(json.loads(path.read_text()))
-            except FileNotFoundError:  # moved by a concurrent flush
-                continue
         try:
-            conn.execute("BEGIN")
-            conn.executemany(INSERT_NEW, [row_values(r) for r in rows])
-            conn.execute("COMMIT")
+            moved = self._insert(conn, self._read(files))
         finally:
             conn.close()
-        for path in files:
+        for path in moved:
             path.unlink(missing_ok=True)
-        return len(rows)
+        return len(moved)
 
     def _connect(self, wait_s: float):
         import duckdb
@@ -120,13 +128,81 @@ class MetricsStore:
             return None
 
     def spooled_rows(self) -> list[dict]:
+        """Rows still in the spool. Each is first tried in an in-memory table, so a row DuckDB refuses is
+        quarantined here rather than failing the reader that inserts these rows (see catalog.py)."""
+        import duckdb
+
+        self.last_quarantined = 0
+        rows = self._read(self.pending())
+        with duckdb.connect() as conn:
+            conn.execute(CREATE_TABLE)
+            accepted = set(self._insert(conn, rows))
+        return [row for path, row in rows if path in accepted]
+
+    def _read(self, files: list[Path]) -> list[tuple[Path, dict]]:
+        """The valid rows among `files`; the others are quarantined."""
         rows = []
-        for path in self.pending():
+        for path in files:
             try:
-                rows.append(json.loads(path.read_text()))
-            except FileNotFoundError:
+                # Strict UTF-8: read_text() would depend on the locale.
+                row = json.loads(path.read_bytes().decode("utf-8"))
+                if not isinstance(row, dict):
+                    raise ValueError(f"a JSON {type(row).__name__}, not an object")
+                row_values(row)
+            except FileNotFoundError:  # moved by a concurrent flush
                 continue
+            except Exception as exc:  # anything at all wrong with the file: it must not fail the flush
+                self._quarantine(path, exc)
+                continue
+            rows.append((path, row))
         return rows
+
+    def _insert(self, conn, rows: list[tuple[Path, dict]]) -> list[Path]:
+        """Insert `rows` in one transaction; returns the paths of those now stored."""
+        import duckdb
+
+        if not rows:
+            return []
+        conn.execute("BEGIN")
+        try:
+            conn.executemany(INSERT_NEW, [row_values(row) for _, row in rows])
+        except duckdb.Error:
+            conn.execute("ROLLBACK")
+        else:
+            conn.execute("COMMIT")
+            return [path for path, _ in rows]
+        # One refused value aborts the whole batch: insert row by row (keyed by id, so a retry never
+        # duplicates) and quarantine only the rows refused. Other errors (I/O) still raise.
+        refused = (duckdb.DataError, duckdb.IntegrityError, duckdb.InvalidInputException)
+        stored = []
+        for path, row in rows:
+            try:
+                conn.execute(INSERT_NEW, row_values(row))
+            except refused as exc:
+                self._quarantine(path, exc)
+            else:
+                stored.append(path)
+        return stored
+
+    def _quarantine(self, path: Path, exc: Exception) -> None:
+        """Rename `path` into `bad_dir` under a name not yet taken, and say why."""
+        lines = str(exc).strip().splitlines()
+        reason = f"{type(exc).__name__}: {lines[0] if lines else ''}"
+        target = self.bad_dir / path.name
+        try:
+            self.bad_dir.mkdir(parents=True, exist_ok=True)
+            n = 0
+            while target.exists() or target.is_symlink():  # keep earlier bad files of the same name
+                n += 1
+                target = self.bad_dir / f"{path.stem}.{n}{path.suffix}"
+            path.rename(target)
+        except FileNotFoundError:  # moved by a concurrent flush
+            return
+        except OSError as move_error:  # left in the spool, skipped again next time
+            log.warning("bad metrics spool file %s (%s) could not be quarantined: %s", path, reason, move_error)
+            return
+        self.last_quarantined += 1
+        log.warning("quarantined metrics spool file %s as bad/%s: %s", path, target.name, reason)
 
 
 def row_values(row: dict) -> list:
