@@ -74,8 +74,7 @@ case "$command" in
     ui)
         setup
         export DAGSTER_HOME=${DAGSTER_HOME:-$AI_ASSETS_HOME/dagster_home}
-        mkdir -p "$DAGSTER_HOME"
-        [ -f "$DAGSTER_HOME/dagster.yaml" ] || printf 'telemetry:\n  enabled: false\n' >"$DAGSTER_HOME/dagster.yaml"
+        "$VENV/bin/python" -m ai_assets.instance "$DAGSTER_HOME"
         exec "$VENV/bin/dagster" dev -w workspace.yaml -h 127.0.0.1 -p "${PORT:-3000}"
         ;;
     *)

@@ -1,22 +1,182 @@
-"""The Dagster instance shared by the CLI and `dagster dev`, so the UI shows CLI runs too."""
+"""The Dagster instance shared by the CLI, `dagster dev` and the tests, with the limits this machine can carry.
+
+`ensure_instance_config` writes dagster.yaml from the machine's cores and memory: how many runs at once, one
+model-heavy step per pool at a time (two heavy models never fight over two cores), run retries when a run
+worker dies, and run monitoring that notices it. Pool limits live in the instance's storage, so they are set
+on the instance itself (`apply_pool_limits`). A dagster.yaml without the template's first line is the user's
+own and is left alone.
+
+    python -m ai_assets.instance [DAGSTER_HOME]   # what ./dev.sh ui runs before `dagster dev`
+"""
 
 from __future__ import annotations
 
 import os
+import socket
+import sys
+from dataclasses import dataclass
+from pathlib import Path
 
 import dagster as dg
 
 from ai_assets.storage.settings import Layout
 
+MARKER = "# ai-assets instance template"
+# Peak memory of one run with every model loaded (measured: ~1.1 GB), with headroom.
+RUN_MEMORY_GB = 1.5
+# Share of the machine's memory the runs may take together.
+MEMORY_SHARE = 0.6
+# Pools of the steps that hold a model or an encoder (see each asset's `pool`).
+HEAVY_POOLS = ("asr", "speaker", "embed", "encode")
+# LLM and VLM calls wait on a server, not on this machine's cores.
+LLM_SLOTS = 4
+# A run that never starts or never stops cancelling is marked failed after this long.
+START_TIMEOUT_S = 300
+CANCEL_TIMEOUT_S = 300
+POLL_S = 20
+# A run whose worker died is launched again this many times; failures raised by the code itself are retried by
+# the steps' own retry policies, and bad input (dg.Failure with allow_retries=False) never is.
+RUN_RETRIES = 2
+
+
+@dataclass(frozen=True)
+class Machine:
+    cores: int
+    memory_gb: float
+
+    @classmethod
+    def current(cls) -> Machine:
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1e9
+        return cls(cores=max(1, cores), memory_gb=memory)
+
+    @property
+    def max_concurrent_runs(self) -> int:
+        """One run per core at most (each model and ffmpeg use every core they get), and no more runs than
+        MEMORY_SHARE of the memory holds at RUN_MEMORY_GB each."""
+        return max(1, min(self.cores, int(self.memory_gb * MEMORY_SHARE / RUN_MEMORY_GB)))
+
+    @property
+    def pool_limits(self) -> dict[str, int]:
+        """One heavy step of each kind per two cores: transcription beside a render is fine, two transcriptions
+        on two cores only thrash."""
+        heavy = max(1, self.cores // 2)
+        return {**dict.fromkeys(HEAVY_POOLS, heavy), "llm": LLM_SLOTS}
+
+
+def instance_yaml(machine: Machine) -> str:
+    return f"""{MARKER} (rewritten while this line is here; delete it to keep your own edits)
+# Sized for {machine.cores} cores and {machine.memory_gb:.0f} GB; pools: {machine.pool_limits}
+telemetry:
+  enabled: false
+concurrency:
+  runs:
+    max_concurrent_runs: {machine.max_concurrent_runs}
+  pools:
+    default_limit: {max(1, machine.cores // 2)}
+    granularity: op
+run_retries:
+  enabled: true
+  max_retries: {RUN_RETRIES}
+  retry_on_asset_or_op_failure: false
+run_monitoring:
+  enabled: true
+  start_timeout_seconds: {START_TIMEOUT_S}
+  cancel_timeout_seconds: {CANCEL_TIMEOUT_S}
+  poll_interval_seconds: {POLL_S}
+  max_resume_run_attempts: 0
+"""
+
+
+def ensure_instance_config(dagster_home: Path, machine: Machine | None = None) -> Path:
+    """Write the template into `dagster_home` unless a dagster.yaml of the user's own is there."""
+    dagster_home.mkdir(parents=True, exist_ok=True)
+    config = dagster_home / "dagster.yaml"
+    old = config.read_text() if config.exists() else None
+    # The first versions wrote only the telemetry switch: that file is ours to replace as well.
+    if old is None or old.startswith(MARKER) or old.strip() == "telemetry:\n  enabled: false":
+        text = instance_yaml(machine or Machine.current())
+        if text != old:
+            from ai_assets.storage.files import write_bytes_atomic
+
+            write_bytes_atomic(config, text.encode())
+    return config
+
+
+def apply_pool_limits(instance: dg.DagsterInstance, machine: Machine | None = None) -> dict[str, int]:
+    """Set each pool's slots unless someone set them already (in the UI or with `dagster instance concurrency`)."""
+    limits = (machine or Machine.current()).pool_limits
+    storage = instance.event_log_storage
+    if not storage.supports_global_concurrency_limits:
+        return {}
+    existing = set(storage.get_concurrency_keys())
+    for pool, slots in limits.items():
+        if pool not in existing:
+            storage.set_concurrency_slots(pool, slots)
+    return {pool: storage.get_concurrency_info(pool).slot_count for pool in limits}
+
+
+# Tags on CLI runs, so a later CLI can tell a run whose process died from one still going.
+PID_TAG, HOST_TAG = "ai_assets/pid", "ai_assets/host"
+
+
+def cli_run_tags() -> dict[str, str]:
+    return {PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname()}
+
+
+def reap_dead_cli_runs(instance: dg.DagsterInstance) -> list[str]:
+    """Mark failed the CLI runs on this host whose process is gone (killed mid-step), and free the pool slots
+    they held: no daemon watches in-process runs, and a slot held forever would block every later run."""
+    from dagster._core.storage.dagster_run import DagsterRunStatus, RunsFilter
+
+    reaped = []
+    runs = instance.get_runs(RunsFilter(statuses=[DagsterRunStatus.STARTED, DagsterRunStatus.STARTING],
+        tags={HOST_TAG: socket.gethostname()}))
+    for run in runs:
+        pid = int(run.tags.get(PID_TAG, "0"))
+        if pid <= 0 or pid == os.getpid() or _alive(pid):
+            continue
+        instance.report_run_failed(run, f"the ai-assets process running it (pid {pid}) is gone")
+        if instance.event_log_storage.supports_global_concurrency_limits:
+            instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
+        reaped.append(run.run_id)
+    return reaped
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
+
 
 def get_instance(layout: Layout) -> dg.DagsterInstance:
-    """$DAGSTER_HOME when set, else a persistent instance under $AI_ASSETS_HOME/dagster_home."""
-    if os.environ.get("DAGSTER_HOME"):
-        return dg.DagsterInstance.get()
+    """$DAGSTER_HOME when set, else a persistent instance under $AI_ASSETS_HOME/dagster_home; configured for
+    this machine either way."""
     from dagster._core.instance.ref import InstanceRef
 
-    layout.dagster_home.mkdir(parents=True, exist_ok=True)
-    config = layout.dagster_home / "dagster.yaml"
-    if not config.exists():
-        config.write_text("telemetry:\n  enabled: false\n")
-    return dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(layout.dagster_home)))
+    home = Path(os.environ["DAGSTER_HOME"]) if os.environ.get("DAGSTER_HOME") else layout.dagster_home
+    ensure_instance_config(home)
+    instance = dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(home)))
+    apply_pool_limits(instance)
+    reap_dead_cli_runs(instance)
+    return instance
+
+
+def main(argv: list[str]) -> int:
+    home = Path(argv[0]) if argv else Path(os.environ["DAGSTER_HOME"])
+    config = ensure_instance_config(home)
+    from dagster._core.instance.ref import InstanceRef
+
+    with dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(home))) as instance:
+        pools = apply_pool_limits(instance)
+    machine = Machine.current()
+    print(f"{config}: up to {machine.max_concurrent_runs} runs at once, pools {pools}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -6,7 +6,8 @@ from pathlib import Path
 import dagster as dg
 from dagster_aws.s3 import S3Resource
 
-from ai_assets.ingest.intake import Upload, WatchState, ingest_local, ingest_s3, scan_local, scan_s3
+from ai_assets.ingest.intake import Upload, WatchState, ingest_local, ingest_s3, run_budget_s, scan_local, scan_s3
+from ai_assets.ingest.source_video import declared_duration
 from ai_assets.jobs import process_video
 from ai_assets.partitions import videos
 from resources import UploadSource
@@ -37,7 +38,13 @@ def upload_sensor(context: dg.SensorEvaluationContext, uploads: UploadSource, s3
     for key in new_keys:
         context.log.info(f"new video {registered[key].name} -> partition {key}")
     return dg.SensorResult(
-        run_requests=[dg.RunRequest(partition_key=k, run_key=k) for k in new_keys],
+        run_requests=[dg.RunRequest(partition_key=k, run_key=k, tags=run_tags(registered[k])) for k in new_keys],
         dynamic_partitions_requests=[videos.build_add_request(new_keys)] if new_keys else [],
         cursor=state.to_cursor(),
     )
+
+
+def run_tags(upload: Upload) -> dict[str, str]:
+    """A runtime limit scaled by the video's length: a local file's header says it; an S3 object's size stands in."""
+    duration = None if upload.source.startswith("s3://") else declared_duration(Path(upload.source))
+    return {"dagster/max_runtime": str(run_budget_s(upload.size, duration))}

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from ai_assets.instance import ensure_instance_config
 from resources.lake import lake_file
 from tests.conftest import REPO, child_env, free_port
 
@@ -43,8 +44,8 @@ def test_upload_sensor_runs_a_dropped_file_under_dagster_dev(layout, media, tmp_
     port = free_port()
     env = child_env(layout)
     env["DAGSTER_HOME"] = str(tmp_path / "dagster_home")
-    Path(env["DAGSTER_HOME"]).mkdir()
-    Path(env["DAGSTER_HOME"], "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    # The shipped instance template, as ./dev.sh ui writes it: run queue, pools, retries, run monitoring.
+    ensure_instance_config(Path(env["DAGSTER_HOME"]))
     log = open(tmp_path / "dagster-dev.log", "w")
     # Started in its own session and stopped by process group: dagster dev ignores signals otherwise.
     server = subprocess.Popen(

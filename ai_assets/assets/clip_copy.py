@@ -3,7 +3,7 @@
 import dagster as dg
 import pyarrow as pa
 
-from ai_assets.assets.automation import EAGER
+from ai_assets.assets.automation import EAGER, TRANSIENT
 from ai_assets.assets.policies import segment_policy
 from ai_assets.language.clip_copy import PROMPT_VERSION, text_key, write_copy
 from ai_assets.partitions import videos
@@ -15,7 +15,7 @@ from resources.policies import PolicyResource
 
 @dg.asset(
     partitions_def=videos, group_name="clips", code_version="1", kinds={"openai"},
-    deps=[segment_policy], automation_condition=EAGER,
+    deps=[segment_policy], automation_condition=EAGER, pool="llm", retry_policy=TRANSIENT,
 )
 def clip_copy(
     context: dg.AssetExecutionContext, segments: pa.Table, llm: LlmResource, policies: PolicyResource,

@@ -5,7 +5,7 @@ from pathlib import Path
 import dagster as dg
 import pyarrow as pa
 
-from ai_assets.assets.automation import EAGER
+from ai_assets.assets.automation import EAGER, TRANSIENT
 from ai_assets.assets.policies import clip_policy
 from ai_assets.language.sentences import sentences
 from ai_assets.partitions import videos
@@ -17,7 +17,7 @@ from resources.policies import PolicyResource
 
 @dg.asset(
     partitions_def=videos, group_name="clips", code_version="2", kinds={"ffmpeg"},
-    deps=[clip_policy], automation_condition=EAGER,
+    deps=[clip_policy], automation_condition=EAGER, pool="encode", retry_policy=TRANSIENT,
 )
 def clips(
     context: dg.AssetExecutionContext, source_video: pa.Table, transcript: pa.Table, segments: pa.Table,

@@ -16,7 +16,7 @@ from resources.speakers import SpeakerEncoderResource
 
 @dg.asset(
     partitions_def=videos, group_name="audio", code_version="2", kinds={"torch"},
-    automation_condition=EAGER,
+    automation_condition=EAGER, pool="speaker",
 )
 def diarization(
     context: dg.AssetExecutionContext, audio: pa.Table, speakers: SpeakerEncoderResource, metrics: MetricsResource

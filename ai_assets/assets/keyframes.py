@@ -17,7 +17,7 @@ from resources.policies import PolicyResource
 
 @dg.asset(
     partitions_def=videos, group_name="vision", code_version="1", kinds={"opencv"},
-    deps=[vision_policy], automation_condition=EAGER,
+    deps=[vision_policy], automation_condition=EAGER, pool="encode",
 )
 def keyframes(
     context: dg.AssetExecutionContext, source_video: pa.Table, media_store: MediaStore, policies: PolicyResource,

@@ -5,7 +5,7 @@ from collections import Counter
 import dagster as dg
 import pyarrow as pa
 
-from ai_assets.assets.automation import EAGER
+from ai_assets.assets.automation import EAGER, TRANSIENT
 from ai_assets.language.safety import lexicon_flags, moderation_flags
 from ai_assets.language.sentences import sentences
 from ai_assets.partitions import videos
@@ -15,7 +15,7 @@ from resources.llm import LlmResource
 
 
 @dg.asset(partitions_def=videos, group_name="understanding", code_version="1", kinds={"openai"},
-    automation_condition=EAGER)
+    automation_condition=EAGER, pool="llm", retry_policy=TRANSIENT)
 def safety(context: dg.AssetExecutionContext, transcript: pa.Table, llm: LlmResource,
         metrics: MetricsResource) -> dg.Output[pa.Table]:
     """The local lexicon always runs on the words; with an endpoint configured, the moderation model also scores

@@ -6,6 +6,7 @@ import dagster as dg
 import pyarrow as pa
 from dagster_aws.s3 import S3Resource
 
+from ai_assets.assets.automation import TRANSIENT
 from ai_assets.assets.failures import media_failures
 from ai_assets.ingest.intake import lookup, open_upload
 from ai_assets.ingest.partition_keys import is_video_key, key_problem
@@ -15,7 +16,7 @@ from ai_assets.storage.tables import to_table
 from resources import MediaStore, MetricsResource, UploadSource
 
 
-@dg.asset(partitions_def=videos, group_name="ingest", code_version="1", kinds={"video"})
+@dg.asset(partitions_def=videos, group_name="ingest", code_version="1", kinds={"video"}, retry_policy=TRANSIENT)
 def source_video(
     context: dg.AssetExecutionContext, uploads: UploadSource, media_store: MediaStore, s3: S3Resource,
     metrics: MetricsResource

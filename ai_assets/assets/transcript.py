@@ -20,7 +20,7 @@ from resources.policies import PolicyResource
 
 @dg.asset(
     partitions_def=videos, group_name="audio", code_version="3", kinds={"whisper"},
-    deps=[asr_policy], automation_condition=EAGER,
+    deps=[asr_policy], automation_condition=EAGER, pool="asr",
 )
 def transcript(
     context: dg.AssetExecutionContext, audio: pa.Table, audio_profile: pa.Table, whisper: WhisperResource,

@@ -14,7 +14,7 @@ from resources.policies import PolicyResource
 
 @dg.asset(
     partitions_def=videos, group_name="text", code_version="2", kinds={"sentence_transformers"},
-    deps=[embed_policy], automation_condition=EAGER,
+    deps=[embed_policy], automation_condition=EAGER, pool="embed",
 )
 def transcript_embeddings(
     context: dg.AssetExecutionContext, transcript: pa.Table, embedder: TextEmbedder, policies: PolicyResource,

@@ -22,7 +22,7 @@ from resources.policies import PolicyResource
 
 @dg.asset(
     partitions_def=videos, group_name="evaluation", code_version="1", kinds={"whisper"},
-    deps=[asr_policy], automation_condition=EAGER,
+    deps=[asr_policy], automation_condition=EAGER, pool="asr",
 )
 def transcript_shadow(
     context: dg.AssetExecutionContext, audio: pa.Table, audio_profile: pa.Table, transcript: pa.Table,

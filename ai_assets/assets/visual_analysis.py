@@ -5,7 +5,7 @@ from collections import Counter
 import dagster as dg
 import pyarrow as pa
 
-from ai_assets.assets.automation import EAGER
+from ai_assets.assets.automation import EAGER, TRANSIENT
 from ai_assets.assets.policies import vision_policy
 from ai_assets.partitions import videos
 from ai_assets.storage.tables import to_table
@@ -18,7 +18,7 @@ from resources.vlm import VlmResource
 
 @dg.asset(
     partitions_def=videos, group_name="vision", code_version="2", kinds={"opencv", "openai"},
-    deps=[vision_policy], automation_condition=EAGER,
+    deps=[vision_policy], automation_condition=EAGER, pool="llm", retry_policy=TRANSIENT,
 )
 def visual_analysis(
     context: dg.AssetExecutionContext, keyframes: pa.Table, vlm: VlmResource, policies: PolicyResource,

@@ -54,6 +54,8 @@ def process_files(files: list[Path], top: int) -> int:
 
 def run_partition(job, instance, key: str, name: str) -> str | None:
     """Run the job for one partition, printing a line per stage; return the failure reason, if any."""
+    from ai_assets.instance import cli_run_tags
+
     run_id = str(uuid.uuid4())
     started: dict[str, float] = {}
 
@@ -74,6 +76,7 @@ def run_partition(job, instance, key: str, name: str) -> str | None:
         instance=instance,
         partition_key=key,
         run_id=run_id,
+        tags=cli_run_tags(),
         raise_on_error=False,
         run_config={"loggers": {"console": {"config": {"log_level": "ERROR"}}}},
     )

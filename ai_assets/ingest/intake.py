@@ -34,6 +34,20 @@ class Upload:
     registered_at: float = field(default_factory=time.time)
 
 
+# A run may take this long plus RUNTIME_PER_S per second of video before run monitoring stops it: rendering
+# under load runs at about 1.4x real time per run (benchmarks/pipeline.py), and two runs share the cores.
+RUNTIME_BASE_S = 900
+RUNTIME_PER_S = 12
+# Without a readable duration (S3 objects are not opened by the sensor), assume 1 Mbit/s, a low bitrate for video.
+ASSUMED_BYTES_PER_S = 125_000
+
+
+def run_budget_s(size: int, duration: float | None) -> int:
+    """The `dagster/max_runtime` of a video's run, from its duration, else from its size."""
+    seconds = duration if duration and duration > 0 else size / ASSUMED_BYTES_PER_S
+    return int(RUNTIME_BASE_S + RUNTIME_PER_S * seconds)
+
+
 def is_candidate(name: str) -> bool:
     """Hidden files and partial downloads are never taken."""
     return not name.startswith(".") and not name.lower().endswith(PARTIAL_SUFFIXES + REFERENCE_SUFFIXES)

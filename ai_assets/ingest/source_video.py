@@ -119,6 +119,17 @@ def error_reason(exc: Exception) -> str:
     return getattr(exc, "strerror", None) or str(exc).split(":")[0]
 
 
+def declared_duration(path: Path) -> float | None:
+    """The duration the container's header declares, or None; reads the header only, never raises."""
+    import av
+
+    try:
+        with av.open(str(path), metadata_errors="ignore") as container:
+            return _duration(container) or None
+    except Exception:  # anything unreadable is source_video's to report
+        return None
+
+
 def _duration(container) -> float:
     if container.duration:
         return container.duration / 1_000_000
