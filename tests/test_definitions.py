@@ -28,6 +28,7 @@ def graph_shape(defs: dg.Definitions) -> dict:
             "group": node.group_name,
             "code_version": node.code_version,
             "automation_condition": node.automation_condition.get_label() if node.automation_condition else None,
+            "pools": sorted(node.pools),
         }
     return {
         "assets": shape,

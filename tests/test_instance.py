@@ -78,7 +78,8 @@ def test_the_users_own_config_is_left_alone_and_the_old_minimal_one_is_replaced(
 
 
 def test_heavy_steps_declare_their_pools():
-    graph = build_defs().resolve_asset_graph()
+    with dg.instance_for_test():  # a live instance for the definitions' load context
+        graph = build_defs().resolve_asset_graph()
     pools = {key.to_user_string(): sorted(graph.get(key).pools) for key in graph.get_all_asset_keys()
         if graph.get(key).pools}
     assert pools == {"transcript": ["asr"], "transcript_shadow": ["asr"], "diarization": ["speaker"],
@@ -96,20 +97,21 @@ def test_run_budget_grows_with_duration_and_falls_back_to_size():
 
 def test_a_cli_run_whose_process_died_is_failed_and_frees_its_slots(layout, media, tmp_path, monkeypatch):
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
-    instance = get_instance(layout)
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
-    job = build_defs().resolve_implicit_global_asset_job_def()
-    run = instance.create_run_for_job(job, asset_selection={source_video.key},
-        tags={PID_TAG: str(dead.pid), HOST_TAG: cli_run_tags()[HOST_TAG]}, status=DagsterRunStatus.STARTED)
-    alive = instance.create_run_for_job(job, asset_selection={source_video.key}, tags=cli_run_tags(),
-        status=DagsterRunStatus.STARTED)
-    storage = instance.event_log_storage
-    storage.claim_concurrency_slot("encode", run.run_id, "clips")
-    assert storage.get_concurrency_info("encode").active_slot_count == 1
-    assert reap_dead_cli_runs(instance) == [run.run_id]
-    assert instance.get_run_by_id(run.run_id).status == DagsterRunStatus.FAILURE
-    assert instance.get_run_by_id(alive.run_id).status == DagsterRunStatus.STARTED  # this process: still going
-    assert storage.get_concurrency_info("encode").active_slot_count == 0
-    assert reap_dead_cli_runs(instance) == []
+    # Entered, so the definitions' load context reads this instance's state storage.
+    with get_instance(layout) as instance:
+        job = build_defs().resolve_implicit_global_asset_job_def()
+        run = instance.create_run_for_job(job, asset_selection={source_video.key},
+            tags={PID_TAG: str(dead.pid), HOST_TAG: cli_run_tags()[HOST_TAG]}, status=DagsterRunStatus.STARTED)
+        alive = instance.create_run_for_job(job, asset_selection={source_video.key}, tags=cli_run_tags(),
+            status=DagsterRunStatus.STARTED)
+        storage = instance.event_log_storage
+        storage.claim_concurrency_slot("encode", run.run_id, "clips")
+        assert storage.get_concurrency_info("encode").active_slot_count == 1
+        assert reap_dead_cli_runs(instance) == [run.run_id]
+        assert instance.get_run_by_id(run.run_id).status == DagsterRunStatus.FAILURE
+        assert instance.get_run_by_id(alive.run_id).status == DagsterRunStatus.STARTED  # this process: going on
+        assert storage.get_concurrency_info("encode").active_slot_count == 0
+        assert reap_dead_cli_runs(instance) == []
     assert os.getpid() == int(cli_run_tags()[PID_TAG])
