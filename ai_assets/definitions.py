@@ -12,6 +12,7 @@ from ai_assets.assets import ALL_ASSETS
 from ai_assets.assets.checks import TRANSCRIPT_CHECKS
 from ai_assets.jobs import (
     compact_metrics,
+    intake_uploads,
     observe_policies,
     process_video,
     refresh_embeddings,
@@ -104,7 +105,7 @@ def build_defs(layout: Layout | None = None) -> dg.Definitions:
         assets=ALL_ASSETS,
         asset_checks=TRANSCRIPT_CHECKS,
         jobs=[process_video, refresh_transcripts, refresh_embeddings, refresh_segments, observe_policies,
-            compact_metrics], sensors=[upload_sensor, optimization_sensor, automation_sensor],
+            compact_metrics, intake_uploads], sensors=[upload_sensor, optimization_sensor, automation_sensor],
         schedules=SCHEDULES,
         resources=build_resources(layout),
         executor=dg.in_process_executor,

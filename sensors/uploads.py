@@ -1,4 +1,10 @@
-"""upload_sensor: new files in the uploads folder (and S3, when configured) become video partitions."""
+"""upload_sensor: new files in the uploads folder (and S3, when configured) become video partitions.
+
+A tick only lists and hands on, so it stays within seconds whatever lands: settled uploads go to an
+`intake_uploads` run, which hashes and registers them; keys it registered become partitions with their
+`process_video` runs on a later tick. At most MAX_INTAKE_PER_TICK uploads and MAX_READY_PER_TICK partitions
+per tick; the rest waits a tick.
+"""
 
 import time
 from pathlib import Path
@@ -6,39 +12,68 @@ from pathlib import Path
 import dagster as dg
 from dagster_aws.s3 import S3Resource
 
-from ai_assets.ingest.intake import Upload, WatchState, ingest_local, ingest_s3, run_budget_s, scan_local, scan_s3
+from ai_assets.ingest import intake
+from ai_assets.ingest.intake import (
+    Upload,
+    WatchState,
+    clear_ready,
+    is_taken,
+    lookup,
+    queue_batch,
+    ready_keys,
+    run_budget_s,
+    scan_local,
+    scan_s3,
+)
 from ai_assets.ingest.source_video import declared_duration
-from ai_assets.jobs import process_video
+from ai_assets.jobs import INTAKE_BATCH_TAG, intake_uploads, process_video
 from ai_assets.partitions import videos
 from resources import UploadSource
 
 
-@dg.sensor(job=process_video, minimum_interval_seconds=15, default_status=dg.DefaultSensorStatus.RUNNING)
+@dg.sensor(jobs=[process_video, intake_uploads], minimum_interval_seconds=5,
+           default_status=dg.DefaultSensorStatus.RUNNING)
 def upload_sensor(context: dg.SensorEvaluationContext, uploads: UploadSource, s3: S3Resource) -> dg.SensorResult:
-    """Registers settled uploads, adds a partition per new content hash and requests its run."""
-    state = WatchState.from_cursor(context.cursor)
-    observed = scan_local(Path(uploads.local_dir))
-    if uploads.s3_bucket:
-        observed |= scan_s3(s3.get_client(), uploads.s3_bucket, uploads.s3_prefix)
+    """Hands settled uploads to an intake run; adds a partition and requests its run per newly registered key."""
     intake_dir = Path(uploads.intake_dir)
-    registered: dict[str, Upload] = {}
-    for item in state.advance(observed, now=time.time(), settle_seconds=uploads.settle_seconds):
-        try:
-            if item.startswith("s3://"):
-                bucket, _, key = item.removeprefix("s3://").partition("/")
-                upload = ingest_s3(intake_dir, s3.get_client(), bucket, key)
-            else:
-                upload = ingest_local(intake_dir, Path(item))
-        except Exception as exc:  # one unreadable upload must not stop the others
-            context.log.warning(f"skipping {item} this tick: {type(exc).__name__}: {exc}")
+    now = time.time()
+    state = WatchState.from_cursor(context.cursor)
+    local = scan_local(Path(uploads.local_dir))
+    ready = state.advance(local, now, uploads.settle_seconds, lambda item, fp: is_taken(intake_dir, item, fp))
+    fingerprints = {item: fp for item, (fp, _) in local.items()}
+    if uploads.s3_bucket:
+        objects, state.s3_after = scan_s3(s3.get_client(), uploads.s3_bucket, uploads.s3_prefix, state.s3_after,
+                                          intake.S3_KEYS_PER_TICK)
+        for item, (fingerprint, _) in sorted(objects.items()):
+            if not is_taken(intake_dir, item, fingerprint):
+                ready.append(item)
+                fingerprints[item] = fingerprint
+    requests = []
+    handed = state.to_request(ready, now, intake.MAX_INTAKE_PER_TICK)
+    if handed:
+        batch_id = queue_batch(intake_dir, [(item, fingerprints[item]) for item in handed])
+        context.log.info(f"{len(handed)} new uploads handed to intake run {batch_id}")
+        # Ahead of queued video runs: taking an upload takes seconds, and it is what starts everything else.
+        # The time in the key: a batch offered again after REQUEST_TTL_S (its uploads could not be read) runs again.
+        requests.append(dg.RunRequest(job_name=intake_uploads.name, run_key=f"intake-{batch_id}-{int(now)}",
+                                      tags={INTAKE_BATCH_TAG: batch_id, "dagster/priority": "10"}))
+    new_keys = []
+    for key in ready_keys(intake_dir):
+        if len(new_keys) == intake.MAX_READY_PER_TICK:
+            break
+        if context.instance.has_dynamic_partition(videos.name, key):
+            clear_ready(intake_dir, key)  # added by an earlier tick (or the same bytes under another name)
             continue
-        state.mark_done(item, observed[item][0])
-        registered.setdefault(upload.key, upload)
-    new_keys = [k for k in registered if not context.instance.has_dynamic_partition(videos.name, k)]
-    for key in new_keys:
-        context.log.info(f"new video {registered[key].name} -> partition {key}")
+        upload = lookup(intake_dir, key)
+        if upload is None:
+            clear_ready(intake_dir, key)
+            continue
+        context.log.info(f"new video {upload.name} -> partition {key}")
+        new_keys.append(key)
+        requests.append(dg.RunRequest(job_name=process_video.name, partition_key=key, run_key=key,
+                                      tags=run_tags(upload)))
     return dg.SensorResult(
-        run_requests=[dg.RunRequest(partition_key=k, run_key=k, tags=run_tags(registered[k])) for k in new_keys],
+        run_requests=requests,
         dynamic_partitions_requests=[videos.build_add_request(new_keys)] if new_keys else [],
         cursor=state.to_cursor(),
     )

@@ -13,6 +13,7 @@ from dagster_aws.s3 import S3Resource
 
 from ai_assets.ingest.intake import ingest_local
 from ai_assets.ingest.samples import SAMPLE_TEXT, make_silent_video, make_video
+from ai_assets.jobs import intake_uploads
 from ai_assets.partitions import videos
 from ai_assets.policy.documents import PolicyStore
 from ai_assets.storage.settings import HOME_ENV, Layout
@@ -106,7 +107,8 @@ def free_port() -> int:
 
 
 def upload_sensor_tick(instance, layout, cursor=None, s3=None, bucket=None, settle_seconds=0.0):
-    """Evaluate the sensor once and apply its partition requests, as the daemon would."""
+    """Evaluate the sensor once and do what the daemon does with the result: add the partitions, and carry out
+    the intake runs it asks for (video runs are left to the test)."""
     resources = {
         "uploads": UploadSource(local_dir=str(layout.uploads), intake_dir=str(layout.intake), s3_bucket=bucket,
                                 s3_prefix="incoming/", settle_seconds=settle_seconds),
@@ -116,6 +118,9 @@ def upload_sensor_tick(instance, layout, cursor=None, s3=None, bucket=None, sett
     result = upload_sensor(context)
     for request in result.dynamic_partitions_requests:
         instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
+    for request in result.run_requests:
+        if request.job_name == intake_uploads.name:
+            intake_uploads.execute_in_process(instance=instance, resources=resources, tags=request.tags)
     return result
 
 

@@ -7,6 +7,7 @@ so a re-run or a backfill of a partition always reads the same content.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import re
@@ -161,42 +162,118 @@ def ingest_s3(intake_dir: Path, client, bucket: str, key: str) -> Upload:
         size=size))
 
 
+# Work one sensor tick may hand on, so a tick takes at most a few seconds whatever lands at once; the rest waits
+# for the next tick.
+MAX_INTAKE_PER_TICK = 200
+MAX_READY_PER_TICK = 200
+S3_KEYS_PER_TICK = 1000
+# An upload handed to an intake run is not handed on again for this long, unless the run took it sooner.
+REQUEST_TTL_S = 600.0
+
+
+def _digest(value) -> str:
+    return hashlib.sha1(json.dumps(value, sort_keys=True).encode()).hexdigest()
+
+
+def taken_marker(intake_dir: Path, item: str, fingerprint: list) -> Path:
+    """Exists once this version of the upload (path or s3 URL, plus size and mtime or ETag) has been hashed and
+    registered: the record of what was taken lives on disk, not in the sensor's cursor."""
+    return intake_dir / "taken" / _digest([item, fingerprint])
+
+
+def is_taken(intake_dir: Path, item: str, fingerprint: list) -> bool:
+    return taken_marker(intake_dir, item, fingerprint).exists()
+
+
+def queue_batch(intake_dir: Path, items: list[tuple[str, list]]) -> str:
+    """Write the uploads one intake run is to take; returns the batch id (the same items give the same id)."""
+    batch = [[item, fingerprint] for item, fingerprint in items]
+    batch_id = _digest(batch)[:16]
+    write_bytes_atomic(intake_dir / "batches" / f"{batch_id}.json", json.dumps(batch).encode())
+    return batch_id
+
+
+def read_batch(intake_dir: Path, batch_id: str) -> list[tuple[str, list]]:
+    if not re.fullmatch(r"[0-9a-f]{16}", batch_id):
+        raise ValueError(f"{batch_id!r} is not an intake batch id")
+    return [(item, fingerprint) for item, fingerprint in json.loads((intake_dir / "batches" / f"{batch_id}.json")
+        .read_text())]
+
+
+def take(intake_dir: Path, item: str, fingerprint: list, s3_client_factory) -> Upload:
+    """Hash and register one upload (the intake run's work, out of the sensor tick), then mark its key ready for
+    the sensor to add as a partition and this version of the upload as taken."""
+    if item.startswith("s3://"):
+        bucket, _, key = item.removeprefix("s3://").partition("/")
+        upload = ingest_s3(intake_dir, s3_client_factory(), bucket, key)
+    else:
+        upload = ingest_local(intake_dir, Path(item))
+    write_bytes_atomic(intake_dir / "ready" / upload.key, b"")
+    write_bytes_atomic(taken_marker(intake_dir, item, fingerprint), upload.key.encode())
+    return upload
+
+
+def ready_keys(intake_dir: Path) -> list[str]:
+    """Keys registered by intake runs whose markers are not cleared yet, oldest first: at most the last two ticks'
+    worth, since a marker is cleared on the tick after its partition was added."""
+    folder = intake_dir / "ready"
+    if not folder.is_dir():
+        return []
+    entries = sorted((entry.stat().st_mtime_ns, entry.name) for entry in os.scandir(folder)
+                     if entry.is_file() and not entry.name.startswith("."))
+    return [name for _, name in entries]
+
+
+def clear_ready(intake_dir: Path, key: str) -> None:
+    (intake_dir / "ready" / checked_key(key)).unlink(missing_ok=True)
+
+
 @dataclass
 class WatchState:
-    """What the upload watcher has seen: items waiting to settle, and items already taken.
+    """What the upload watcher carries between ticks: local files waiting to settle, uploads handed to intake
+    runs and not yet taken, and where the S3 listing goes on. Taken uploads are not kept (see `taken_marker`),
+    so the cursor holds only what is in flight.
 
-    An item is (size, version) plus its modification time; it is taken once the same fingerprint
-    is seen on two consecutive ticks and it is at least `settle_seconds` old, so a file that is
-    still being written is never hashed or registered.
+    A local file is ready once the same fingerprint is seen on two consecutive ticks and it is at least
+    `settle_seconds` old, so a file still being written is never hashed. An S3 object is complete once listed.
     """
 
     pending: dict[str, list] = field(default_factory=dict)
-    done: dict[str, list] = field(default_factory=dict)
+    requested: dict[str, float] = field(default_factory=dict)
+    s3_after: str = ""
 
     @classmethod
     def from_cursor(cls, cursor: str | None) -> WatchState:
-        return cls(**json.loads(cursor)) if cursor else cls()
+        if not cursor:
+            return cls()
+        data = json.loads(cursor)
+        data.pop("done", None)  # cursors of the first versions recorded every upload ever taken
+        return cls(**data)
 
     def to_cursor(self) -> str:
-        return json.dumps({"pending": self.pending, "done": self.done}, sort_keys=True)
+        return json.dumps({"pending": self.pending, "requested": self.requested, "s3_after": self.s3_after},
+                          sort_keys=True)
 
-    def advance(self, observed: dict[str, tuple[list, float]], now: float, settle_seconds: float) -> list[str]:
-        """Update with this tick's observations {id: (fingerprint, mtime)}; return the ids now ready."""
+    def advance(self, observed: dict[str, tuple[list, float]], now: float, settle_seconds: float,
+                is_taken) -> list[str]:
+        """Update with this tick's local observations {id: (fingerprint, mtime)}; return the ids now ready."""
         ready, pending = [], {}
         for item, (fingerprint, mtime) in sorted(observed.items()):
-            if self.done.get(item) == fingerprint:
+            if is_taken(item, fingerprint):
                 continue
             if self.pending.get(item) == fingerprint and now - mtime >= settle_seconds:
                 ready.append(item)
-            else:
-                pending[item] = fingerprint
+            pending[item] = fingerprint
         self.pending = pending
-        # Forget taken items that disappeared, so the cursor does not grow without bound.
-        self.done = {k: v for k, v in self.done.items() if k in observed}
         return ready
 
-    def mark_done(self, item: str, fingerprint: list) -> None:
-        self.done[item] = fingerprint
+    def to_request(self, candidates: list[str], now: float, limit: int = MAX_INTAKE_PER_TICK) -> list[str]:
+        """The candidates not handed to an intake run in the last REQUEST_TTL_S, at most `limit`; marks them."""
+        alive = set(candidates)
+        self.requested = {k: t for k, t in self.requested.items() if k in alive and now - t < REQUEST_TTL_S}
+        chosen = [item for item in candidates if item not in self.requested][:limit]
+        self.requested.update(dict.fromkeys(chosen, now))
+        return chosen
 
 
 def scan_local(folder: Path) -> dict[str, tuple[list, float]]:
@@ -216,13 +293,20 @@ def scan_local(folder: Path) -> dict[str, tuple[list, float]]:
     return found
 
 
-def scan_s3(client, bucket: str, prefix: str) -> dict[str, tuple[list, float]]:
-    """Every candidate object under the prefix: {s3://bucket/key: ([size, etag], last_modified)}."""
+def scan_s3(client, bucket: str, prefix: str, start_after: str = "",
+            max_keys: int = S3_KEYS_PER_TICK) -> tuple[dict[str, tuple[list, float]], str]:
+    """One listing call: candidate objects after `start_after` under the prefix,
+    {s3://bucket/key: ([size, etag], last_modified)}, and where the next call goes on ("" once the listing has
+    reached the end, so the next tick sweeps from the start and sees keys that sort before the last one)."""
+    args = {"Bucket": bucket, "Prefix": prefix, "MaxKeys": max_keys}
+    if start_after:
+        args["StartAfter"] = start_after
+    page = client.list_objects_v2(**args)
     found = {}
-    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-        for obj in page.get("Contents", []):
-            key = obj["Key"]
-            if key.endswith("/") or not is_candidate(key.rsplit("/", 1)[-1]):
-                continue
-            found[f"s3://{bucket}/{key}"] = ([obj["Size"], obj["ETag"]], obj["LastModified"].timestamp())
-    return found
+    contents = page.get("Contents", [])
+    for obj in contents:
+        key = obj["Key"]
+        if key.endswith("/") or not is_candidate(key.rsplit("/", 1)[-1]):
+            continue
+        found[f"s3://{bucket}/{key}"] = ([obj["Size"], obj["ETag"]], obj["LastModified"].timestamp())
+    return found, (contents[-1]["Key"] if page.get("IsTruncated") and contents else "")

@@ -14,7 +14,9 @@ from dagster_aws.s3 import S3Resource
 
 from ai_assets.assets import source_video
 from ai_assets.definitions import build_resources
-from ai_assets.ingest.intake import WatchState, lookup
+from ai_assets.ingest import intake
+from ai_assets.ingest.intake import WatchState, lookup, read_batch
+from ai_assets.jobs import INTAKE_BATCH_TAG, intake_uploads, process_video
 from ai_assets.partitions import videos
 from ai_assets.storage.files import sha256_file
 from tests.conftest import free_port
@@ -22,33 +24,57 @@ from tests.conftest import upload_sensor_tick as tick
 
 
 def requested(result):
-    return [r.partition_key for r in result.run_requests]
+    """The partitions of the video runs a tick asks for."""
+    return [r.partition_key for r in result.run_requests if r.job_name == process_video.name]
+
+
+def intakes(result):
+    return [r for r in result.run_requests if r.job_name == intake_uploads.name]
+
+
+def handed_items(layout, result):
+    """The uploads a tick handed to intake runs."""
+    return [item for r in intakes(result) for item, _ in read_batch(layout.intake, r.tags[INTAKE_BATCH_TAG])]
 
 
 def test_new_file_becomes_a_partition_with_a_run_request(layout, instance, media):
     layout.uploads.mkdir(parents=True)
     shutil.copyfile(media["short"], layout.uploads / "Launch Talk.mp4")
     first = tick(instance, layout)
-    assert requested(first) == []  # seen once: not yet known to be complete
+    assert first.run_requests == []  # seen once: not yet known to be complete
     second = tick(instance, layout, first.cursor)
-    [key] = requested(second)
+    # Settled: handed to an intake run (hashing is not the tick's work), ahead of queued video runs.
+    [intake] = intakes(second)
+    assert requested(second) == [] and intake.tags["dagster/priority"] == "10"
+    third = tick(instance, layout, second.cursor)
+    [key] = requested(third)
     assert key.startswith("launch-talk-")
-    assert second.run_requests[0].run_key == key
+    assert third.run_requests[0].run_key == key
+    assert int(third.run_requests[0].tags["dagster/max_runtime"]) > 900
     assert instance.get_dynamic_partitions(videos.name) == [key]
     assert lookup(layout.intake, key).source == str((layout.uploads / "Launch Talk.mp4").resolve())
     assert (layout.uploads / "Launch Talk.mp4").exists()  # never moved
-    assert requested(tick(instance, layout, second.cursor)) == []  # idempotent
+    fourth = tick(instance, layout, third.cursor)
+    assert fourth.run_requests == [] and fourth.dynamic_partitions_requests == []  # idempotent
+    # The cursor forgets taken uploads: it holds only what is in flight.
+    assert WatchState.from_cursor(fourth.cursor).requested == {}
 
 
 def test_same_bytes_again_add_nothing(layout, instance, media):
     layout.uploads.mkdir(parents=True)
     shutil.copyfile(media["short"], layout.uploads / "a.mp4")
-    cursor = tick(instance, layout, tick(instance, layout).cursor).cursor
+    cursor = None
+    for _ in range(3):
+        cursor = tick(instance, layout, cursor).cursor
     (layout.uploads / "again").mkdir()
     shutil.copyfile(media["short"], layout.uploads / "again" / "copy of a.mp4")
-    result = tick(instance, layout, tick(instance, layout, cursor).cursor)
-    assert requested(result) == []
-    assert result.dynamic_partitions_requests == []
+    results = []
+    for _ in range(4):
+        results.append(tick(instance, layout, cursor))
+        cursor = results[-1].cursor
+    assert len([r for result in results for r in intakes(result)]) == 1  # the copy is hashed once ...
+    assert [k for result in results for k in requested(result)] == []  # ... and runs no model
+    assert all(result.dynamic_partitions_requests == [] for result in results)
     assert len(instance.get_dynamic_partitions(videos.name)) == 1
 
 
@@ -66,7 +92,9 @@ def test_half_written_file_is_not_taken(layout, instance, media):
         assert requested(result) == []  # size changed since the last tick
         fh.write(data[5000:])
     result = tick(instance, layout, result.cursor)
-    assert requested(result) == []  # changed again while we looked
+    assert result.run_requests == []  # changed again while we looked
+    result = tick(instance, layout, result.cursor)
+    assert len(intakes(result)) == 1
     result = tick(instance, layout, result.cursor)
     [key] = requested(result)
     assert lookup(layout.intake, key).sha256 == sha256_file(media["short"])
@@ -80,7 +108,7 @@ def test_recent_file_waits_for_settle_time_and_partials_are_ignored(layout, inst
     cursor = None
     for _ in range(3):
         result = tick(instance, layout, cursor, settle_seconds=3600)
-        assert requested(result) == []
+        assert result.run_requests == []
         cursor = result.cursor
     assert list(WatchState.from_cursor(cursor).pending) == [str((layout.uploads / "fresh.mp4").resolve())]
 
@@ -117,8 +145,9 @@ def test_s3_upload_through_moto_server(layout, instance, media, moto_endpoint, m
     client.upload_file(str(media["short"]), "talks", "elsewhere/ignored.mp4")
     s3 = S3Resource(endpoint_url=moto_endpoint, region_name="us-east-1")
 
+    # An object is complete once listed: the first tick hands it to an intake run, the second adds its video.
     first = tick(instance, layout, s3=s3, bucket="talks")
-    assert requested(first) == []
+    assert requested(first) == [] and len(intakes(first)) == 1
     second = tick(instance, layout, first.cursor, s3=s3, bucket="talks")
     [key] = requested(second)
     upload = lookup(layout.intake, key)
@@ -131,3 +160,63 @@ def test_s3_upload_through_moto_server(layout, instance, media, moto_endpoint, m
     stored = resources["media_store"].folder(upload.sha256) / "original.mp4"
     assert sha256_file(stored) == upload.sha256
     assert client.head_object(Bucket="talks", Key="incoming/Panel Q&A.mp4")["ContentLength"] == upload.size
+
+
+@pytest.fixture
+def small_limits(monkeypatch):
+    """The per-tick limits at a tenth, so the tests need a tenth of the uploads (benchmarks/sensor.py uses 1,000)."""
+    monkeypatch.setattr(intake, "MAX_INTAKE_PER_TICK", 20)
+    monkeypatch.setattr(intake, "MAX_READY_PER_TICK", 20)
+    monkeypatch.setattr(intake, "S3_KEYS_PER_TICK", 100)
+
+
+def test_a_hundred_uploads_are_handed_on_in_bounded_ticks_and_the_cursor_forgets_them(layout, instance, small_limits):
+    layout.uploads.mkdir(parents=True)
+    for i in range(100):
+        (layout.uploads / f"talk {i:04d}.mp4").write_bytes(f"not really a video {i}".encode())
+    cursor, handed, keys = tick(instance, layout).cursor, [], []
+    for _ in range(8):
+        result = tick(instance, layout, cursor)
+        cursor = result.cursor
+        batches = intakes(result)
+        assert len(batches) <= 1
+        handed += handed_items(layout, result)
+        keys += requested(result)
+        assert len(requested(result)) <= intake.MAX_READY_PER_TICK
+        assert len(handed_items(layout, result)) <= intake.MAX_INTAKE_PER_TICK
+    assert len(handed) == len(set(handed)) == 100  # each upload hashed once, MAX_INTAKE_PER_TICK at a time
+    assert len(keys) == len(set(keys)) == 100
+    assert sorted(instance.get_dynamic_partitions(videos.name)) == sorted(keys)
+    state = WatchState.from_cursor(cursor)
+    assert state.requested == {}
+    # What stays is one fingerprint per file still in the folder, not a record of every upload ever taken.
+    assert len(cursor) < 20_000
+
+
+def test_s3_is_listed_a_page_per_tick_and_the_sweep_starts_over(layout, instance, moto_endpoint, monkeypatch,
+                                                                 small_limits):
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    client = boto3.client("s3", endpoint_url=moto_endpoint, region_name="us-east-1")
+    client.create_bucket(Bucket="many")
+    for i in range(1, 251):
+        client.put_object(Bucket="many", Key=f"incoming/talk-{i:05d}.mp4", Body=f"talk {i}".encode())
+    s3 = S3Resource(endpoint_url=moto_endpoint, region_name="us-east-1")
+    cursor, afters, handed = None, [], []
+    for _ in range(3):
+        result = tick(instance, layout, cursor, s3=s3, bucket="many")
+        cursor = result.cursor
+        afters.append(WatchState.from_cursor(cursor).s3_after)
+        handed += handed_items(layout, result)
+    # Each tick lists one page after the last key it saw; the third reached the end and wraps round.
+    assert afters == ["incoming/talk-00100.mp4", "incoming/talk-00200.mp4", ""]
+    assert len(set(handed)) == 3 * intake.MAX_INTAKE_PER_TICK  # the rest waits for later ticks, never lost
+    # A key that sorts before where the listing stood is found by the next sweep.
+    client.put_object(Bucket="many", Key="incoming/talk-00000.mp4", Body=b"late but first")
+    seen = []
+    for _ in range(20):
+        result = tick(instance, layout, cursor, s3=s3, bucket="many")
+        cursor = result.cursor
+        seen += [lookup(layout.intake, k).source for k in requested(result)]
+    assert "s3://many/incoming/talk-00000.mp4" in seen
+    assert len(instance.get_dynamic_partitions(videos.name)) == 251
