@@ -5,6 +5,9 @@
     ai-assets policy history DOMAIN        every version with author and reason
     ai-assets policy set DOMAIN --reason R [--file F | --set PATH=VALUE ...] [--apply]
     ai-assets refresh                      rerun, in-process, the videos a policy change made stale
+    ai-assets failures                     the videos whose latest run failed, and why
+    ai-assets render CLIP_ID               render a clip planned but not rendered yet (beyond the policy's render_top)
+    ai-assets retry [VIDEO]                run the failed videos again (all but bad input), or one video
     ai-assets sample PATH                  write a synthetic talk video (espeak-ng speech, a drawn face, 3 scenes)
     ai-assets feedback CLIP_ID [--rating N] [--selected|--rejected] [--views N] [--retention F] [--note T]
     ai-assets feedback --list              clips to rate, and the feedback so far
@@ -42,6 +45,11 @@ def main(argv: list[str] | None = None) -> int:
                       help="edit the current body, e.g. classes.noisy.model=base (repeatable)")
     set_.add_argument("--apply", action="store_true", help="then rerun the stale videos in-process")
     sub.add_parser("refresh", help="rerun, in-process, every video whose outputs used an older policy")
+    sub.add_parser("failures", help="the videos whose latest run failed, and why")
+    render = sub.add_parser("render", help="render a clip the clips table marks not rendered")
+    render.add_argument("clip_id", help="as in the clips table, e.g. talk-f5cc409f92:2:tiktok")
+    retry = sub.add_parser("retry", help="run failed videos again, in-process (bad input only when named)")
+    retry.add_argument("video", nargs="?", help="a partition key (default: every failed video not failed by its input)")
     feedback = sub.add_parser("feedback",
         help="rate a clip; the optimization sensor refits the segment weights from it")
     feedback.add_argument("clip_id", nargs="?", help="as in the clips table, e.g. talk-f5cc409f92:1:tiktok")
@@ -75,6 +83,18 @@ def main(argv: list[str] | None = None) -> int:
         from ai_assets.cli.policy import refresh
 
         return refresh()
+    if args.command == "render":
+        from ai_assets.cli.render import render_command
+
+        return render_command(args.clip_id)
+    if args.command == "failures":
+        from ai_assets.cli.failures import failures_command
+
+        return failures_command()
+    if args.command == "retry":
+        from ai_assets.cli.failures import retry_command
+
+        return retry_command(args.video)
     if args.command == "feedback":
         from ai_assets.cli.feedback import feedback_command
 

@@ -1,0 +1,65 @@
+"""`ai-assets render CLIP_ID`: render a clip the `clips` asset planned but left for on demand."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+
+def render_command(clip_id: str) -> int:
+    import pyarrow.parquet as pq
+
+    from ai_assets.definitions import build_resources
+    from ai_assets.ingest.partition_keys import is_video_key, key_problem
+    from ai_assets.language.sentences import sentences
+    from ai_assets.render.clips import SourceVideo, plan_jobs, render_one
+    from ai_assets.render.encode import RenderError
+    from ai_assets.storage.settings import Layout
+    from resources.lake import lake_file
+
+    video_key, _, rest = clip_id.partition(":")
+    rank_text, _, platform = rest.partition(":")
+    if not is_video_key(video_key):
+        print(f"error: {key_problem(video_key)}", file=sys.stderr)
+        return 2
+    if not rank_text.isdigit() or not platform:
+        print(f"error: {clip_id!r} is not a clip id (VIDEO:RANK:PLATFORM, as in the clips table)", file=sys.stderr)
+        return 2
+    layout = Layout.from_env()
+    tables = {}
+    for asset in ("source_video", "transcript", "segments", "keyframes", "clips"):
+        path = lake_file(layout.lake, asset, video_key)
+        if not path.exists():
+            print(f"error: {video_key} has no {asset} yet: process the video first", file=sys.stderr)
+            return 1
+        tables[asset] = pq.read_table(path).to_pylist()
+    row = next((r for r in tables["clips"] if r["clip_id"] == clip_id), None)
+    if row is None:
+        print(f"error: no clip {clip_id} in the clips table (see `ai-assets feedback --list`)", file=sys.stderr)
+        return 1
+    resources = build_resources(layout)
+    policy = resources["policies"].current("clip")
+    if policy.sha256 != row["policy_sha256"]:
+        print(f"note: the clip policy changed since the clips were planned (v{row['policy_version']} -> "
+              f"v{policy.version}); rendering with v{policy.version}", file=sys.stderr)
+    rule = policy.parsed()
+    [video] = tables["source_video"]
+    jobs, _ = plan_jobs(tables["segments"], sentences(tables["transcript"]), rule, video["duration"])
+    job = next((j for j in jobs if j.rank == int(rank_text) and platform in j.platforms), None)
+    if job is None:
+        print(f"error: the current clip policy plans no clip {clip_id}", file=sys.stderr)
+        return 1
+    words = [w for seg in tables["transcript"] for w in seg["words"] or []]
+    cut_times = sorted({k["time"] for k in tables["keyframes"] if k["reason"] == "scene_start" and k["time"] > 0})
+    source = SourceVideo(Path(video["media_path"]), video["width"], video["height"], video["fps"], video["duration"],
+                         video["has_audio"])
+    store = resources["clip_store"]
+    try:
+        clip = render_one(job, jobs, source, words, cut_times, rule, store.folder(video_key), store.font())
+    except RenderError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(clip.video_path)
+    print(f"  {clip.cut.duration:.2f} s, {clip.layout}, {clip.cues} captions; also {clip.srt_path.name} and "
+          f"{clip.thumbnail_path.name}. The clips table says rendered on its next materialization.")
+    return 0
