@@ -10,25 +10,27 @@ from ai_assets.assets.policies import clip_policy
 from ai_assets.language.sentences import sentences
 from ai_assets.partitions import videos
 from ai_assets.render.clips import SourceVideo, plan_jobs, platform_ranking, render_clips
+from ai_assets.render.encode import ClipCut
 from ai_assets.storage.tables import to_table
 from resources import ClipStore, MetricsResource
 from resources.policies import PolicyResource
 
 
 @dg.asset(
-    partitions_def=videos, group_name="clips", code_version="2", kinds={"ffmpeg"},
+    partitions_def=videos, group_name="clips", code_version="3", kinds={"ffmpeg"},
     deps=[clip_policy], automation_condition=EAGER, pool="encode", retry_policy=TRANSIENT,
 )
 def clips(
     context: dg.AssetExecutionContext, source_video: pa.Table, transcript: pa.Table, segments: pa.Table,
     keyframes: pa.Table, clip_store: ClipStore, policies: PolicyResource, metrics: MetricsResource,
 ) -> dg.Output[pa.Table]:
-    """MP4 (H.264/AAC), SRT and JPEG thumbnail per clip under clips/<video>/: cut on exact frames, reframed to
-    each platform's aspect following the face (or a blurred layout without one), captions burned in."""
+    """MP4 (H.264/AAC), SRT and JPEG thumbnail per clip under clips/(video)/: cut on exact frames, reframed to
+    each platform's aspect following the face (or a blurred layout without one), captions burned in. The policy's
+    `render_top` per platform are rendered now; the other rows say `rendered` false until `ai-assets render`."""
     video = source_video.to_pylist()[0]
     policy = policies.current("clip")
     rule = policy.parsed()
-    rows, rendered, skipped = [], [], []
+    rows, rendered, deferred, skipped = [], [], [], []
     segment_rows = segments.to_pylist()
     with metrics.track(context) as row:
         row.policy_version, row.policy_sha256, row.model = policy.version, policy.sha256, "ffmpeg-libx264"
@@ -40,32 +42,37 @@ def clips(
                 video["duration"], video["has_audio"])
             cut_times = sorted({k["time"] for k in keyframes.to_pylist() if k["reason"] == "scene_start"
                 and k["time"] > 0})
-            rendered = render_clips(jobs, source, words, cut_times, rule, clip_store.folder(context.partition_key),
-                clip_store.font())
-        for clip in rendered:
-            for platform in clip.job.platforms:
-                segment = platform_ranking(segment_rows, platform)[clip.job.rank - 1]
+            rendered, deferred = render_clips(jobs, source, words, cut_times, rule,
+                clip_store.folder(context.partition_key), clip_store.font())
+        for job, clip in [(c.job, c) for c in rendered] + [(j, None) for j in deferred]:
+            cut = clip.cut if clip else ClipCut.snap(job.start, job.end, video["fps"])
+            for platform in job.platforms:
+                segment = platform_ranking(segment_rows, platform)[job.rank - 1]
                 rows.append({
-                    "video": context.partition_key, "clip_id": f"{context.partition_key}:{clip.job.rank}:{platform}",
-                    "platform": platform, "rank": clip.job.rank, "start": round(clip.cut.start, 4),
-                    "end": round(clip.cut.start + clip.cut.duration, 4),
-                    "duration": round(clip.cut.duration, 4), "frames": clip.cut.frames, "fps": clip.cut.fps,
-                    "width": clip.job.spec.width, "height": clip.job.spec.height, "aspect": clip.job.spec.aspect,
-                    "layout": clip.layout,
-                    "jitter": clip.jitter, "face_coverage": clip.face_coverage, "trimmed": clip.job.trimmed,
-                    "captions_burned": clip.captions_burned, "caption_cues": clip.cues, "path": str(clip.video_path),
-                    "srt_path": str(clip.srt_path), "thumbnail_path": str(clip.thumbnail_path),
+                    "video": context.partition_key, "clip_id": f"{context.partition_key}:{job.rank}:{platform}",
+                    "platform": platform, "rank": job.rank, "start": round(cut.start, 4),
+                    "end": round(cut.start + cut.duration, 4), "duration": round(cut.duration, 4),
+                    "frames": cut.frames, "fps": cut.fps, "width": job.spec.width, "height": job.spec.height,
+                    "aspect": job.spec.aspect, "rendered": clip is not None,
+                    "layout": clip.layout if clip else "not rendered", "jitter": clip.jitter if clip else None,
+                    "face_coverage": clip.face_coverage if clip else None, "trimmed": job.trimmed,
+                    "captions_burned": clip.captions_burned if clip else False,
+                    "caption_cues": clip.cues if clip else None, "path": str(clip.video_path) if clip else None,
+                    "srt_path": str(clip.srt_path) if clip else None,
+                    "thumbnail_path": str(clip.thumbnail_path) if clip else None,
                     "score": segment["score"], "text": segment["text"],
                     "policy_version": policy.version, "policy_sha256": policy.sha256,
                 })
+        rows.sort(key=lambda r: (r["rank"], r["platform"]))
         row.audio_seconds = sum(c.cut.duration for c in rendered)
-        row.params = {"renders": len(rendered), "rows": len(rows), "skipped": len(skipped), "preset": rule.preset,
-            "crf": rule.crf}
+        row.params = {"renders": len(rendered), "rows": len(rows), "not_rendered": len(deferred),
+            "skipped": len(skipped), "preset": rule.preset, "crf": rule.crf, "render_top": rule.render_top}
     jitters = [c.jitter for c in rendered if c.layout == "face-track"]
     return dg.Output(
         to_table("clips", rows),
         metadata={
-            "clips": len(rows), "renders": len(rendered), "folder": str(clip_store.folder(context.partition_key)),
+            "clips": len(rows), "renders": len(rendered), "not_rendered": len(deferred),
+            "folder": str(clip_store.folder(context.partition_key)),
             "max_jitter_px_s": max(jitters, default=0.0),
             "layouts": dg.MetadataValue.json(sorted({c.layout for c in rendered})),
             "skipped": dg.MetadataValue.json(skipped), "policy_version": policy.version, "policy_sha256": policy.sha256,

@@ -167,7 +167,10 @@ class CaptionRule(_Strict):
 
 
 class ClipPolicy(_Strict):
-    top_k: int = Field(3, ge=1, le=20, description="Segments rendered per platform, best first.")
+    top_k: int = Field(3, ge=1, le=20, description="Clips per platform, best first: each gets a row in `clips`.")
+    render_top: int = Field(1, ge=0, le=20, description=(
+        "Of those, how many per platform are rendered right away; the others are rendered on demand "
+        "(`ai-assets render CLIP_ID`) and marked not rendered until then."))
     platforms: dict[str, PlatformSpec]
     pad_before: float = Field(0.15, ge=0, le=2, description="Seconds kept before the first word.")
     pad_after: float = Field(0.35, ge=0, le=2, description="Seconds kept after the last word.")

@@ -2,10 +2,17 @@
 
 Platforms whose specs render the same file (TikTok, Shorts and Reels all take 1080x1920 with the
 same caption margin) share one render; the table still has a row per platform.
+
+Rendering is most of a video's processing time, so only the policy's `render_top` clips per platform are
+rendered right away; the rest of `top_k` are planned the same way and rendered on demand (`render_one`). Each
+render leaves a small signature file beside it (what was cut, framed and encoded how), so a later run keeps an
+on-demand render that still matches its job instead of deleting or redoing it.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,13 +20,13 @@ from pathlib import Path
 from ai_assets.language.sentences import Sentence
 from ai_assets.policy.documents import ASPECTS, ClipPolicy, PlatformSpec
 from ai_assets.render.captions import CaptionStyle, clip_words, group_cues, to_ass, to_srt
-from ai_assets.render.encode import ClipCut, Encoding, render_clip, render_thumbnail
+from ai_assets.render.encode import ClipCut, ClipOutput, Encoding, render_outputs, render_thumbnail
 from ai_assets.render.reframe import CropPath, FaceSample, crop_size, plan_crop, track_faces
 from ai_assets.storage.files import write_bytes_atomic
 
 # Below this share of track samples with a face, the clip uses the no-face layout.
 MIN_FACE_COVERAGE = 0.3
-CLIP_FILE = re.compile(r"^rank\d{2}_[a-z0-9_-]+\.(mp4|srt|jpg)$")
+CLIP_FILE = re.compile(r"^rank\d{2}_[a-z0-9_-]+\.(mp4|srt|jpg|json)$")
 
 
 @dataclass
@@ -30,10 +37,18 @@ class ClipJob:
     spec: PlatformSpec
     platforms: list[str] = field(default_factory=list)
     trimmed: bool = False
+    eager: bool = False  # within render_top for one of its platforms: rendered with the asset
 
     @property
     def stem(self) -> str:
         return f"rank{self.rank:02d}_{'-'.join(self.platforms)}"
+
+    def signature(self, policy: ClipPolicy, source: Path) -> str:
+        """What decides this render's bytes: the span, the frame, the source and the policy's render settings."""
+        rule = {"span": [round(self.start, 4), round(self.end, 4)], "spec": self.spec.model_dump(),
+                "source": str(source), "reframe": policy.reframe.model_dump(), "captions": policy.captions.model_dump(),
+                "encoding": [policy.preset, policy.crf]}
+        return hashlib.sha256(json.dumps(rule, sort_keys=True).encode()).hexdigest()
 
 
 def clip_span(seg_start: float, seg_end: float, sentence_ends: list[float], pad_before: float, pad_after: float,
@@ -73,6 +88,7 @@ def plan_jobs(segments: list[dict], items: list[Sentence], policy: ClipPolicy,
             key = (seg["rank"], round(start, 3), round(end, 3), spec.width, spec.height, spec.caption_bottom)
             job = jobs.setdefault(key, ClipJob(seg["rank"], start, end, spec, trimmed=trimmed))
             job.platforms.append(name)
+            job.eager = job.eager or taken < policy.render_top
             taken += 1
     return sorted(jobs.values(), key=lambda j: (j.rank, j.stem)), skipped
 
@@ -121,10 +137,21 @@ def _layout(spec: PlatformSpec, source: SourceVideo, samples: list[FaceSample], 
     return policy.reframe.no_face_layout
 
 
-def render_job(
-    job: ClipJob, source: SourceVideo, words: list[dict], cut_times: list[float], policy: ClipPolicy, out_dir: Path,
-    font: Path | None, samples: list[FaceSample],
-) -> RenderedClip:
+@dataclass(frozen=True)
+class _Planned:
+    """One job ready to encode: its cut, layout, crop path and captions; its SRT already written."""
+
+    job: ClipJob
+    cut: ClipCut
+    layout: str
+    path: CropPath | None
+    cues: int
+    burned: bool
+    output: ClipOutput
+
+
+def _plan_render(job: ClipJob, source: SourceVideo, words: list[dict], cut_times: list[float], policy: ClipPolicy,
+                 out_dir: Path, font: Path | None, samples: list[FaceSample]) -> _Planned:
     spec, rule = job.spec, policy.reframe
     cut = ClipCut.snap(job.start, job.end, source.fps)
     layout = _layout(spec, source, samples, policy)
@@ -141,18 +168,50 @@ def render_job(
     cues = group_cues(clip_words(words, cut.start, cut.start + cut.duration), fits, policy.captions.max_lines,
                       policy.captions.max_cue_seconds, policy.captions.pause_break_seconds)
     burn = bool(policy.captions.burn_in and style and cues)
-    video_path, srt_path, thumb_path = (out_dir / f"{job.stem}.{ext}" for ext in ("mp4", "srt", "jpg"))
-    write_bytes_atomic(srt_path, to_srt(cues).encode())
-    render_clip(source.path, video_path, cut, spec.width, spec.height, path,
-                ass=to_ass(cues, spec.width, spec.height, style) if burn else None, fonts_dir=font.parent if burn
-                else None, encoding=Encoding(policy.preset, policy.crf), has_audio=source.has_audio)
+    write_bytes_atomic(out_dir / f"{job.stem}.srt", to_srt(cues).encode())
+    output = ClipOutput(out_dir / f"{job.stem}.mp4", spec.width, spec.height, path,
+                        to_ass(cues, spec.width, spec.height, style) if burn else None, font.parent if burn else None)
+    return _Planned(job, cut, layout, path, len(cues), burn, output)
+
+
+def _finish(planned: _Planned, source: SourceVideo, policy: ClipPolicy, out_dir: Path,
+            samples: list[FaceSample]) -> RenderedClip:
+    """Thumbnail and signature for an encoded job."""
+    job, cut, path = planned.job, planned.cut, planned.path
+    thumb_path = out_dir / f"{job.stem}.jpg"
     at = thumbnail_time(samples, cut.duration)
     frame = min(cut.frames - 1, round(at * cut.fps))
     crop = (int(path.xs[frame]), int(path.ys[frame]), path.width, path.height) if path is not None else None
-    render_thumbnail(source.path, thumb_path, cut.start + at, spec.width, spec.height, crop)
-    return RenderedClip(job, cut, layout, path.jitter if path is not None else 0.0,
-                        path.face_coverage if path is not None else 0.0, video_path, srt_path, thumb_path, len(cues),
-                        burn)
+    render_thumbnail(source.path, thumb_path, cut.start + at, job.spec.width, job.spec.height, crop)
+    jitter, coverage = (path.jitter, path.face_coverage) if path is not None else (0.0, 0.0)
+    write_bytes_atomic(out_dir / f"{job.stem}.json", json.dumps({
+        "signature": job.signature(policy, source.path), "layout": planned.layout, "cues": planned.cues,
+        "burned": planned.burned, "jitter": jitter, "face_coverage": coverage}).encode())
+    return RenderedClip(job, cut, planned.layout, jitter, coverage, planned.output.target,
+                        out_dir / f"{job.stem}.srt", thumb_path, planned.cues, planned.burned)
+
+
+def render_jobs(
+    jobs: list[ClipJob], source: SourceVideo, words: list[dict], cut_times: list[float], policy: ClipPolicy,
+    out_dir: Path, font: Path | None, samples: list[FaceSample],
+) -> list[RenderedClip]:
+    """Jobs over the same frames (a 9:16 and a 1:1 version of one segment) encoded from one decode."""
+    planned = [_plan_render(job, source, words, cut_times, policy, out_dir, font, samples) for job in jobs]
+    groups: dict[tuple[float, int], list[_Planned]] = {}
+    for item in planned:
+        groups.setdefault((item.cut.start, item.cut.frames), []).append(item)
+    for group in groups.values():
+        render_outputs(source.path, group[0].cut, [item.output for item in group],
+                       Encoding(policy.preset, policy.crf), source.has_audio)
+    return [_finish(item, source, policy, out_dir, samples) for item in planned]
+
+
+def render_job(
+    job: ClipJob, source: SourceVideo, words: list[dict], cut_times: list[float], policy: ClipPolicy, out_dir: Path,
+    font: Path | None, samples: list[FaceSample],
+) -> RenderedClip:
+    [clip] = render_jobs([job], source, words, cut_times, policy, out_dir, font, samples)
+    return clip
 
 
 def thumbnail_time(samples: list[FaceSample], duration: float) -> float:
@@ -161,23 +220,61 @@ def thumbnail_time(samples: list[FaceSample], duration: float) -> float:
     return max(faces, key=lambda s: s.size).time if faces else duration / 3
 
 
+def _track(job: ClipJob, jobs: list[ClipJob], source: SourceVideo, policy: ClipPolicy) -> list[FaceSample]:
+    """Faces over the longest job starting where `job` starts, so its platforms share one track."""
+    longest = max(j.end for j in jobs if j.start == job.start)
+    first = ClipCut.snap(job.start, longest, source.fps)
+    return track_faces(source.path, first.start, first.start + first.duration, policy.reframe.track_fps)
+
+
+def existing_render(job: ClipJob, source: SourceVideo, policy: ClipPolicy, out_dir: Path) -> RenderedClip | None:
+    """An earlier render of exactly this job (made on demand), or None."""
+    try:
+        made = json.loads((out_dir / f"{job.stem}.json").read_text())
+    except (OSError, ValueError):
+        return None
+    files = [out_dir / f"{job.stem}.{ext}" for ext in ("mp4", "srt", "jpg")]
+    if made.get("signature") != job.signature(policy, source.path) or not all(f.is_file() for f in files):
+        return None
+    return RenderedClip(job, ClipCut.snap(job.start, job.end, source.fps), made["layout"], made["jitter"],
+                        made["face_coverage"], *files, made["cues"], made["burned"])
+
+
 def render_clips(
     jobs: list[ClipJob], source: SourceVideo, words: list[dict], cut_times: list[float], policy: ClipPolicy,
     out_dir: Path, font: Path | None,
-) -> list[RenderedClip]:
-    """Render every job; faces are tracked once per segment and shared by its platforms."""
+) -> tuple[list[RenderedClip], list[ClipJob]]:
+    """Render the eager jobs (faces tracked once per segment, shared by its platforms) and keep on-demand renders
+    that still match their job; returns those and the jobs left unrendered. Files of clips no longer planned, or
+    rendered under other settings, are removed."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    tracks: dict[float, list[FaceSample]] = {}
-    rendered = []
+    rendered, deferred = [], []
+    by_start: dict[float, list[ClipJob]] = {}
     for job in jobs:
-        if job.start not in tracks:
-            longest = max(j.end for j in jobs if j.start == job.start)
-            first = ClipCut.snap(job.start, longest, source.fps)
-            tracks[job.start] = track_faces(source.path, first.start, first.start + first.duration,
-                policy.reframe.track_fps)
-        rendered.append(render_job(job, source, words, cut_times, policy, out_dir, font, tracks[job.start]))
-    keep = {p.name for r in rendered for p in (r.video_path, r.srt_path, r.thumbnail_path)}
+        if job.eager:
+            by_start.setdefault(job.start, []).append(job)
+            continue
+        kept = existing_render(job, source, policy, out_dir)
+        if kept is None:
+            deferred.append(job)
+        else:
+            rendered.append(kept)
+    for same_start in by_start.values():
+        samples = _track(same_start[0], jobs, source, policy)
+        rendered += render_jobs(same_start, source, words, cut_times, policy, out_dir, font, samples)
+    rendered.sort(key=lambda clip: (clip.job.rank, clip.job.stem))
+    keep = {f"{r.job.stem}.{ext}" for r in rendered for ext in ("mp4", "srt", "jpg", "json")}
     for old in out_dir.iterdir():
         if CLIP_FILE.match(old.name) and old.name not in keep:
             old.unlink()
-    return rendered
+    return rendered, deferred
+
+
+def render_one(job: ClipJob, jobs: list[ClipJob], source: SourceVideo, words: list[dict], cut_times: list[float],
+               policy: ClipPolicy, out_dir: Path, font: Path | None) -> RenderedClip:
+    """Render one planned job now (on demand), unless an identical render is already there."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    kept = existing_render(job, source, policy, out_dir)
+    if kept is not None:
+        return kept
+    return render_job(job, source, words, cut_times, policy, out_dir, font, _track(job, jobs, source, policy))

@@ -11,6 +11,7 @@ the seconds of media it handles, so one hung encode cannot hold a run forever.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import tempfile
@@ -101,39 +102,87 @@ class ClipCut:
         return cls(first / fps, max(1, round(end * fps) - first), fps)
 
 
-def _crop_commands(path: CropPath, fps: float) -> str:
+def _crop_commands(path: CropPath, fps: float, name: str = "reframe") -> str:
     """One sendcmd line per frame where the crop moves; the filter keeps its last position otherwise."""
     lines, last = [], None
     for i, (x, y) in enumerate(zip(path.xs.tolist(), path.ys.tolist(), strict=True)):
         if (x, y) != last:
             # Half a frame early, so the command is in place when the frame's timestamp arrives.
             at = max(0.0, (i - 0.5) / fps)
-            lines.append(f"{at:.4f} crop@reframe x {x}, crop@reframe y {y};")
+            lines.append(f"{at:.4f} crop@{name} x {x}, crop@{name} y {y};")
             last = (x, y)
     return "\n".join(lines) + "\n"
 
 
-def _blurred_layout(width: int, height: int) -> str:
+def _blurred_layout(width: int, height: int, tag: str = "") -> str:
     """The whole frame, fitted, over a blurred and zoomed copy of itself (filter graph on one input)."""
     return (
-        f"split=2[bg][fg];[bg]scale={width}:{height}:force_original_aspect_ratio=increase,crop={width}:{height},"
-        f"boxblur=luma_radius=24:luma_power=2[blurred];[fg]scale={width}:{height}:force_original_aspect_ratio=decrease:flags=lanczos[fitted];"
-        "[blurred][fitted]overlay=(W-w)/2:(H-h)/2"
+        f"split=2[bg{tag}][fg{tag}];[bg{tag}]scale={width}:{height}:force_original_aspect_ratio=increase,"
+        f"crop={width}:{height},boxblur=luma_radius=24:luma_power=2[blurred{tag}];[fg{tag}]scale={width}:{height}:"
+        f"force_original_aspect_ratio=decrease:flags=lanczos[fitted{tag}];[blurred{tag}][fitted{tag}]overlay=(W-w)/2:(H-h)/2"
     )
 
 
-def _video_filter(width: int, height: int, fps: float, path: CropPath | None, captions: bool,
-        fonts_dir: Path | None) -> str:
-    if path is not None:
+@dataclass(frozen=True)
+class ClipOutput:
+    """One file an encode writes: its frame, its crop path (None: the blurred layout) and its captions."""
+
+    target: Path
+    width: int
+    height: int
+    path: CropPath | None
+    ass: str | None = None
+    fonts_dir: Path | None = None
+
+
+def _output_chain(out: ClipOutput, k: int, source_label: str) -> str:
+    """Filters from `source_label` to [v{k}]: crop (moving, via sendcmd) or blurred layout, captions, pixel format.
+    Filter names and labels carry k, so several outputs live in one graph."""
+    if out.path is not None:
         chain = (
-            f"[0:v]fps={fps},sendcmd=f=crop.cmd,crop@reframe=w={path.width}:h={path.height}:x={path.xs[0]}:y={path.ys[0]}:exact=1,"
-            f"scale={width}:{height}:flags=lanczos,setsar=1"
+            f"{source_label}sendcmd=f=crop{k}.cmd,crop@reframe{k}=w={out.path.width}:h={out.path.height}:"
+            f"x={out.path.xs[0]}:y={out.path.ys[0]}:exact=1,scale={out.width}:{out.height}:flags=lanczos,setsar=1"
         )
     else:
-        chain = f"[0:v]fps={fps},{_blurred_layout(width, height)},setsar=1"
-    if captions:
-        chain += ",ass=captions.ass" + (f":fontsdir={fonts_dir}" if fonts_dir else "")
-    return chain + ",format=yuv420p[v]"
+        chain = f"{source_label}{_blurred_layout(out.width, out.height, str(k))},setsar=1"
+    if out.ass is not None:
+        chain += f",ass=captions{k}.ass" + (f":fontsdir={out.fonts_dir}" if out.fonts_dir else "")
+    return chain + f",format=yuv420p[v{k}]"
+
+
+def _video_filter(fps: float, outputs: Sequence[ClipOutput]) -> str:
+    """The source decoded once at the clip's frame rate, split to each output's chain."""
+    if len(outputs) == 1:
+        return _output_chain(outputs[0], 0, f"[0:v]fps={fps},")
+    labels = "".join(f"[s{k}]" for k in range(len(outputs)))
+    return ";".join([f"[0:v]fps={fps},split={len(outputs)}{labels}",
+                     *(_output_chain(out, k, f"[s{k}]") for k, out in enumerate(outputs))])
+
+
+def render_outputs(source: Path, cut: ClipCut, outputs: Sequence[ClipOutput], encoding: Encoding = Encoding(),
+                   has_audio: bool = True) -> None:
+    """Write one H.264/AAC MP4 of exactly `cut.frames` frames per output, all from one decode of the span (a 9:16
+    and a 1:1 version of a clip cost one decode, not two). Each file appears complete or not at all."""
+    names = ", ".join(out.target.name for out in outputs)
+    with tempfile.TemporaryDirectory(prefix="clip-") as work, contextlib.ExitStack() as stack:
+        work_dir = Path(work)
+        partials = [stack.enter_context(atomic_path(out.target)) for out in outputs]
+        for k, out in enumerate(outputs):
+            if out.path is not None:
+                (work_dir / f"crop{k}.cmd").write_text(_crop_commands(out.path, cut.fps, f"reframe{k}"))
+            if out.ass is not None:
+                (work_dir / f"captions{k}.ass").write_text(out.ass, encoding="utf-8")
+        args = ["ffmpeg", "-nostdin", "-y", "-loglevel", "error", "-ss", f"{cut.start:.6f}", "-i",
+            str(source.resolve()), "-filter_complex", _video_filter(cut.fps, outputs)]
+        for k, partial in enumerate(partials):
+            args += ["-map", f"[v{k}]", "-frames:v", str(cut.frames), "-c:v", "libx264", "-preset", encoding.preset,
+                     "-crf", str(encoding.crf), "-profile:v", "high", "-movflags", "+faststart"]
+            if has_audio:
+                args += ["-map", "0:a:0", "-c:a", "aac", "-b:a", encoding.audio_bitrate, "-ar", "48000", "-af",
+                    "aresample=async=1:first_pts=0"]
+            args += ["-t", f"{cut.duration:.6f}", "-f", "mp4", str(partial.resolve())]
+        # Each output is encoded in full, so the time limit grows with their number.
+        run_media_tool(args, cut.duration * len(outputs), f"rendering clip {names}", cwd=work_dir)
 
 
 def render_clip(
@@ -141,23 +190,7 @@ def render_clip(
     ass: str | None = None, fonts_dir: Path | None = None, encoding: Encoding = Encoding(), has_audio: bool = True,
 ) -> None:
     """Write an H.264/AAC MP4 of exactly `cut.frames` frames; `path` None means the blurred layout."""
-    with tempfile.TemporaryDirectory(prefix="clip-") as work, atomic_path(target) as partial:
-        work_dir = Path(work)
-        if path is not None:
-            (work_dir / "crop.cmd").write_text(_crop_commands(path, cut.fps))
-        if ass is not None:
-            (work_dir / "captions.ass").write_text(ass, encoding="utf-8")
-        args = ["ffmpeg", "-nostdin", "-y", "-loglevel", "error", "-ss", f"{cut.start:.6f}", "-i",
-            str(source.resolve())]
-        args += ["-filter_complex", _video_filter(width, height, cut.fps, path, ass is not None, fonts_dir), "-map",
-            "[v]"]
-        args += ["-frames:v", str(cut.frames), "-c:v", "libx264", "-preset", encoding.preset, "-crf", str(encoding.crf)]
-        args += ["-profile:v", "high", "-movflags", "+faststart"]
-        if has_audio:
-            args += ["-map", "0:a:0", "-c:a", "aac", "-b:a", encoding.audio_bitrate, "-ar", "48000", "-af",
-                "aresample=async=1:first_pts=0"]
-        args += ["-t", f"{cut.duration:.6f}", "-f", "mp4", str(partial.resolve())]
-        run_media_tool(args, cut.duration, f"rendering clip {target.name}", cwd=work_dir)
+    render_outputs(source, cut, [ClipOutput(target, width, height, path, ass, fonts_dir)], encoding, has_audio)
 
 
 def render_thumbnail(source: Path, target: Path, at: float, width: int, height: int,

@@ -312,6 +312,7 @@ SCHEMAS: dict[str, pa.Schema] = {
             ("width", pa.int32()),
             ("height", pa.int32()),
             ("aspect", pa.string()),
+            ("rendered", pa.bool_()),
             ("layout", pa.string()),
             ("jitter", pa.float64()),
             ("face_coverage", pa.float64()),

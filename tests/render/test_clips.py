@@ -24,8 +24,8 @@ from ai_assets.render.captions import (
     to_ass,
     to_srt,
 )
-from ai_assets.render.clips import clip_span, plan_jobs, platform_ranking
-from ai_assets.render.encode import ClipCut, probe_clip, render_clip
+from ai_assets.render.clips import SourceVideo, clip_span, plan_jobs, platform_ranking, render_clips, render_one
+from ai_assets.render.encode import ClipCut, ClipOutput, Encoding, probe_clip, render_clip, render_outputs
 from ai_assets.render.reframe import FaceSample, crop_size, follow, plan_crop, track_faces
 from ai_assets.vision.visual_analysis import face_boxes
 
@@ -283,3 +283,84 @@ def test_burned_captions_are_drawn_inside_the_safe_margins(moving_face, tmp_path
     assert len(rows) > 500, "no caption pixels"
     assert rows.max() <= 960 - 0.2 * 960 + 4 and rows.min() > 960 * 0.5
     assert cols.min() >= 540 * 0.07 - 4 and cols.max() <= 540 * 0.93 + 4
+
+
+# --- the render budget ------------------------------------------------------------------------
+
+def _budget_setup(tmp_path, render_top=1, crf=21):
+    source_path = make_video(tmp_path / "talk.mp4", "One sentence here. And another one there.", scenes=2)
+    with av.open(str(source_path)) as container:
+        duration = float(container.duration / 1_000_000)
+    policy = ClipPolicy.model_validate(validate("clip", {"top_k": 2, "render_top": render_top, "preset": "ultrafast",
+        "crf": crf, "platforms": {"tiktok": {"aspect": "9:16", "width": 180, "height": 320, "caption_bottom": 0.2}}}))
+    items = [Sentence(0, 0.2, 1.4, "One sentence here.", 3, 3.0), Sentence(1, 1.6, 2.8, "And another one there.", 4,
+        3.0)]
+    segments = [{"platform": "tiktok", "rank": 1, "start": 0.2, "end": 1.4, "first_sentence": 0, "last_sentence": 0},
+                {"platform": "tiktok", "rank": 2, "start": 1.6, "end": 2.8, "first_sentence": 1, "last_sentence": 1}]
+    source = SourceVideo(source_path, 640, 360, 25.0, duration, True)
+    jobs, _ = plan_jobs(segments, items, policy, duration)
+    return source, policy, jobs
+
+
+def test_only_render_top_clips_are_rendered_and_an_on_demand_render_is_kept_while_it_matches(tmp_path):
+    source, policy, jobs = _budget_setup(tmp_path)
+    assert [(j.rank, j.eager) for j in jobs] == [(1, True), (2, False)]
+    out = tmp_path / "clips"
+    rendered, deferred = render_clips(jobs, source, [], [], policy, out, None)
+    assert [c.job.rank for c in rendered] == [1] and [j.rank for j in deferred] == [2]
+    assert sorted(p.name for p in out.iterdir()) == [f"rank01_tiktok.{e}" for e in ("jpg", "json", "mp4", "srt")]
+
+    made = render_one(deferred[0], jobs, source, [], [], policy, out, None)
+    assert made.video_path.name == "rank02_tiktok.mp4" and probe_clip(made.video_path)["width"] == 180
+    stamp = made.video_path.stat().st_mtime_ns
+    # The next materialization keeps it, rendered, without encoding it again.
+    rendered, deferred = render_clips(jobs, source, [], [], policy, out, None)
+    assert [c.job.rank for c in rendered] == [1, 2] and deferred == []
+    assert made.video_path.stat().st_mtime_ns == stamp
+    assert render_one(jobs[1], jobs, source, [], [], policy, out, None).video_path.stat().st_mtime_ns == stamp
+
+    # Other encoding settings: the on-demand render no longer matches, so it is removed and the row says so.
+    _, other, jobs = _budget_setup(tmp_path / "again", crf=30)
+    rendered, deferred = render_clips(jobs, source, [], [], other, out, None)
+    assert [c.job.rank for c in rendered] == [1] and [j.rank for j in deferred] == [2]
+    assert not (out / "rank02_tiktok.mp4").exists() and not (out / "rank02_tiktok.json").exists()
+
+
+def test_render_top_zero_renders_nothing_and_above_top_k_renders_all(tmp_path):
+    source, policy, jobs = _budget_setup(tmp_path, render_top=0)
+    assert not any(j.eager for j in jobs)
+    rendered, deferred = render_clips(jobs, source, [], [], policy, tmp_path / "none", None)
+    assert rendered == [] and len(deferred) == 2 and list((tmp_path / "none").iterdir()) == []
+    _, _, jobs = _budget_setup(tmp_path / "all", render_top=5)
+    assert all(j.eager for j in jobs)
+
+
+def test_two_frames_of_one_span_come_out_of_one_encode_exact_and_complete(tmp_path):
+    source = make_video(tmp_path / "patterns.mp4", "Nothing but test patterns here.", scenes=2)
+    cut = ClipCut.snap(0.5, 2.5, 25)
+    path = plan_crop([], 640, 360, (9, 16), 180, 25, cut.frames, [], 0.08, 0.6, 0.5)
+    outputs = [ClipOutput(tmp_path / "tall.mp4", 180, 320, path), ClipOutput(tmp_path / "square.mp4", 240, 240, None)]
+    render_outputs(source, cut, outputs, Encoding("ultrafast", 23))
+    for out in outputs:
+        info = probe_clip(out.target)
+        assert (info["width"], info["height"], info["frames"]) == (out.width, out.height, 50)
+        assert info["audio_duration"] == pytest.approx(cut.duration, abs=0.05)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["patterns.mp4", "square.mp4", "tall.mp4"]  # no partials
+
+
+def test_render_clips_groups_the_formats_of_one_segment(tmp_path):
+    source, _, _ = _budget_setup(tmp_path)
+    policy = ClipPolicy.model_validate(validate("clip", {"top_k": 1, "preset": "ultrafast", "platforms": {
+        "tiktok": {"aspect": "9:16", "width": 180, "height": 320, "caption_bottom": 0.2},
+        "linkedin": {"aspect": "1:1", "width": 240, "height": 240, "caption_bottom": 0.08}}}))
+    items = [Sentence(0, 0.2, 1.4, "One sentence here.", 3, 3.0)]
+    segments = [{"platform": p, "rank": 1, "start": 0.2, "end": 1.4, "first_sentence": 0, "last_sentence": 0}
+                for p in ("tiktok", "linkedin")]
+    jobs, _ = plan_jobs(segments, items, policy, source.duration)
+    rendered, deferred = render_clips(jobs, source, [], [], policy, tmp_path / "out", None)
+    assert deferred == [] and [c.job.platforms for c in rendered] == [["linkedin"], ["tiktok"]]
+    for clip in rendered:
+        info = probe_clip(clip.video_path)
+        assert (info["width"], info["height"], info["frames"]) == (clip.job.spec.width, clip.job.spec.height,
+                                                                   clip.cut.frames)
+        assert clip.thumbnail_path.is_file() and clip.srt_path.is_file()

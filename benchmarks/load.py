@@ -1,0 +1,220 @@
+"""Load: N distinct videos through `ai-assets process` in one process, then dropped at once on `dagster dev`.
+
+    .venv/bin/python benchmarks/load.py [N] [SECONDS] [--timeout 3600]
+
+Makes N videos of SECONDS each from real speech (../shared/media, else espeak-ng), each a different mix of
+clips, over test-pattern scenes. Then:
+(a) cli: `python -m ai_assets.cli process` over all N in one child process, with a fresh AI_ASSETS_HOME.
+(b) daemon: another fresh AI_ASSETS_HOME whose DAGSTER_HOME gets the shipped instance template
+    (`python -m ai_assets.instance`); `dagster dev` started in its own process group; the N files copied into
+    its uploads folder at once; the runs followed through GraphQL until every video's process_video run has
+    ended (and any retry of it); then `dagster dev` is stopped by process group.
+Peak memory is the machine's (MemTotal - MemAvailable, sampled every 0.5 s) during each path. Progress goes to
+stderr; the last stdout line is a JSON summary: the wall time of both paths, the throughput ratio (cli wall /
+daemon wall, above 1 when the daemon is faster), runs, failures, duplicate runs (more than one run for a video
+that were not retries), partitions, peak memory, and the time from the drop to the first video run starting.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from benchmarks.common import build_speech, log, make_speech_video  # noqa: E402
+
+RUNS = ("{ runsOrError(limit: 1000) { ... on Runs { results { runId jobName status startTime endTime "
+        "tags { key value } } } } }")
+ENDED = {"SUCCESS", "FAILURE", "CANCELED"}
+
+
+class MemoryPeak:
+    """The machine's used memory, sampled in a thread, highest value kept."""
+
+    def __init__(self):
+        self.peak, self.total = 0, 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _sample(self) -> int:
+        info = {}
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            name, value = line.split(":", 1)
+            info[name] = int(value.split()[0]) * 1024
+        self.total = info["MemTotal"]
+        return info["MemTotal"] - info["MemAvailable"]
+
+    def _run(self):
+        while not self._stop.is_set():
+            self.peak = max(self.peak, self._sample())
+            time.sleep(0.5)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+    def summary(self) -> dict:
+        return {"peak_memory_gb": round(self.peak / 1e9, 2), "peak_memory_share": round(self.peak / self.total, 3)}
+
+
+def make_videos(folder: Path, count: int, seconds: float) -> list[Path]:
+    import numpy as np
+
+    from ai_assets.ingest.audio import SAMPLE_RATE
+
+    videos = []
+    for i in range(count):
+        target = folder / f"talk{i:02d}.mp4"
+        if not target.exists():
+            audio, _, _ = build_speech(seconds, seed=1000 + i)
+            audio = audio[: int(seconds * SAMPLE_RATE)].astype(np.float32)
+            make_speech_video(audio, target, scenes=max(2, int(seconds // 10)))
+        videos.append(target)
+    return videos
+
+
+def env_for(home: Path, dagster_home: Path | None) -> dict[str, str]:
+    env = dict(os.environ)
+    env["AI_ASSETS_HOME"] = str(home)
+    env.pop("DAGSTER_HOME", None)
+    if dagster_home is not None:
+        env["DAGSTER_HOME"] = str(dagster_home)
+    return env
+
+
+def run_cli(videos: list[Path], home: Path) -> dict:
+    with MemoryPeak() as memory:
+        began = time.perf_counter()
+        done = subprocess.run([sys.executable, "-m", "ai_assets.cli", "process", *map(str, videos)],
+                              env=env_for(home, None), capture_output=True, text=True)
+        wall = time.perf_counter() - began
+    failures = [line for line in done.stderr.splitlines() if line.startswith("error: ")]
+    return {"wall_s": round(wall, 1), "failures": len(failures), "failure_lines": failures[:5], **memory.summary()}
+
+
+def _graphql(port: int, query: str) -> dict:
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/graphql", data=json.dumps({"query": query}).encode(),
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=20) as response:
+        return json.loads(response.read())["data"]
+
+
+def run_daemon(videos: list[Path], home: Path, timeout_s: float) -> dict:
+    import socket
+
+    dagster_home = home / "dagster_home"
+    env = env_for(home, dagster_home)
+    subprocess.run([sys.executable, "-m", "ai_assets.instance", str(dagster_home)], env=env, check=True,
+                   stdout=subprocess.DEVNULL)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    log_file = open(home / "dagster-dev.log", "w")
+    server = subprocess.Popen([str(Path(sys.executable).with_name("dagster")), "dev", "-w", "workspace.yaml", "-h",
+                               "127.0.0.1", "-p", str(port)], cwd=REPO, env=env, stdout=log_file,
+                              stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 300
+        while True:
+            try:
+                _graphql(port, "{ version }")
+                break
+            except OSError:
+                if time.monotonic() > deadline or server.poll() is not None:
+                    raise RuntimeError("dagster dev did not start; see " + str(home / "dagster-dev.log")) from None
+                time.sleep(1)
+        log("dagster dev is up; dropping the videos")
+        uploads = home / "uploads"
+        uploads.mkdir(parents=True, exist_ok=True)
+        staging = home / "staging"
+        staging.mkdir()
+        for video in videos:
+            shutil.copyfile(video, staging / video.name)
+        with MemoryPeak() as memory:
+            dropped = time.time()
+            for video in videos:  # a rename is instant: every file lands at once, complete
+                os.replace(staging / video.name, uploads / video.name)
+            runs: list[dict] = []
+            while time.time() - dropped < timeout_s:
+                runs = _graphql(port, RUNS)["runsOrError"]["results"]
+                video_runs = [r for r in runs if r["jobName"] == "process_video"]
+                latest: dict[str, dict] = {}
+                for run in sorted(video_runs, key=lambda r: r["startTime"] or float("inf")):
+                    tags = {t["key"]: t["value"] for t in run["tags"]}
+                    latest[tags.get("dagster/partition")] = run
+                if len(latest) >= len(videos) and all(r["status"] in ENDED for r in video_runs):
+                    break
+                time.sleep(2)
+            else:
+                log("timed out waiting for the runs")
+        video_runs = [r for r in runs if r["jobName"] == "process_video"]
+        ended = [r["endTime"] for r in video_runs if r["endTime"]]
+        started = [r["startTime"] for r in video_runs if r["startTime"]]
+        by_video: dict[str, list[dict]] = {}
+        for run in video_runs:
+            tags = {t["key"]: t["value"] for t in run["tags"]}
+            run["retry"] = "dagster/parent_run_id" in tags
+            by_video.setdefault(tags.get("dagster/partition"), []).append(run)
+        failures = sum(1 for rs in by_video.values()
+                       if max(rs, key=lambda r: r["startTime"] or 0)["status"] != "SUCCESS")
+        duplicates = sum(max(0, len([r for r in rs if not r["retry"]]) - 1) for rs in by_video.values())
+        return {
+            "wall_s": round(max(ended) - dropped, 1) if ended else None,
+            "first_run_started_s": round(min(started) - dropped, 1) if started else None,
+            "runs": len(video_runs), "other_runs": len(runs) - len(video_runs),
+            "retries": sum(r["retry"] for r in video_runs), "failures": failures, "duplicates": duplicates,
+            "partitions": len(by_video), **memory.summary(),
+        }
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+        log_file.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("count", nargs="?", type=int, default=12)
+    parser.add_argument("seconds", nargs="?", type=float, default=60.0)
+    parser.add_argument("--timeout", type=float, default=3600.0)
+    args = parser.parse_args(argv)
+    cache = Path(tempfile.gettempdir()) / "ai-assets-bench" / f"load-{args.count}x{args.seconds:g}"
+    cache.mkdir(parents=True, exist_ok=True)
+    videos = make_videos(cache, args.count, args.seconds)
+    log(f"{len(videos)} videos of {args.seconds:g} s in {cache}")
+    with tempfile.TemporaryDirectory() as tmp:
+        cli = run_cli(videos, Path(tmp) / "cli-home")
+        log(f"cli: {cli}")
+        daemon = run_daemon(videos, Path(tmp) / "daemon-home", args.timeout)
+        log(f"daemon: {daemon}")
+    minutes = args.count * args.seconds / 60
+    out = {
+        "videos": args.count, "seconds_each": args.seconds, "cli": cli, "daemon": daemon,
+        "throughput_ratio": round(cli["wall_s"] / daemon["wall_s"], 3) if daemon["wall_s"] else None,
+        "daemon_x_realtime": round(minutes * 60 / daemon["wall_s"], 2) if daemon["wall_s"] else None,
+        "cli_x_realtime": round(minutes * 60 / cli["wall_s"], 2),
+    }
+    print(json.dumps(out))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
