@@ -25,7 +25,6 @@ from ai_assets.ingest.intake import (
     scan_local,
     scan_s3,
 )
-from ai_assets.ingest.source_video import declared_duration
 from ai_assets.jobs import INTAKE_BATCH_TAG, intake_uploads, process_video
 from ai_assets.partitions import videos
 from resources import UploadSource
@@ -58,10 +57,13 @@ def upload_sensor(context: dg.SensorEvaluationContext, uploads: UploadSource, s3
         requests.append(dg.RunRequest(job_name=intake_uploads.name, run_key=f"intake-{batch_id}-{int(now)}",
                                       tags={INTAKE_BATCH_TAG: batch_id, "dagster/priority": "10"}))
     new_keys = []
-    for key in ready_keys(intake_dir):
+    registered = ready_keys(intake_dir)
+    # One query for what exists, not one per key.
+    existing = set(context.instance.get_dynamic_partitions(videos.name)) if registered else set()
+    for key in registered:
         if len(new_keys) == intake.MAX_READY_PER_TICK:
             break
-        if context.instance.has_dynamic_partition(videos.name, key):
+        if key in existing:
             clear_ready(intake_dir, key)  # added by an earlier tick (or the same bytes under another name)
             continue
         upload = lookup(intake_dir, key)
@@ -80,6 +82,6 @@ def upload_sensor(context: dg.SensorEvaluationContext, uploads: UploadSource, s3
 
 
 def run_tags(upload: Upload) -> dict[str, str]:
-    """A runtime limit scaled by the video's length: a local file's header says it; an S3 object's size stands in."""
-    duration = None if upload.source.startswith("s3://") else declared_duration(Path(upload.source))
-    return {"dagster/max_runtime": str(run_budget_s(upload.size, duration))}
+    """A runtime limit scaled by the video's length (read when the upload was taken; an S3 object's size stands
+    in for it)."""
+    return {"dagster/max_runtime": str(run_budget_s(upload.size, upload.duration))}

@@ -33,6 +33,7 @@ class Upload:
     sha256: str
     size: int
     registered_at: float = field(default_factory=time.time)
+    duration: float | None = None  # the container's declared seconds, read when taken (None for S3 objects)
 
 
 # A run may take this long plus RUNTIME_PER_S per second of video before run monitoring stops it: rendering
@@ -92,11 +93,13 @@ def lookup(intake_dir: Path, key: str) -> Upload | None:
 
 def ingest_local(intake_dir: Path, path: Path) -> Upload:
     """Hash a local file and register it, with its sidecar reference if any; the file is left where it is."""
+    from ai_assets.ingest.source_video import declared_duration
+
     path = path.resolve()
     sha = sha256_file(path)
     upload = register(
         intake_dir, Upload(key=video_key(path.name, sha), name=path.name, source=str(path), sha256=sha,
-            size=path.stat().st_size)
+            size=path.stat().st_size, duration=declared_duration(path))
     )
     for suffix in REFERENCE_SUFFIXES:
         sidecar = path.with_suffix(suffix)

@@ -81,7 +81,7 @@ def run_media_tool(
 
 @dataclass(frozen=True)
 class Encoding:
-    preset: str = "veryfast"
+    preset: str = "ultrafast"
     crf: int = 21
     audio_bitrate: str = "128k"
 
