@@ -114,12 +114,22 @@ def _crop_commands(path: CropPath, fps: float, name: str = "reframe") -> str:
     return "\n".join(lines) + "\n"
 
 
+# The background is blurred at this fraction of the output size and scaled back up: a box blur of radius r at
+# 1/8 size looks the same as radius 8r at full size once scaled, and costs about 1/64 of it. At full size the
+# blur was two thirds of a no-face render (14.3 s of a 40 s 1080x1080 clip, against 5.0 s this way).
+BLUR_SHRINK = 8
+BLUR_RADIUS = 3  # at the shrunk size: 24 output pixels
+
+
 def _blurred_layout(width: int, height: int, tag: str = "") -> str:
     """The whole frame, fitted, over a blurred and zoomed copy of itself (filter graph on one input)."""
+    small_w, small_h = max(2, width // BLUR_SHRINK // 2 * 2), max(2, height // BLUR_SHRINK // 2 * 2)
+    radius = max(1, min(BLUR_RADIUS, min(small_w, small_h) // 2 - 1))
     return (
-        f"split=2[bg{tag}][fg{tag}];[bg{tag}]scale={width}:{height}:force_original_aspect_ratio=increase,"
-        f"crop={width}:{height},boxblur=luma_radius=24:luma_power=2[blurred{tag}];[fg{tag}]scale={width}:{height}:"
-        f"force_original_aspect_ratio=decrease:flags=lanczos[fitted{tag}];[blurred{tag}][fitted{tag}]overlay=(W-w)/2:(H-h)/2"
+        f"split=2[bg{tag}][fg{tag}];[bg{tag}]scale={small_w}:{small_h}:force_original_aspect_ratio=increase,"
+        f"crop={small_w}:{small_h},boxblur=luma_radius={radius}:luma_power=2,scale={width}:{height}:flags=bilinear"
+        f"[blurred{tag}];[fg{tag}]scale={width}:{height}:force_original_aspect_ratio=decrease:flags=lanczos"
+        f"[fitted{tag}];[blurred{tag}][fitted{tag}]overlay=(W-w)/2:(H-h)/2"
     )
 
 
