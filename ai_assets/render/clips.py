@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ai_assets.language.sentences import Sentence
@@ -227,6 +227,30 @@ def _track(job: ClipJob, jobs: list[ClipJob], source: SourceVideo, policy: ClipP
     return track_faces(source.path, first.start, first.start + first.duration, policy.reframe.track_fps)
 
 
+def _tracks(starts: list[float], jobs: list[ClipJob], source: SourceVideo,
+            policy: ClipPolicy) -> dict[float, list[FaceSample]]:
+    """Face samples for each start in `starts`, on its own clock, over the longest job from it. Spans that overlap
+    are tracked once as their union (a platform's rank 1 often overlaps another's), and each start gets its part."""
+    spans = sorted(((ClipCut.snap(start, max(j.end for j in jobs if j.start == start), source.fps), start)
+                    for start in starts), key=lambda span: span[0].start)
+    merged: list[tuple[float, float, list[tuple[ClipCut, float]]]] = []
+    for cut, start in spans:
+        end = cut.start + cut.duration
+        if merged and cut.start < merged[-1][1]:
+            lo, hi, members = merged[-1]
+            merged[-1] = (lo, max(hi, end), [*members, (cut, start)])
+        else:
+            merged.append((cut.start, end, [(cut, start)]))
+    out: dict[float, list[FaceSample]] = {}
+    for lo, hi, members in merged:
+        samples = track_faces(source.path, lo, hi, policy.reframe.track_fps)
+        for cut, start in members:
+            offset = cut.start - lo
+            out[start] = [replace(s, time=round(s.time - offset, 3)) for s in samples
+                          if offset - 1e-6 <= s.time < offset + cut.duration]
+    return out
+
+
 def existing_render(job: ClipJob, source: SourceVideo, policy: ClipPolicy, out_dir: Path) -> RenderedClip | None:
     """An earlier render of exactly this job (made on demand), or None."""
     try:
@@ -259,9 +283,9 @@ def render_clips(
             deferred.append(job)
         else:
             rendered.append(kept)
-    for same_start in by_start.values():
-        samples = _track(same_start[0], jobs, source, policy)
-        rendered += render_jobs(same_start, source, words, cut_times, policy, out_dir, font, samples)
+    tracks = _tracks(list(by_start), jobs, source, policy)
+    for start, same_start in by_start.items():
+        rendered += render_jobs(same_start, source, words, cut_times, policy, out_dir, font, tracks[start])
     rendered.sort(key=lambda clip: (clip.job.rank, clip.job.stem))
     keep = {f"{r.job.stem}.{ext}" for r in rendered for ext in ("mp4", "srt", "jpg", "json")}
     for old in out_dir.iterdir():

@@ -364,3 +364,33 @@ def test_render_clips_groups_the_formats_of_one_segment(tmp_path):
         assert (info["width"], info["height"], info["frames"]) == (clip.job.spec.width, clip.job.spec.height,
                                                                    clip.cut.frames)
         assert clip.thumbnail_path.is_file() and clip.srt_path.is_file()
+
+
+def test_overlapping_spans_are_tracked_once_and_each_gets_its_part_on_its_own_clock(moving_face, monkeypatch):
+    import ai_assets.render.clips as clips_module
+    from ai_assets.policy.documents import default_policy
+    from ai_assets.render.clips import ClipJob, _tracks
+
+    policy = default_policy("clip").parsed()
+    spec = policy.platforms["tiktok"]
+    jobs = [ClipJob(1, 1.0, 7.0, spec, ["tiktok"], eager=True), ClipJob(2, 4.0, 11.0, spec, ["linkedin"], eager=True)]
+    source = SourceVideo(moving_face, 1280, 720, 25.0, 12.0, True)
+    calls = []
+    real = clips_module.track_faces
+    monkeypatch.setattr(clips_module, "track_faces", lambda *a: calls.append(a[1:3]) or real(*a))
+    tracks = _tracks([1.0, 4.0], jobs, source, policy)
+    assert calls == [(1.0, 11.0)]  # one decode over the union
+    first, second = tracks[1.0], tracks[4.0]
+    assert first[0].time == 0.0 and max(s.time for s in first) < 6.0
+    assert 0.0 <= second[0].time < 0.25 and max(s.time for s in second) < 7.0
+    # The face moves right over the video: each part sees the positions of its own span, not the other's.
+    alone = real(moving_face, 4.0, 11.0, policy.reframe.track_fps)
+    found = [(s.time, s.cx) for s in second if s.cx is not None]
+    expected = [s.cx for s in alone if s.cx is not None]
+    assert len(found) >= 0.9 * len(second)
+    assert np.mean([cx for _, cx in found]) == pytest.approx(np.mean(expected), rel=0.05)
+    # Apart from each other, spans keep their own decode.
+    calls.clear()
+    far = [ClipJob(1, 0.0, 3.0, spec, ["tiktok"], eager=True), ClipJob(2, 8.0, 11.0, spec, ["linkedin"], eager=True)]
+    _tracks([0.0, 8.0], far, source, policy)
+    assert calls == [(0.0, 3.0), (8.0, 11.0)]
