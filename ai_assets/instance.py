@@ -37,6 +37,22 @@ POLL_S = 20
 # A run whose worker died is launched again this many times; failures raised by the code itself are retried by
 # the steps' own retry policies, and bad input (dg.Failure with allow_retries=False) never is.
 RUN_RETRIES = 2
+# Run, event and schedule storage in Postgres (dagster-postgres) instead of SQLite files in DAGSTER_HOME, for an
+# instance shared by several machines or heavy use of the UI. The URL holds a password, so the template names
+# the variable and Dagster reads it when the instance loads; the URL itself is never written to disk.
+POSTGRES_URL_ENV = "AI_ASSETS_DAGSTER_POSTGRES_URL"
+# dagster-postgres connects through SQLAlchemy, whose default PostgreSQL driver (2.1 on) is psycopg 3, which is not
+# installed; dagster-postgres brings psycopg2, so the URL names it.
+POSTGRES_SCHEME = "postgresql+psycopg2://"
+
+
+def postgres_url_problem(url: str) -> str | None:
+    """Why $AI_ASSETS_DAGSTER_POSTGRES_URL cannot work, in one line without the URL (it holds a password)."""
+    if not url.startswith(POSTGRES_SCHEME):
+        scheme = url.split("://", 1)[0] + "://" if "://" in url else "no scheme"
+        return (f"{POSTGRES_URL_ENV} must start with {POSTGRES_SCHEME} (user:password@host:5432/database), "
+                f"not {scheme}")
+    return None
 
 
 @dataclass(frozen=True)
@@ -64,7 +80,12 @@ class Machine:
         return {**dict.fromkeys(HEAVY_POOLS, heavy), "llm": LLM_SLOTS}
 
 
-def instance_yaml(machine: Machine) -> str:
+def instance_yaml(machine: Machine, postgres: bool = False) -> str:
+    storage = f"""storage:
+  postgres:
+    postgres_url:
+      env: {POSTGRES_URL_ENV}
+""" if postgres else ""
     return f"""{MARKER} (rewritten while this line is here; delete it to keep your own edits)
 # Sized for {machine.cores} cores and {machine.memory_gb:.0f} GB; pools: {machine.pool_limits}
 telemetry:
@@ -85,17 +106,25 @@ run_monitoring:
   cancel_timeout_seconds: {CANCEL_TIMEOUT_S}
   poll_interval_seconds: {POLL_S}
   max_resume_run_attempts: 0
-"""
+{storage}"""
 
 
 def ensure_instance_config(dagster_home: Path, machine: Machine | None = None) -> Path:
-    """Write the template into `dagster_home` unless a dagster.yaml of the user's own is there."""
+    """Write the template into `dagster_home` unless a dagster.yaml of the user's own is there.
+
+    Storage is Postgres when $AI_ASSETS_DAGSTER_POSTGRES_URL is set, and stays Postgres once chosen: a later
+    process without the variable must not quietly switch the instance back to empty SQLite files (Dagster then
+    says the variable is missing instead)."""
     dagster_home.mkdir(parents=True, exist_ok=True)
     config = dagster_home / "dagster.yaml"
     old = config.read_text() if config.exists() else None
     # The first versions wrote only the telemetry switch: that file is ours to replace as well.
     if old is None or old.startswith(MARKER) or old.strip() == "telemetry:\n  enabled: false":
-        text = instance_yaml(machine or Machine.current())
+        url = os.environ.get(POSTGRES_URL_ENV)
+        if url and (problem := postgres_url_problem(url)):
+            raise ValueError(problem)
+        postgres = bool(url) or (old is not None and f"env: {POSTGRES_URL_ENV}" in old)
+        text = instance_yaml(machine or Machine.current(), postgres)
         if text != old:
             from ai_assets.storage.files import write_bytes_atomic
 
@@ -174,7 +203,8 @@ def main(argv: list[str]) -> int:
     with dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(home))) as instance:
         pools = apply_pool_limits(instance)
     machine = Machine.current()
-    print(f"{config}: up to {machine.max_concurrent_runs} runs at once, pools {pools}")
+    storage = "Postgres" if f"env: {POSTGRES_URL_ENV}" in config.read_text() else "SQLite"
+    print(f"{config}: up to {machine.max_concurrent_runs} runs at once, pools {pools}, {storage} storage")
     return 0
 
 

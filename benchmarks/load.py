@@ -105,7 +105,18 @@ def run_cli(videos: list[Path], home: Path) -> dict:
                               env=env_for(home, None), capture_output=True, text=True)
         wall = time.perf_counter() - began
     failures = [line for line in done.stderr.splitlines() if line.startswith("error: ")]
-    return {"wall_s": round(wall, 1), "failures": len(failures), "failure_lines": failures[:5], **memory.summary()}
+    return {"wall_s": round(wall, 1), "failures": len(failures), "failure_lines": failures[:5], **memory.summary(),
+            "stage_mean_s": stage_seconds(home)}
+
+
+def stage_seconds(home: Path) -> dict[str, float]:
+    """Mean seconds per stage from the path's metrics (the spool too, via the catalog), top eight by total."""
+    env = env_for(home, None)
+    code = ("import json; from ai_assets.catalog import connect; "
+            "print(json.dumps(dict(connect().sql('select asset, round(avg(seconds), 2) from metrics "
+            "group by asset order by sum(seconds) desc limit 8').fetchall())))")
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, cwd=REPO)
+    return json.loads(done.stdout.strip().splitlines()[-1]) if done.returncode == 0 and done.stdout.strip() else {}
 
 
 def _graphql(port: int, query: str) -> dict:
@@ -180,6 +191,9 @@ def run_daemon(videos: list[Path], home: Path, timeout_s: float) -> dict:
             "runs": len(video_runs), "other_runs": len(runs) - len(video_runs),
             "retries": sum(r["retry"] for r in video_runs), "failures": failures, "duplicates": duplicates,
             "partitions": len(by_video), **memory.summary(),
+            "run_mean_s": round(sum(r["endTime"] - r["startTime"] for r in video_runs
+                                    if r["endTime"] and r["startTime"]) / max(1, len(video_runs)), 1),
+            "stage_mean_s": stage_seconds(home),
         }
     finally:
         os.killpg(server.pid, signal.SIGTERM)
