@@ -119,11 +119,25 @@ def stage_seconds(home: Path) -> dict[str, float]:
     return json.loads(done.stdout.strip().splitlines()[-1]) if done.returncode == 0 and done.stdout.strip() else {}
 
 
-def _graphql(port: int, query: str) -> dict:
-    request = urllib.request.Request(f"http://127.0.0.1:{port}/graphql", data=json.dumps({"query": query}).encode(),
+def _graphql(port: int, query: str, variables: dict | None = None) -> dict:
+    body = json.dumps({"query": query, "variables": variables or {}}).encode()
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/graphql", data=body,
                                      headers={"Content-Type": "application/json"})
     with urllib.request.urlopen(request, timeout=20) as response:
         return json.loads(response.read())["data"]
+
+
+def _sensor_ticked(port: int) -> bool:
+    query = ('{ repositoriesOrError { ... on RepositoryConnection { nodes { name location { name } } } } }')
+    try:
+        repos = _graphql(port, query)["repositoriesOrError"]["nodes"]
+        selector = {"repositoryName": repos[0]["name"], "repositoryLocationName": repos[0]["location"]["name"],
+                    "sensorName": "upload_sensor"}
+        sensor = _graphql(port, "query($s: SensorSelector!) { sensorOrError(sensorSelector: $s) { ... on Sensor { "
+                          "sensorState { ticks(limit: 1) { timestamp } } } } }", {"s": selector})
+        return bool(sensor["sensorOrError"]["sensorState"]["ticks"])
+    except (OSError, KeyError, IndexError, TypeError):
+        return False
 
 
 def run_daemon(videos: list[Path], home: Path, timeout_s: float) -> dict:
@@ -150,7 +164,12 @@ def run_daemon(videos: list[Path], home: Path, timeout_s: float) -> dict:
                 if time.monotonic() > deadline or server.poll() is not None:
                     raise RuntimeError("dagster dev did not start; see " + str(home / "dagster-dev.log")) from None
                 time.sleep(1)
-        log("dagster dev is up; dropping the videos")
+        # The drop is timed on a running system: the daemon's first sensor tick has happened.
+        while not _sensor_ticked(port):
+            if time.monotonic() > deadline or server.poll() is not None:
+                raise RuntimeError("the upload sensor never ticked; see " + str(home / "dagster-dev.log"))
+            time.sleep(1)
+        log("dagster dev is up and the sensor ticks; dropping the videos")
         uploads = home / "uploads"
         uploads.mkdir(parents=True, exist_ok=True)
         staging = home / "staging"

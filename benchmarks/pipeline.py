@@ -67,9 +67,9 @@ PICTURE_STAGES = ("keyframes", "visual_analysis", "clips")
 
 def run_metrics(layout: Layout) -> tuple[dict[str, float], str]:
     """Each asset's own timed body, and the complexity class the transcript used, from the run's metrics table."""
-    import duckdb
+    from ai_assets.catalog import connect
 
-    with duckdb.connect(str(layout.metrics_db), read_only=True) as conn:
+    with connect(layout.home) as conn:  # committed and spooled rows
         rows = conn.execute("SELECT asset, seconds, params FROM metrics ORDER BY started_at").fetchall()
     complexity = next(json.loads(params)["class"] for asset, _, params in rows if asset == "transcript")
     return {asset: round(seconds, 2) for asset, seconds, _ in rows}, complexity

@@ -129,9 +129,9 @@ def fixed_windows(words: list[dict], seconds: float = 30.0, count: int = 10) -> 
 
 
 def stage_seconds(layout: Layout) -> dict[str, float]:
-    import duckdb
+    from ai_assets.catalog import connect
 
-    with duckdb.connect(str(layout.metrics_db), read_only=True) as conn:
+    with connect(layout.home) as conn:  # committed and spooled rows
         rows = conn.execute("SELECT asset, seconds, audio_seconds FROM metrics").fetchall()
     return {asset: (seconds, audio) for asset, seconds, audio in rows}
 

@@ -8,9 +8,9 @@ import subprocess
 import sys
 import time
 
-import duckdb
 import pytest
 
+from ai_assets.catalog import connect as metrics_view
 from tests.conftest import child_env
 
 pytestmark = pytest.mark.slow
@@ -45,7 +45,7 @@ def test_a_killed_run_is_listed_retried_and_completed_once(layout, media):
     assert cli(layout, "failures").stdout.strip() == "no failed videos"
 
     # One successful transcript row for the video, no half-written file anywhere under the home folder.
-    with duckdb.connect(str(layout.metrics_db), read_only=True) as conn:
+    with metrics_view(layout.home) as conn:  # rows still spooled included
         rows = conn.execute("select status, count(*) from metrics where asset = 'transcript' and video = ? "
             "group by status", [key]).fetchall()
     assert dict(rows).get("success") == 1

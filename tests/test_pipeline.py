@@ -4,12 +4,12 @@ import json
 from pathlib import Path
 
 import dagster as dg
-import duckdb
 import jiwer
 import pyarrow.parquet as pq
 import pytest
 
 from ai_assets.assets import VIDEO_ASSETS
+from ai_assets.catalog import connect as metrics_view
 from ai_assets.definitions import build_defs
 from ai_assets.ingest.samples import SAMPLE_TEXT, media_duration
 from ai_assets.language.search import search
@@ -173,7 +173,7 @@ def test_embeddings_cover_every_sentence_window(processed):
 
 def test_every_stage_recorded_a_metrics_row(processed):
     processed_layout = processed["layout"]
-    with duckdb.connect(str(processed_layout.metrics_db), read_only=True) as conn:
+    with metrics_view(processed_layout.home) as conn:  # rows still spooled included
         rows = conn.execute(
             "select asset, status, model, params, seconds, audio_seconds, realtime_factor from metrics where video = ?",
             [processed["key"]],

@@ -4,11 +4,11 @@ endpoint for moderation and clip copy: the passage is flagged, never ranked, and
 import json
 
 import dagster as dg
-import duckdb
 import pyarrow.parquet as pq
 import pytest
 
 from ai_assets.automation_tick import QUIET
+from ai_assets.catalog import connect as metrics_view
 from ai_assets.definitions import build_defs
 from ai_assets.ingest.samples import make_video
 from resources.lake import lake_file
@@ -90,7 +90,7 @@ def test_clip_copy_comes_from_the_endpoint_with_tokens_and_cost_in_metrics(run):
     rows = table(run, "clip_copy")
     assert rows and {r["source"] for r in rows} == {"llm"} and {r["model"] for r in rows} == {"gpt-test"}
     assert all(r["title"] and r["hashtags"] for r in rows)
-    with duckdb.connect(str(run["layout"].metrics_db), read_only=True) as conn:
+    with metrics_view(run["layout"].home) as conn:  # rows still spooled included
         [(params,)] = conn.execute("select params from metrics where asset = 'clip_copy'").fetchall()
     params = json.loads(params)
     assert params["calls"] == run["fake"].text_calls >= 1 and params["input_tokens"] == 200 * params["calls"]
@@ -101,6 +101,6 @@ def test_the_api_key_never_reaches_logs_metadata_or_metrics(run):
     assert KEY not in run["logs"]
     for event in run["result"].get_asset_materialization_events():
         assert KEY not in str(event.materialization.metadata)
-    with duckdb.connect(str(run["layout"].metrics_db), read_only=True) as conn:
+    with metrics_view(run["layout"].home) as conn:  # rows still spooled included
         assert KEY not in str(conn.execute("select * from metrics").fetchall())
     assert f"Bearer {KEY}" in run["fake"].api_keys  # it was sent, to the endpoint only

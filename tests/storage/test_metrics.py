@@ -37,7 +37,7 @@ def release(proc):
 def test_store_spools_while_locked_and_flushes_once_released(tmp_path):
     store = MetricsStore(tmp_path / "metrics.duckdb", tmp_path / "spool", lock_wait_s=0.2)
     store.record(MetricRow(asset="a", video="v", run_id="r", started_at=time.time()))
-    assert store.pending() == []
+    assert store.flush() == 1 and store.pending() == []
     holder = hold_read_only(store.db_path)
     try:
         for i in range(3):
@@ -58,6 +58,7 @@ def test_a_row_moved_twice_is_stored_once(tmp_path):
     row = MetricRow(asset="a", video="v", run_id="r", started_at=time.time())
     store.record(row)
     store.record(row)  # same id, as after a crash between insert and spool cleanup
+    store.flush()
     with duckdb.connect(str(store.db_path), read_only=True) as conn:
         assert conn.execute("select count(*) from metrics").fetchone() == (1,)
 
@@ -66,6 +67,7 @@ def test_runs_succeed_under_a_read_only_notebook_lock_and_no_metric_is_lost(layo
     keys = [add_video(layout, instance, media["talk"]), add_video(layout, instance, media["odd_name"])]
     store = MetricsStore(layout.metrics_db, layout.metrics_spool)
     store.record(MetricRow(asset="bootstrap", video=None, run_id=None, started_at=time.time()))
+    store.flush()
     holder = hold_read_only(layout.metrics_db)
     try:
         for key in keys:
@@ -87,3 +89,23 @@ def test_runs_succeed_under_a_read_only_notebook_lock_and_no_metric_is_lost(layo
         ).fetchall()
     assert rows == sorted([(asset, key, "success") for key in keys for asset in ("audio", "source_video")],
             key=lambda r: (r[1], r[0]))
+
+
+def test_rows_wait_in_the_spool_until_enough_are_there_or_the_oldest_is_old_enough(tmp_path):
+    from ai_assets.storage.metrics import FLUSH_AFTER_S, FLUSH_AT_ROWS
+
+    store = MetricsStore(tmp_path / "metrics.duckdb", tmp_path / "spool")
+    now = time.time()
+    for i in range(FLUSH_AT_ROWS - 1):
+        store.record(MetricRow(asset="a", video=f"v{i}", run_id="r", started_at=now + i * 1e-3))
+    assert len(store.pending()) == FLUSH_AT_ROWS - 1 and not store.db_path.exists()  # no DuckDB work yet
+    oldest = now
+    assert not store.flush_due(now=oldest + FLUSH_AFTER_S - 0.5)
+    assert store.flush_due(now=oldest + FLUSH_AFTER_S + 1e-3)  # the file name keeps microseconds
+    store.record(MetricRow(asset="a", video="last", run_id="r", started_at=now + 1.0))  # the FLUSH_AT_ROWS-th
+    assert store.pending() == []
+    with duckdb.connect(str(store.db_path), read_only=True) as conn:
+        assert conn.execute("select count(*) from metrics").fetchone() == (FLUSH_AT_ROWS,)
+    # One row alone moves once it has waited FLUSH_AFTER_S (a long step's row, started long ago).
+    store.record(MetricRow(asset="slow", video="v", run_id="r", started_at=time.time() - FLUSH_AFTER_S - 1))
+    assert store.pending() == []

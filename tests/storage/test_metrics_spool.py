@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ai_assets.storage.metrics import COLUMNS, MetricRow, MetricsStore
+from ai_assets.storage.metrics import COLUMNS, FLUSH_AFTER_S, MetricRow, MetricsStore
 
 GOOD = {"id": "good", "asset": "a", "video": "v", "run_id": "r", "started_at": 1_700_000_000.0}
 
@@ -92,7 +92,8 @@ def test_record_and_spooled_rows_survive_a_bad_file(tmp_path, caplog):
     assert sorted(p.name for p in store.bad_dir.iterdir()) == ["bad.json", "refused.json"]
 
     spool(store, "bad2.json", b"{")
-    store.record(MetricRow(asset="a", video="v", run_id="r", started_at=time.time(), id="recorded"))
+    # A row that has waited long enough makes record() move the spool, and quarantine what it cannot move.
+    store.record(MetricRow(asset="a", video="v", run_id="r", started_at=time.time() - FLUSH_AFTER_S, id="recorded"))
     assert store.last_quarantined == 1
     assert stored_ids(store) == ["recorded", "waiting"]
     assert store.pending() == []
