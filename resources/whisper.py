@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import ClassVar
 
 import dagster as dg
 import numpy as np
@@ -17,10 +18,13 @@ from ai_assets.policy.documents import AsrRule, default_policy
 from ai_assets.speech.transcript import DEFAULT_HEAL, DecodeParams, HealParams, Transcription, transcribe
 from ai_assets.storage.models import LOADED, ModelRegistry
 from ai_assets.storage.settings import Layout
+from resources import model_worker
 
 
 class WhisperResource(dg.ConfigurableResource):
-    """Speech recognition with faster-whisper."""
+    """Speech recognition with faster-whisper; in the model worker when it is on (resources/model_worker.py)."""
+
+    WORKER_METHODS: ClassVar[tuple[str, ...]] = ("transcribe_here",)
 
     language: str | None = Field(default=None, description="Force a language code and skip detection.")
     model_paths: dict[str, str] = Field(default_factory=dict,
@@ -55,6 +59,13 @@ class WhisperResource(dg.ConfigurableResource):
     ) -> tuple[Transcription, str, DecodeParams]:
         """Each stretch of speech in its own language (see ai_assets.speech.transcript.transcribe). Without a
         rule, the built-in default policy's `clean_single` rule applies."""
+        return model_worker.run(self, "transcribe_here", audio, regions, rule, multilingual_model, heal)
+
+    def transcribe_here(
+        self, audio: np.ndarray, regions: list[tuple[float, float]], rule: AsrRule | None = None,
+        multilingual_model: str | None = None, heal: HealParams | None = DEFAULT_HEAL
+    ) -> tuple[Transcription, str, DecodeParams]:
+        """`transcribe` with the models loaded in this process."""
         if rule is None or multilingual_model is None:
             default = default_policy("asr").parsed()
             rule = rule or default.classes["clean_single"]

@@ -22,6 +22,9 @@ from sensors.uploads import upload_sensor
 from tests.fake_openai import FakeOpenAI
 
 REPO = Path(__file__).resolve().parents[1]
+# Tests load models in their own process (and the child processes they start); the shared model worker is tested
+# on its own (tests/test_model_worker.py) and under `dagster dev` (tests/test_dagster_dev.py).
+os.environ.setdefault("AI_ASSETS_MODEL_WORKER", "off")
 SHARED_MEDIA = REPO.parent / "shared" / "media"
 
 

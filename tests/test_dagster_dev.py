@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from ai_assets.instance import ensure_instance_config
+from resources import model_worker
 from resources.lake import lake_file
 from tests.conftest import REPO, child_env, free_port
 
@@ -44,6 +45,7 @@ def test_upload_sensor_runs_a_dropped_file_under_dagster_dev(layout, media, tmp_
     port = free_port()
     env = child_env(layout)
     env["DAGSTER_HOME"] = str(tmp_path / "dagster_home")
+    env["AI_ASSETS_MODEL_WORKER"] = "on"  # as shipped: runs send their model calls to one shared worker
     # The shipped instance template, as ./dev.sh ui writes it: run queue, pools, retries, run monitoring.
     ensure_instance_config(Path(env["DAGSTER_HOME"]))
     log = open(tmp_path / "dagster-dev.log", "w")
@@ -79,6 +81,11 @@ def test_upload_sensor_runs_a_dropped_file_under_dagster_dev(layout, media, tmp_
         assert key.startswith("drop-test-")
         assert lake_file(layout.lake, "segments", key).exists()
         assert (layout.uploads / "Drop, test.mp4").exists()
+        # The run's model calls went to the shared worker, which outlives the run.
+        worker = model_worker.ping(layout.home)
+        assert worker is not None and os.getpgid(worker) != server.pid  # not in dagster dev's process group
+        served = (layout.home / "run" / "model-worker.log").read_text()
+        assert "ready" in served and "Processing audio" in served  # faster-whisper's own line, from the worker
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         try:
@@ -86,3 +93,7 @@ def test_upload_sensor_runs_a_dropped_file_under_dagster_dev(layout, media, tmp_
         except subprocess.TimeoutExpired:
             os.killpg(server.pid, signal.SIGKILL)
         log.close()
+        # Its own session: stopping dagster dev leaves it running (it exits when idle), so it is stopped here.
+        outlived = model_worker.ping(layout.home)
+        model_worker.stop(layout.home)
+    assert outlived is not None and model_worker.ping(layout.home) is None

@@ -8,7 +8,7 @@ import pyarrow as pa
 from ai_assets.assets.automation import EAGER
 from ai_assets.ingest.audio import load_wav
 from ai_assets.partitions import videos
-from ai_assets.speakers.diarization import DiarizeParams, diarize, speaker_stats
+from ai_assets.speakers.diarization import DiarizeParams, speaker_stats
 from ai_assets.storage.tables import to_table
 from resources import MetricsResource
 from resources.speakers import SpeakerEncoderResource
@@ -28,9 +28,8 @@ def diarization(
     track = audio.to_pylist()[0]
     regions = [(r["start"], r["end"]) for r in track["speech_regions"]]
     params = DiarizeParams.for_embedding(speakers.embedding)
-    segmentation, missing = speakers.segmentation()
     with metrics.track(context) as row:
-        turns = diarize(load_wav(Path(track["audio_path"])), regions, speakers.encoder(), params, segmentation)
+        turns, missing = speakers.diarize(load_wav(Path(track["audio_path"])), regions, params)
         stats = speaker_stats(turns)
         row.model = speakers.embedding if missing else f"segmentation-3.0+{speakers.embedding}"
         row.audio_seconds = track["duration"]

@@ -70,6 +70,8 @@ def main(argv: list[str] | None = None) -> int:
     search.add_argument("-k", type=int, default=10)
     args = parser.parse_args(argv)
     os.environ.setdefault("TQDM_DISABLE", "1")  # model loading progress bars would drown the progress lines
+    # One process runs everything here and loads each model once itself; the shared worker is for daemon runs.
+    os.environ.setdefault("AI_ASSETS_MODEL_WORKER", "off")
     if args.command == "sample":
         from ai_assets.ingest.samples import make_talking_head
 
