@@ -14,7 +14,9 @@
     scan also runs on 60 minutes made the same way: memory there well above the shorter video's means
     it grows with length.
 (d) clip rendering: one 30 s face-tracked 1080x1920 clip with burned captions, at the default clip
-    policy; tracking and ffmpeg time per minute of output, and the crop's jitter.
+    policy; tracking and ffmpeg time per minute of output, and the crop's jitter. render_vs_ffmpeg_ratio is
+    tracking plus rendering against a bare `ffmpeg -ss -i -vf crop,scale -c:v libx264` of the same span at the
+    same size, preset and crf: the physical floor for a render.
 
 Generated videos are cached in <tmp>/ai-assets-bench. One 2-minute cycle of six scenes is encoded and
 then repeated by stream copy, so an hour takes seconds to make; a cycle ends on a different pattern
@@ -228,10 +230,19 @@ def measure_render(seconds: float = 30.0) -> dict:
             ass = to_ass(group_cues(words, style.fits()), spec.width, spec.height, style)
         _, rendering = timed(lambda: render_clip(source, Path(tmp) / "clip.mp4", cut, spec.width, spec.height, path,
             ass=ass, fonts_dir=font.parent if font else None, encoding=Encoding(policy.preset, policy.crf)))
+        # The physical floor: one ffmpeg crop, scale and encode of the same span at the same size and settings.
+        crop = f"crop={path.width}:{path.height}:{int(path.xs[0])}:{int(path.ys[0])}"
+        _, bare = timed(lambda: subprocess.run(
+            ["ffmpeg", "-nostdin", "-y", "-loglevel", "error", "-ss", f"{cut.start:.6f}", "-i", str(source), "-t",
+             f"{cut.duration:.6f}", "-vf", f"{crop},scale={spec.width}:{spec.height}:flags=lanczos,setsar=1,"
+             "format=yuv420p", "-c:v", "libx264", "-preset", policy.preset, "-crf", str(policy.crf), "-c:a", "aac",
+             "-b:a", "128k", str(Path(tmp) / "bare.mp4")], check=True))
     minutes = cut.duration / 60
+    ratio = (tracking["seconds"] + rendering["seconds"]) / bare["seconds"]
     log(f"render of {cut.duration:.0f} s at {spec.width}x{spec.height}: tracking {tracking['seconds']:.1f} s, "
-        f"ffmpeg {rendering['seconds']:.1f} s, jitter {path.jitter} px/s")
+        f"ffmpeg {rendering['seconds']:.1f} s (bare ffmpeg {bare['seconds']:.1f} s), jitter {path.jitter} px/s")
     return {
+        "render_vs_ffmpeg_ratio": round(ratio, 3), "bare_ffmpeg_s": round(bare["seconds"], 2),
         "clip_track_s_per_output_min": round(tracking["seconds"] / minutes, 2),
         "clip_render_s_per_output_min": round(rendering["seconds"] / minutes, 2),
         "clip_jitter_px_s": path.jitter, "clip_face_coverage": path.face_coverage,

@@ -1,8 +1,9 @@
 """upload_sensor: new files in the uploads folder (and S3, when configured) become video partitions.
 
-A tick only lists and hands on, so it stays within seconds whatever lands: settled uploads go to an
-`intake_uploads` run, which hashes and registers them; keys it registered become partitions with their
-`process_video` runs on a later tick. At most MAX_INTAKE_PER_TICK uploads and MAX_READY_PER_TICK partitions
+A tick lists, takes the small local uploads itself within a time budget (INLINE_TAKE_*), and hands the rest on,
+so it stays within seconds whatever lands: the others go to an `intake_uploads` run, which hashes and registers
+them. Registered keys become partitions with their `process_video` runs (in the same tick for uploads taken in it,
+on a later tick for the intake run's). At most MAX_INTAKE_PER_TICK uploads and MAX_READY_PER_TICK partitions
 per tick; the rest waits a tick.
 """
 
@@ -24,6 +25,7 @@ from ai_assets.ingest.intake import (
     run_budget_s,
     scan_local,
     scan_s3,
+    take_inline,
 )
 from ai_assets.jobs import INTAKE_BATCH_TAG, intake_uploads, process_video
 from ai_assets.partitions import videos
@@ -49,6 +51,12 @@ def upload_sensor(context: dg.SensorEvaluationContext, uploads: UploadSource, s3
                 fingerprints[item] = fingerprint
     requests = []
     handed = state.to_request(ready, now, intake.MAX_INTAKE_PER_TICK)
+    taken, handed = take_inline(intake_dir, [(item, fingerprints[item]) for item in handed],
+                                intake.INLINE_TAKE_BUDGET_S, intake.INLINE_TAKE_MAX_BYTES)
+    for item in taken:  # registered already: their partitions are added below, in this tick
+        state.requested.pop(item, None)
+    if taken:
+        context.log.info(f"{len(taken)} small uploads taken in the tick")
     if handed:
         batch_id = queue_batch(intake_dir, [(item, fingerprints[item]) for item in handed])
         context.log.info(f"{len(handed)} new uploads handed to intake run {batch_id}")

@@ -172,6 +172,11 @@ MAX_READY_PER_TICK = 200
 S3_KEYS_PER_TICK = 1000
 # An upload handed to an intake run is not handed on again for this long, unless the run took it sooner.
 REQUEST_TTL_S = 600.0
+# Small local uploads are taken in the tick itself, within these bounds: hashing a few megabytes takes milliseconds,
+# while an intake run adds a run launch and another tick (about 20 s) before the first video can start. Larger
+# files, S3 objects and whatever is left when the time is spent go to the intake run as before.
+INLINE_TAKE_MAX_BYTES = 64_000_000
+INLINE_TAKE_BUDGET_S = 2.0
 
 
 def _digest(value) -> str:
@@ -214,6 +219,25 @@ def take(intake_dir: Path, item: str, fingerprint: list, s3_client_factory) -> U
     write_bytes_atomic(intake_dir / "ready" / upload.key, b"")
     write_bytes_atomic(taken_marker(intake_dir, item, fingerprint), upload.key.encode())
     return upload
+
+
+def take_inline(intake_dir: Path, items: list[tuple[str, list]], budget_s: float,
+                max_bytes: int) -> tuple[list[str], list[str]]:
+    """Take the small local uploads among `items` now, until `budget_s` is spent: (taken, the rest). An upload that
+    cannot be taken here is left to the intake run, which tries again and says why."""
+    began = time.monotonic()
+    taken, rest = [], []
+    for item, fingerprint in items:
+        if item.startswith("s3://") or fingerprint[0] > max_bytes or time.monotonic() - began >= budget_s:
+            rest.append(item)
+            continue
+        try:
+            take(intake_dir, item, fingerprint, None)
+        except Exception:
+            rest.append(item)
+            continue
+        taken.append(item)
+    return taken, rest
 
 
 def ready_keys(intake_dir: Path) -> list[str]:

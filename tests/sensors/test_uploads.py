@@ -43,21 +43,19 @@ def test_new_file_becomes_a_partition_with_a_run_request(layout, instance, media
     first = tick(instance, layout)
     assert first.run_requests == []  # seen once: not yet known to be complete
     second = tick(instance, layout, first.cursor)
-    # Settled: handed to an intake run (hashing is not the tick's work), ahead of queued video runs.
-    [intake] = intakes(second)
-    assert requested(second) == [] and intake.tags["dagster/priority"] == "10"
-    third = tick(instance, layout, second.cursor)
-    [key] = requested(third)
+    # Settled and small: taken in the tick itself (no intake run to wait for), its partition and run in the same tick.
+    assert intakes(second) == []
+    [key] = requested(second)
     assert key.startswith("launch-talk-")
-    assert third.run_requests[0].run_key == key
-    assert int(third.run_requests[0].tags["dagster/max_runtime"]) > 900
+    assert second.run_requests[0].run_key == key
+    assert int(second.run_requests[0].tags["dagster/max_runtime"]) > 900
     assert instance.get_dynamic_partitions(videos.name) == [key]
     assert lookup(layout.intake, key).source == str((layout.uploads / "Launch Talk.mp4").resolve())
     assert (layout.uploads / "Launch Talk.mp4").exists()  # never moved
-    fourth = tick(instance, layout, third.cursor)
-    assert fourth.run_requests == [] and fourth.dynamic_partitions_requests == []  # idempotent
+    third = tick(instance, layout, second.cursor)
+    assert third.run_requests == [] and third.dynamic_partitions_requests == []  # idempotent
     # The cursor forgets taken uploads: it holds only what is in flight.
-    assert WatchState.from_cursor(fourth.cursor).requested == {}
+    assert WatchState.from_cursor(third.cursor).requested == {}
 
 
 def test_same_bytes_again_add_nothing(layout, instance, media):
@@ -72,8 +70,7 @@ def test_same_bytes_again_add_nothing(layout, instance, media):
     for _ in range(4):
         results.append(tick(instance, layout, cursor))
         cursor = results[-1].cursor
-    assert len([r for result in results for r in intakes(result)]) == 1  # the copy is hashed once ...
-    assert [k for result in results for k in requested(result)] == []  # ... and runs no model
+    assert [r for result in results for r in result.run_requests] == []  # the copy is taken, and runs no model
     assert all(result.dynamic_partitions_requests == [] for result in results)
     assert len(instance.get_dynamic_partitions(videos.name)) == 1
 
@@ -93,8 +90,6 @@ def test_half_written_file_is_not_taken(layout, instance, media):
         fh.write(data[5000:])
     result = tick(instance, layout, result.cursor)
     assert result.run_requests == []  # changed again while we looked
-    result = tick(instance, layout, result.cursor)
-    assert len(intakes(result)) == 1
     result = tick(instance, layout, result.cursor)
     [key] = requested(result)
     assert lookup(layout.intake, key).sha256 == sha256_file(media["short"])
@@ -168,6 +163,31 @@ def small_limits(monkeypatch):
     monkeypatch.setattr(intake, "MAX_INTAKE_PER_TICK", 20)
     monkeypatch.setattr(intake, "MAX_READY_PER_TICK", 20)
     monkeypatch.setattr(intake, "S3_KEYS_PER_TICK", 100)
+    monkeypatch.setattr(intake, "INLINE_TAKE_MAX_BYTES", 0)  # every upload goes through intake runs here
+
+
+def test_small_uploads_are_taken_in_the_tick_and_the_rest_go_to_an_intake_run(layout, instance, media, monkeypatch):
+    layout.uploads.mkdir(parents=True)
+    shutil.copyfile(media["short"], layout.uploads / "small.mp4")
+    shutil.copyfile(media["talk"], layout.uploads / "large.mp4")
+    small, large = media["short"].stat().st_size, media["talk"].stat().st_size
+    assert small < large
+    monkeypatch.setattr(intake, "INLINE_TAKE_MAX_BYTES", small)
+    first = tick(instance, layout)
+    second = tick(instance, layout, first.cursor)
+    [key] = requested(second)
+    assert lookup(layout.intake, key).name == "small.mp4"
+    assert handed_items(layout, second) == [str((layout.uploads / "large.mp4").resolve())]
+    third = tick(instance, layout, second.cursor)  # the intake run (carried out by tick()) registered it
+    [later] = requested(third)
+    assert lookup(layout.intake, later).name == "large.mp4"
+    # With no time left in the tick, small uploads are handed on as well.
+    monkeypatch.setattr(intake, "INLINE_TAKE_BUDGET_S", 0.0)
+    shutil.copyfile(media["odd_name"], layout.uploads / "another.mp4")
+    (layout.uploads / "another.mp4").write_bytes((layout.uploads / "another.mp4").read_bytes() + b"\0")
+    fourth = tick(instance, layout, third.cursor)
+    fifth = tick(instance, layout, fourth.cursor)
+    assert requested(fifth) == [] and handed_items(layout, fifth) == [str((layout.uploads / "another.mp4").resolve())]
 
 
 def test_a_hundred_uploads_are_handed_on_in_bounded_ticks_and_the_cursor_forgets_them(layout, instance, small_limits):
