@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -140,13 +141,18 @@ def _sensor_ticked(port: int) -> bool:
         return False
 
 
-def run_daemon(videos: list[Path], home: Path, timeout_s: float) -> dict:
+def run_daemon(videos: list[Path], home: Path, timeout_s: float, max_runs: int | None = None) -> dict:
     import socket
 
     dagster_home = home / "dagster_home"
     env = env_for(home, dagster_home)
     subprocess.run([sys.executable, "-m", "ai_assets.instance", str(dagster_home)], env=env, check=True,
                    stdout=subprocess.DEVNULL)
+    if max_runs:  # an experiment on the run queue: the template without its first line is left as it is
+        config = dagster_home / "dagster.yaml"
+        lines = config.read_text().splitlines()[1:]
+        config.write_text("\n".join(re.sub(r"max_concurrent_runs: \d+", f"max_concurrent_runs: {max_runs}", line)
+                                    for line in lines) + "\n")
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
@@ -215,6 +221,9 @@ def run_daemon(videos: list[Path], home: Path, timeout_s: float) -> dict:
             "stage_mean_s": stage_seconds(home),
         }
     finally:
+        from resources import model_worker
+
+        model_worker.stop(home)  # the runs' shared model worker lives in its own session
         os.killpg(server.pid, signal.SIGTERM)
         try:
             server.wait(timeout=60)
@@ -228,22 +237,32 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("count", nargs="?", type=int, default=12)
     parser.add_argument("seconds", nargs="?", type=float, default=60.0)
     parser.add_argument("--timeout", type=float, default=3600.0)
+    parser.add_argument("--daemon-only", type=float, nargs="?", const=0.0, metavar="CLI_WALL_S",
+                        help="skip the CLI path (and compare with an earlier CLI wall time, if given)")
+    parser.add_argument("--max-runs", type=int, help="override the template's max_concurrent_runs (an experiment)")
+    parser.add_argument("--step-threads", type=int, help="AI_ASSETS_STEP_THREADS for the daemon path (an experiment)")
     args = parser.parse_args(argv)
     cache = Path(tempfile.gettempdir()) / "ai-assets-bench" / f"load-{args.count}x{args.seconds:g}"
     cache.mkdir(parents=True, exist_ok=True)
     videos = make_videos(cache, args.count, args.seconds)
     log(f"{len(videos)} videos of {args.seconds:g} s in {cache}")
     with tempfile.TemporaryDirectory() as tmp:
-        cli = run_cli(videos, Path(tmp) / "cli-home")
+        if args.daemon_only is not None:
+            cli = {"wall_s": args.daemon_only or None, "earlier_run": True}
+        else:
+            cli = run_cli(videos, Path(tmp) / "cli-home")
         log(f"cli: {cli}")
-        daemon = run_daemon(videos, Path(tmp) / "daemon-home", args.timeout)
+        if args.step_threads:
+            os.environ["AI_ASSETS_STEP_THREADS"] = str(args.step_threads)
+        daemon = run_daemon(videos, Path(tmp) / "daemon-home", args.timeout, args.max_runs)
+        daemon.update(max_runs_override=args.max_runs, step_threads=args.step_threads)
         log(f"daemon: {daemon}")
     minutes = args.count * args.seconds / 60
     out = {
         "videos": args.count, "seconds_each": args.seconds, "cli": cli, "daemon": daemon,
-        "throughput_ratio": round(cli["wall_s"] / daemon["wall_s"], 3) if daemon["wall_s"] else None,
+        "throughput_ratio": round(cli["wall_s"] / daemon["wall_s"], 3) if daemon["wall_s"] and cli["wall_s"] else None,
         "daemon_x_realtime": round(minutes * 60 / daemon["wall_s"], 2) if daemon["wall_s"] else None,
-        "cli_x_realtime": round(minutes * 60 / cli["wall_s"], 2),
+        "cli_x_realtime": round(minutes * 60 / cli["wall_s"], 2) if cli["wall_s"] else None,
     }
     print(json.dumps(out))
     return 0

@@ -6,6 +6,7 @@ import dagster as dg
 import numpy as np
 
 from ai_assets.storage.models import LOADED
+from ai_assets.storage.settings import step_threads
 from resources import model_worker
 
 
@@ -43,7 +44,11 @@ class SpeakerEncoderResource(dg.ConfigurableResource):
         return model_worker.run(self, "diarize_here", samples, regions, params)
 
     def diarize_here(self, samples: np.ndarray, regions: list[tuple[float, float]], params):
+        import torch
+
         from ai_assets.speakers.diarization import diarize
+
+        torch.set_num_threads(step_threads())
 
         segmentation, missing = self.segmentation()
         return diarize(samples, regions, self.encoder(), params, segmentation), missing

@@ -6,7 +6,6 @@ only how: device, threads, where models come from.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import ClassVar
 
@@ -17,7 +16,7 @@ from pydantic import Field
 from ai_assets.policy.documents import AsrRule, default_policy
 from ai_assets.speech.transcript import DEFAULT_HEAL, DecodeParams, HealParams, Transcription, transcribe
 from ai_assets.storage.models import LOADED, ModelRegistry
-from ai_assets.storage.settings import Layout
+from ai_assets.storage.settings import Layout, step_threads
 from resources import model_worker
 
 
@@ -33,7 +32,7 @@ class WhisperResource(dg.ConfigurableResource):
     cache_dir: str | None = Field(default=None,
         description="Where joined or downloaded models go; default $AI_ASSETS_HOME/models.")
     device: str = "cpu"
-    cpu_threads: int = Field(default=0, description="0 uses every core.")
+    cpu_threads: int = Field(default=0, description="0: $AI_ASSETS_STEP_THREADS, else every core.")
 
     def registry(self) -> ModelRegistry:
         cache = Path(self.cache_dir) if self.cache_dir else Layout.from_env().model_cache
@@ -47,7 +46,7 @@ class WhisperResource(dg.ConfigurableResource):
         from faster_whisper import WhisperModel
 
         path = self.model_path(name)
-        threads = self.cpu_threads or len(os.sched_getaffinity(0))
+        threads = self.cpu_threads or step_threads()
         return LOADED.get(
             ("whisper", str(path), self.device, compute_type, threads),
             lambda: WhisperModel(str(path), device=self.device, compute_type=compute_type, cpu_threads=threads),

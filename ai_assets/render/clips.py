@@ -23,6 +23,7 @@ from ai_assets.render.captions import CaptionStyle, clip_words, group_cues, to_a
 from ai_assets.render.encode import ClipCut, ClipOutput, Encoding, render_outputs, render_thumbnail
 from ai_assets.render.reframe import CropPath, FaceSample, crop_size, plan_crop, track_faces
 from ai_assets.storage.files import write_bytes_atomic
+from ai_assets.storage.settings import step_threads
 
 # Below this share of track samples with a face, the clip uses the no-face layout.
 MIN_FACE_COVERAGE = 0.3
@@ -202,7 +203,7 @@ def render_jobs(
         groups.setdefault((item.cut.start, item.cut.frames), []).append(item)
     for group in groups.values():
         render_outputs(source.path, group[0].cut, [item.output for item in group],
-                       Encoding(policy.preset, policy.crf), source.has_audio)
+                       Encoding(policy.preset, policy.crf, threads=step_threads()), source.has_audio)
     return [_finish(item, source, policy, out_dir, samples) for item in planned]
 
 

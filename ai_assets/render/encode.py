@@ -84,6 +84,7 @@ class Encoding:
     preset: str = "ultrafast"
     crf: int = 21
     audio_bitrate: str = "128k"
+    threads: int = 0  # x264 and filter-graph threads; 0 lets ffmpeg take every core
 
 
 @dataclass(frozen=True)
@@ -182,11 +183,14 @@ def render_outputs(source: Path, cut: ClipCut, outputs: Sequence[ClipOutput], en
                 (work_dir / f"crop{k}.cmd").write_text(_crop_commands(out.path, cut.fps, f"reframe{k}"))
             if out.ass is not None:
                 (work_dir / f"captions{k}.ass").write_text(out.ass, encoding="utf-8")
-        args = ["ffmpeg", "-nostdin", "-y", "-loglevel", "error", "-ss", f"{cut.start:.6f}", "-i",
+        threads = ["-filter_complex_threads", str(encoding.threads)] if encoding.threads else []
+        args = ["ffmpeg", "-nostdin", "-y", "-loglevel", "error", *threads, "-ss", f"{cut.start:.6f}", "-i",
             str(source.resolve()), "-filter_complex", _video_filter(cut.fps, outputs)]
         for k, partial in enumerate(partials):
             args += ["-map", f"[v{k}]", "-frames:v", str(cut.frames), "-c:v", "libx264", "-preset", encoding.preset,
                      "-crf", str(encoding.crf), "-profile:v", "high", "-movflags", "+faststart"]
+            if encoding.threads:
+                args += ["-threads:v", str(encoding.threads)]
             if has_audio:
                 args += ["-map", "0:a:0", "-c:a", "aac", "-b:a", encoding.audio_bitrate, "-ar", "48000", "-af",
                     "aresample=async=1:first_pts=0"]

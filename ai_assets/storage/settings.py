@@ -55,3 +55,15 @@ class Layout:
     @property
     def dagster_home(self) -> Path:
         return self.home / "dagster_home"
+
+
+THREADS_ENV = "AI_ASSETS_STEP_THREADS"
+
+
+def step_threads() -> int:
+    """Threads one model or encoder call may use: $AI_ASSETS_STEP_THREADS when set, else (0 or unset) every core."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    value = os.environ.get(THREADS_ENV, "").strip()
+    if value.isdigit() and int(value) > 0:
+        return min(cores, int(value))
+    return cores
