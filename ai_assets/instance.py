@@ -11,6 +11,7 @@ own and is left alone.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import socket
 import sys
@@ -123,6 +124,9 @@ def ensure_instance_config(dagster_home: Path, machine: Machine | None = None) -
         url = os.environ.get(POSTGRES_URL_ENV)
         if url and (problem := postgres_url_problem(url)):
             raise ValueError(problem)
+        if url and importlib.util.find_spec("dagster_postgres") is None:
+            raise ValueError(f"{POSTGRES_URL_ENV} is set but dagster-postgres is not installed: "
+                             "pip install 'ai-assets[postgres]'")
         postgres = bool(url) or (old is not None and f"env: {POSTGRES_URL_ENV}" in old)
         text = instance_yaml(machine or Machine.current(), postgres)
         if text != old:

@@ -22,14 +22,17 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import hashlib
 import importlib
 import json
 import logging
 import os
+import pickle
 import secrets
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from multiprocessing import AuthenticationError
@@ -61,9 +64,29 @@ def _run_dir(home: Path) -> Path:
     return home / "run"
 
 
+# What a worker's results depend on besides each call's arguments: the code of the model paths and these settings.
+# They are part of the address, so after an upgrade or a changed setting runs start a new worker (the old one
+# exits when idle) instead of getting answers from old code.
+_CODE = ("resources", "ai_assets/speech", "ai_assets/speakers", "ai_assets/language", "ai_assets/storage")
+_SETTINGS = ("AI_ASSETS_STEP_THREADS", "AI_ASSETS_ALLOW_DOWNLOAD", "HF_HUB_OFFLINE")
+
+
+@functools.cache
+def _code_fingerprint() -> str:
+    repo = Path(__file__).resolve().parents[1]
+    digest = hashlib.sha256(sys.executable.encode())
+    for folder in _CODE:
+        for path in sorted((repo / folder).rglob("*.py")):
+            stat = path.stat()
+            digest.update(f"{path.relative_to(repo)}:{stat.st_size}:{stat.st_mtime_ns}".encode())
+    return digest.hexdigest()
+
+
 def address(home: Path) -> str:
-    """The worker's abstract socket name for this home (one worker per home, whatever the working directory)."""
-    return "\0ai-assets-model-worker-" + hashlib.sha256(str(home.resolve()).encode()).hexdigest()[:16]
+    """The worker's abstract socket name for this home, this code and these settings."""
+    settings = [os.environ.get(name, "") for name in _SETTINGS]
+    key = json.dumps([str(home.resolve()), _code_fingerprint(), settings])
+    return "\0ai-assets-model-worker-" + hashlib.sha256(key.encode()).hexdigest()[:16]
 
 
 def _key(home: Path) -> bytes:
@@ -71,12 +94,16 @@ def _key(home: Path) -> bytes:
     path = _run_dir(home) / "model-worker.key"
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path.with_suffix(".tmp"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as out:
-            out.write(secrets.token_bytes(32))
-        with contextlib.suppress(FileExistsError):
-            os.link(path.with_suffix(".tmp"), path)  # the first writer wins; the others read its key
-        path.with_suffix(".tmp").unlink(missing_ok=True)
+        fd, partial = tempfile.mkstemp(dir=path.parent, prefix=".key-")  # private to this writer, mode 0600
+        try:
+            with os.fdopen(fd, "wb") as out:
+                out.write(secrets.token_bytes(32))
+                out.flush()
+                os.fsync(out.fileno())
+            with contextlib.suppress(FileExistsError):
+                os.link(partial, path)  # the first writer wins; the others read its key
+        finally:
+            os.unlink(partial)
     return path.read_bytes()
 
 
@@ -91,6 +118,8 @@ def connect(home: Path):
         return _connect(home, key)
     except (ConnectionRefusedError, FileNotFoundError):
         pass
+    except (OSError, EOFError, AuthenticationError) as exc:  # exiting mid-handshake, or holding another key
+        raise WorkerUnavailable(f"the model worker refused the connection: {type(exc).__name__}") from None
     lock_path = _run_dir(home) / "model-worker.lock"
     with open(lock_path, "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # one starter; the others wait here and then connect
@@ -132,8 +161,8 @@ def call(resource, method: str, *args):
     request = (cls.__module__, cls.__qualname__, resource.model_dump(), method, args)
     try:
         conn = connect(home)
-    except OSError as exc:
-        raise WorkerUnavailable(f"could not reach the model worker: {exc}") from None
+    except (OSError, EOFError, AuthenticationError) as exc:
+        raise WorkerUnavailable(f"could not reach the model worker: {exc or type(exc).__name__}") from None
     try:
         conn.send(request)
         status, payload = conn.recv()
@@ -191,6 +220,16 @@ def stop(home: Path, timeout_s: float = 30.0) -> bool:
     return True
 
 
+def _portable(exc: Exception) -> Exception:
+    """`exc` if it survives a pickle round trip (the run raises it as it is), else a RuntimeError saying what it
+    was: an exception whose constructor wants other arguments would fail to unpickle in the run."""
+    try:
+        pickle.loads(pickle.dumps(exc))
+        return exc
+    except Exception:
+        return RuntimeError(f"{type(exc).__name__}: {exc}")
+
+
 class _Worker:
     def __init__(self, home: Path, idle_exit_s: float):
         self.home, self.idle_exit_s = home, idle_exit_s
@@ -211,20 +250,30 @@ class _Worker:
             return self.resources[key], self.locks.setdefault(f"{module}.{name}", threading.Lock())
 
     def handle(self, conn) -> None:
+        """One request; `active` was counted by the accept loop, so an idle exit never cuts a call short."""
+        called = False
+        try:
+            called = self._handle(conn)
+        finally:
+            with self.guard:
+                self.active -= 1
+                if called:  # a ping is not use: it must not keep an idle worker alive
+                    self.last = time.monotonic()
+
+    def _handle(self, conn) -> bool:
+        """Serve one request; True if it was a model call."""
         with conn:
             try:
                 request = conn.recv()
             except (EOFError, OSError):
-                return
+                return False
             if request == ("ping",):
                 conn.send(("ok", os.getpid()))
-                return
+                return False
             if request == ("stop",):
                 conn.send(("ok", None))
                 self.exit()
             module, name, config, method, args = request
-            with self.guard:
-                self.active += 1
             try:
                 resource, lock = self.resource(module, name, config)
                 if method not in getattr(type(resource), "WORKER_METHODS", ()):
@@ -234,16 +283,13 @@ class _Worker:
                     result = getattr(resource, method)(*args)
                 reply = ("ok", result)
             except Exception as exc:
-                reply = ("error", exc)
-            finally:
-                with self.guard:
-                    self.active -= 1
-                    self.last = time.monotonic()
+                reply = ("error", _portable(exc))
             try:
                 conn.send(reply)
-            except Exception:  # the exception could not be pickled, or the caller went away
+            except Exception:  # the result could not be pickled, or the caller went away
                 with contextlib.suppress(Exception):
                     conn.send(("error", RuntimeError(f"{type(reply[1]).__name__}: {reply[1]}")))
+        return True
 
     def watch_idle(self) -> None:
         while True:
@@ -265,8 +311,10 @@ class _Worker:
         while True:
             try:
                 conn = self.listener.accept()
-            except (OSError, AuthenticationError):  # a failed handshake (wrong key), a caller gone
+            except Exception:  # a failed handshake (wrong key), a caller gone mid-handshake: never fatal
                 continue
+            with self.guard:
+                self.active += 1
             threading.Thread(target=self.handle, args=(conn,), daemon=True).start()
 
 

@@ -124,3 +124,22 @@ def test_off_means_in_process(worker_home, monkeypatch):
     TextEmbedder().encode(["hello"], "all-MiniLM-L6-v2")
     assert model_worker.ping(worker_home) is None
     assert not Path(worker_home / "run" / "model-worker.log").exists()
+
+
+class NeedsTwo(Exception):
+    def __init__(self, a, b):
+        super().__init__(f"{a} and {b}")
+
+
+def test_exceptions_that_would_not_unpickle_come_back_as_a_runtime_error():
+    assert isinstance(model_worker._portable(ValueError("plain")), ValueError)
+    converted = model_worker._portable(NeedsTwo(1, 2))
+    assert type(converted) is RuntimeError and str(converted) == "NeedsTwo: 1 and 2"
+
+
+def test_the_address_changes_with_the_settings_the_results_depend_on(tmp_path, monkeypatch):
+    monkeypatch.delenv("AI_ASSETS_STEP_THREADS", raising=False)
+    before = model_worker.address(tmp_path)
+    assert model_worker.address(tmp_path) == before and model_worker.address(tmp_path / "other") != before
+    monkeypatch.setenv("AI_ASSETS_STEP_THREADS", "1")
+    assert model_worker.address(tmp_path) != before  # a worker started with other settings is not reused

@@ -91,15 +91,16 @@ def lookup(intake_dir: Path, key: str) -> Upload | None:
     return Upload(**json.loads(path.read_text()))
 
 
-def ingest_local(intake_dir: Path, path: Path) -> Upload:
-    """Hash a local file and register it, with its sidecar reference if any; the file is left where it is."""
+def ingest_local(intake_dir: Path, path: Path, probe: bool = True) -> Upload:
+    """Hash a local file and register it, with its sidecar reference if any; the file is left where it is.
+    `probe` reads the container's declared duration (for the run's time limit); without it the size stands in."""
     from ai_assets.ingest.source_video import declared_duration
 
     path = path.resolve()
     sha = sha256_file(path)
     upload = register(
         intake_dir, Upload(key=video_key(path.name, sha), name=path.name, source=str(path), sha256=sha,
-            size=path.stat().st_size, duration=declared_duration(path))
+            size=path.stat().st_size, duration=declared_duration(path) if probe else None)
     )
     for suffix in REFERENCE_SUFFIXES:
         sidecar = path.with_suffix(suffix)
@@ -208,14 +209,14 @@ def read_batch(intake_dir: Path, batch_id: str) -> list[tuple[str, list]]:
         .read_text())]
 
 
-def take(intake_dir: Path, item: str, fingerprint: list, s3_client_factory) -> Upload:
+def take(intake_dir: Path, item: str, fingerprint: list, s3_client_factory, probe: bool = True) -> Upload:
     """Hash and register one upload (the intake run's work, out of the sensor tick), then mark its key ready for
     the sensor to add as a partition and this version of the upload as taken."""
     if item.startswith("s3://"):
         bucket, _, key = item.removeprefix("s3://").partition("/")
         upload = ingest_s3(intake_dir, s3_client_factory(), bucket, key)
     else:
-        upload = ingest_local(intake_dir, Path(item))
+        upload = ingest_local(intake_dir, Path(item), probe)
     write_bytes_atomic(intake_dir / "ready" / upload.key, b"")
     write_bytes_atomic(taken_marker(intake_dir, item, fingerprint), upload.key.encode())
     return upload
@@ -232,7 +233,9 @@ def take_inline(intake_dir: Path, items: list[tuple[str, list]], budget_s: float
             rest.append(item)
             continue
         try:
-            take(intake_dir, item, fingerprint, None)
+            # Hashing only: the sensor's process never parses an upload's media (a crafted file could crash or
+            # hang the decoder there); the run's time limit then follows the size.
+            take(intake_dir, item, fingerprint, None, probe=False)
         except Exception:
             rest.append(item)
             continue

@@ -176,11 +176,12 @@ def test_small_uploads_are_taken_in_the_tick_and_the_rest_go_to_an_intake_run(la
     first = tick(instance, layout)
     second = tick(instance, layout, first.cursor)
     [key] = requested(second)
-    assert lookup(layout.intake, key).name == "small.mp4"
+    # Hashed in the tick, never parsed there: its run's time limit follows the size instead of the duration.
+    assert lookup(layout.intake, key).name == "small.mp4" and lookup(layout.intake, key).duration is None
     assert handed_items(layout, second) == [str((layout.uploads / "large.mp4").resolve())]
     third = tick(instance, layout, second.cursor)  # the intake run (carried out by tick()) registered it
     [later] = requested(third)
-    assert lookup(layout.intake, later).name == "large.mp4"
+    assert lookup(layout.intake, later).name == "large.mp4" and lookup(layout.intake, later).duration > 0
     # With no time left in the tick, small uploads are handed on as well.
     monkeypatch.setattr(intake, "INLINE_TAKE_BUDGET_S", 0.0)
     shutil.copyfile(media["odd_name"], layout.uploads / "another.mp4")
