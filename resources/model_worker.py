@@ -30,13 +30,15 @@ import logging
 import os
 import pickle
 import secrets
+import socket
+import struct
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 from multiprocessing import AuthenticationError
-from multiprocessing.connection import Client, Listener
+from multiprocessing.connection import Client, Listener, answer_challenge, deliver_challenge
 from pathlib import Path
 
 from ai_assets.storage.settings import Layout
@@ -48,6 +50,8 @@ IDLE_ENV = "AI_ASSETS_MODEL_WORKER_IDLE_S"
 IDLE_EXIT_S = 900.0
 # Starting takes the interpreter, numpy and the resource modules (the models load on first use, inside a call).
 START_TIMEOUT_S = 60.0
+# A caller that connects and then says nothing is dropped after this long.
+HANDSHAKE_S = 10.0
 # The worker's log is kept to about this size: one older file beside it.
 LOG_KEEP_BYTES = 5_000_000
 
@@ -220,6 +224,12 @@ def stop(home: Path, timeout_s: float = 30.0) -> bool:
     return True
 
 
+def _limit_reads(conn, seconds: float) -> None:
+    """A read on `conn` fails (OSError) after `seconds` without data, instead of waiting forever."""
+    with socket.socket(fileno=os.dup(conn.fileno())) as sock:  # the same socket; closing the copy leaves it open
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, struct.pack("ll", int(seconds), 0))
+
+
 def _portable(exc: Exception) -> Exception:
     """`exc` if it survives a pickle round trip (the run raises it as it is), else a RuntimeError saying what it
     was: an exception whose constructor wants other arguments would fail to unpickle in the run."""
@@ -233,7 +243,10 @@ def _portable(exc: Exception) -> Exception:
 class _Worker:
     def __init__(self, home: Path, idle_exit_s: float):
         self.home, self.idle_exit_s = home, idle_exit_s
-        self.listener = Listener(address(home), family="AF_UNIX", authkey=_key(home))
+        # No authkey on the listener: its accept() would run the handshake in the accept loop, where one caller
+        # that connects and stalls would block every other; each handshake runs in its connection's thread.
+        self.key = _key(home)
+        self.listener = Listener(address(home), family="AF_UNIX")
         self.resources: dict[tuple, object] = {}
         self.locks: dict[str, threading.Lock] = {}
         self.guard = threading.Lock()
@@ -261,11 +274,16 @@ class _Worker:
                     self.last = time.monotonic()
 
     def _handle(self, conn) -> bool:
-        """Serve one request; True if it was a model call."""
+        """Authenticate the caller, then serve one request; True if it was a model call."""
         with conn:
             try:
+                # The handshake and the request arrive at once from a real caller; a peer that stalls on either is
+                # dropped after HANDSHAKE_S without data instead of holding this thread.
+                _limit_reads(conn, HANDSHAKE_S)
+                deliver_challenge(conn, self.key)
+                answer_challenge(conn, self.key)
                 request = conn.recv()
-            except (EOFError, OSError):
+            except (EOFError, OSError, AuthenticationError):
                 return False
             if request == ("ping",):
                 conn.send(("ok", os.getpid()))

@@ -143,3 +143,24 @@ def test_the_address_changes_with_the_settings_the_results_depend_on(tmp_path, m
     assert model_worker.address(tmp_path) == before and model_worker.address(tmp_path / "other") != before
     monkeypatch.setenv("AI_ASSETS_STEP_THREADS", "1")
     assert model_worker.address(tmp_path) != before  # a worker started with other settings is not reused
+
+
+def test_a_caller_that_connects_and_says_nothing_blocks_no_one_and_is_dropped(worker_home):
+    import socket
+
+    TextEmbedder().encode(["start it"], "all-MiniLM-L6-v2")
+    silent = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    silent.connect(model_worker.address(worker_home))
+    try:
+        answered = []
+        thread = threading.Thread(target=lambda: answered.append(model_worker.ping(worker_home)), daemon=True)
+        thread.start()
+        thread.join(timeout=model_worker.HANDSHAKE_S - 2)  # served while the silent caller still holds on
+        assert answered and answered[0] is not None
+        silent.settimeout(model_worker.HANDSHAKE_S + 20)
+        received = b""
+        while chunk := silent.recv(4096):  # the challenge, then the worker hangs up on it
+            received += chunk
+        assert received  # it was challenged, never served
+    finally:
+        silent.close()
