@@ -20,7 +20,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from ai_assets.storage.settings import Layout
+from ai_assets.storage.settings import Layout, available_cores
 
 MARKER = "# ai-assets instance template"
 # Peak memory of one run with every model loaded (measured: ~1.1 GB), with headroom.
@@ -63,7 +63,7 @@ class Machine:
 
     @classmethod
     def current(cls) -> Machine:
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        cores = available_cores()
         memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1e9
         return cls(cores=max(1, cores), memory_gb=memory)
 

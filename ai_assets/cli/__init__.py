@@ -21,6 +21,11 @@ import argparse
 import os
 from pathlib import Path
 
+# Every command runs its jobs in this one process, which loads each model once itself; the shared model worker
+# (resources/model_worker.py) is for daemon runs. Set on import, so code calling a command module directly
+# (benchmarks call ai_assets.cli.process.process_files) gets the same.
+os.environ.setdefault("AI_ASSETS_MODEL_WORKER", "off")
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="ai-assets", description=__doc__,
@@ -70,8 +75,6 @@ def main(argv: list[str] | None = None) -> int:
     search.add_argument("-k", type=int, default=10)
     args = parser.parse_args(argv)
     os.environ.setdefault("TQDM_DISABLE", "1")  # model loading progress bars would drown the progress lines
-    # One process runs everything here and loads each model once itself; the shared worker is for daemon runs.
-    os.environ.setdefault("AI_ASSETS_MODEL_WORKER", "off")
     if args.command == "sample":
         from ai_assets.ingest.samples import make_talking_head
 

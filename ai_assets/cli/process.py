@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 import sys
 import time
@@ -22,8 +21,6 @@ def process_files(files: list[Path], top: int) -> int:
     from ai_assets.storage.metrics import MetricsStore
     from ai_assets.storage.settings import Layout
 
-    # Every video runs in this one process, which loads each model once itself; benchmarks call this directly.
-    os.environ.setdefault("AI_ASSETS_MODEL_WORKER", "off")
     layout = Layout.from_env()
     instance = get_instance(layout)
     job = build_defs(layout).resolve_job_def("process_video")

@@ -221,13 +221,6 @@ def thumbnail_time(samples: list[FaceSample], duration: float) -> float:
     return max(faces, key=lambda s: s.size).time if faces else duration / 3
 
 
-def _track(job: ClipJob, jobs: list[ClipJob], source: SourceVideo, policy: ClipPolicy) -> list[FaceSample]:
-    """Faces over the longest job starting where `job` starts, so its platforms share one track."""
-    longest = max(j.end for j in jobs if j.start == job.start)
-    first = ClipCut.snap(job.start, longest, source.fps)
-    return track_faces(source.path, first.start, first.start + first.duration, policy.reframe.track_fps)
-
-
 def _tracks(starts: list[float], jobs: list[ClipJob], source: SourceVideo,
             policy: ClipPolicy) -> dict[float, list[FaceSample]]:
     """Face samples for each start in `starts`, on its own clock, over the longest job from it. Spans that overlap
@@ -302,4 +295,5 @@ def render_one(job: ClipJob, jobs: list[ClipJob], source: SourceVideo, words: li
     kept = existing_render(job, source, policy, out_dir)
     if kept is not None:
         return kept
-    return render_job(job, source, words, cut_times, policy, out_dir, font, _track(job, jobs, source, policy))
+    samples = _tracks([job.start], jobs, source, policy)[job.start]
+    return render_job(job, source, words, cut_times, policy, out_dir, font, samples)

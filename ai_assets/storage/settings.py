@@ -60,9 +60,14 @@ class Layout:
 THREADS_ENV = "AI_ASSETS_STEP_THREADS"
 
 
+def available_cores() -> int:
+    """The cores this process may run on (its CPU affinity, which containers and taskset narrow)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
 def step_threads() -> int:
     """Threads one model or encoder call may use: $AI_ASSETS_STEP_THREADS when set, else (0 or unset) every core."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    cores = available_cores()
     value = os.environ.get(THREADS_ENV, "").strip()
     if value.isdigit() and int(value) > 0:
         return min(cores, int(value))
