@@ -6,6 +6,7 @@ so the same shape of input is then synthesised with espeak-ng from the sample te
 
 from __future__ import annotations
 
+import os
 import random
 import re
 import sys
@@ -17,6 +18,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+# A benchmark times the models in its own process, side by side with its baseline; a shared model worker
+# (resources/model_worker.py) would put one side in another process with its own threads and leave it
+# running afterwards. load.py turns it back on for the daemon it measures.
+os.environ.setdefault("AI_ASSETS_MODEL_WORKER", "off")
 
 from ai_assets.ingest.audio import SAMPLE_RATE
 from ai_assets.ingest.samples import SAMPLE_TEXT, mux_over_scenes, speak

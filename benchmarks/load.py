@@ -94,6 +94,7 @@ def env_for(home: Path, dagster_home: Path | None) -> dict[str, str]:
     env = dict(os.environ)
     env["AI_ASSETS_HOME"] = str(home)
     env.pop("DAGSTER_HOME", None)
+    env.pop("AI_ASSETS_MODEL_WORKER", None)  # the product's default (a shared worker), not benchmarks/common's
     if dagster_home is not None:
         env["DAGSTER_HOME"] = str(dagster_home)
     return env
