@@ -96,6 +96,8 @@ class Compacted:
         if not self.pieces:
             return t
         s = t * self.rate
+        if abs(s - round(s)) < 1e-6:  # a seam computed in floats lands a hair past it; keep it on the seam
+            s = float(round(s))
         i = (bisect.bisect_left if end else bisect.bisect_right)(self._starts, s) - 1
         a, b, c = self.pieces[max(i, 0)]
         return min(a + max(s - c, 0.0), b) / self.rate
