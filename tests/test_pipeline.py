@@ -1,6 +1,7 @@
 """The whole graph for one partition, with the real tiny.en and MiniLM models."""
 
 import json
+import re
 from pathlib import Path
 
 import dagster as dg
@@ -17,6 +18,7 @@ from ai_assets.language.sentences import sentences
 from ai_assets.policy.documents import PolicyStore, default_policy
 from ai_assets.ranking.feedback import FeedbackError, record
 from ai_assets.render.captions import parse_srt
+from ai_assets.render.clips import clip_id as make_clip_id
 from ai_assets.render.encode import probe_clip
 from ai_assets.speech.wer import normalize
 from ai_assets.storage.catalog import connect
@@ -143,15 +145,19 @@ def test_clip_copy_falls_back_to_extractive_copy_without_an_endpoint(processed):
 
 def test_feedback_is_stored_with_the_clip_signals_and_queryable(processed):
     home = processed["layout"].home
-    clip_id = f"{processed['key']}:1:tiktok"
-    entry = record(clip_id, rating=5, selected=True, views=1200, retention=0.62, home=home)
+    clip = next(c for c in table(processed, "clips") if c["platform"] == "tiktok" and c["rank"] == 1)
     segment = next(s for s in table(processed, "segments") if s["platform"] == "tiktok" and s["rank"] == 1)
+    # Keyed by what the clip shows, not by its rank: a re-rank keeps the id of a clip that stays.
+    clip_id = clip["clip_id"]
+    assert clip_id == make_clip_id(processed["key"], "tiktok", segment["start"], segment["end"])
+    assert re.fullmatch(rf"{processed['key']}:tiktok:[0-9a-f]{{8}}", clip_id)
+    entry = record(clip_id, rating=5, selected=True, views=1200, retention=0.62, home=home)
     assert all(entry[k] == segment[k] for k in SIGNALS)
     conn = connect(home)
     assert conn.execute("select clip_id, rating, selected, views, retention from feedback").fetchall() == [(clip_id,
             5, True, 1200, 0.62)]
-    with pytest.raises(FeedbackError, match="unknown clip id 'nope:1:tiktok'"):
-        record("nope:1:tiktok", rating=3, home=home)
+    with pytest.raises(FeedbackError, match="unknown clip id 'nope:tiktok:00000000'"):
+        record("nope:tiktok:00000000", rating=3, home=home)
     with pytest.raises(FeedbackError, match="rating must be 1–5"):
         record(clip_id, rating=9, home=home)
 

@@ -5,11 +5,14 @@ from pathlib import Path
 import dagster as dg
 import pyarrow as pa
 
-from ai_assets.assets.automation import EAGER, TRANSIENT
+from ai_assets.assets.automation import ON_CHANGE, TRANSIENT
+from ai_assets.assets.outputs import table_output
 from ai_assets.assets.policies import clip_policy
+from ai_assets.code_version import code_version
 from ai_assets.language.sentences import sentences
 from ai_assets.partitions import videos
-from ai_assets.render.clips import SourceVideo, plan_jobs, platform_ranking, render_clips
+from ai_assets.policy.views import view_version
+from ai_assets.render.clips import SourceVideo, clip_id, plan_jobs, platform_ranking, render_clips
 from ai_assets.render.encode import ClipCut
 from ai_assets.storage.tables import to_table
 from resources import ClipStore, MetricsResource
@@ -17,8 +20,8 @@ from resources.policies import PolicyResource
 
 
 @dg.asset(
-    partitions_def=videos, group_name="clips", code_version="3", kinds={"ffmpeg"},
-    deps=[clip_policy], automation_condition=EAGER, pool="encode", retry_policy=TRANSIENT,
+    partitions_def=videos, group_name="clips", code_version=code_version(__name__), kinds={"ffmpeg"},
+    deps=[clip_policy], automation_condition=ON_CHANGE, pool="encode", retry_policy=TRANSIENT,
 )
 def clips(
     context: dg.AssetExecutionContext, source_video: pa.Table, transcript: pa.Table, segments: pa.Table,
@@ -49,7 +52,8 @@ def clips(
             for platform in job.platforms:
                 segment = platform_ranking(segment_rows, platform)[job.rank - 1]
                 rows.append({
-                    "video": context.partition_key, "clip_id": f"{context.partition_key}:{job.rank}:{platform}",
+                    "video": context.partition_key,
+                    "clip_id": clip_id(context.partition_key, platform, segment["start"], segment["end"]),
                     "platform": platform, "rank": job.rank, "start": round(cut.start, 4),
                     "end": round(cut.start + cut.duration, 4), "duration": round(cut.duration, 4),
                     "frames": cut.frames, "fps": cut.fps, "width": job.spec.width, "height": job.spec.height,
@@ -68,7 +72,7 @@ def clips(
         row.params = {"renders": len(rendered), "rows": len(rows), "not_rendered": len(deferred),
             "skipped": len(skipped), "preset": rule.preset, "crf": rule.crf, "render_top": rule.render_top}
     jitters = [c.jitter for c in rendered if c.layout == "face-track"]
-    return dg.Output(
+    return table_output(
         to_table("clips", rows),
         metadata={
             "clips": len(rows), "renders": len(rendered), "not_rendered": len(deferred),
@@ -80,4 +84,5 @@ def clips(
                 for c in rendered))
             if rendered else "nothing rendered",
         },
+        used=view_version("clip_policy", policy.body),
     )

@@ -18,12 +18,11 @@ def render_command(clip_id: str) -> int:
     from resources.lake import lake_file
 
     video_key, _, rest = clip_id.partition(":")
-    rank_text, _, platform = rest.partition(":")
     if not is_video_key(video_key):
         print(f"error: {key_problem(video_key)}", file=sys.stderr)
         return 2
-    if not rank_text.isdigit() or not platform:
-        print(f"error: {clip_id!r} is not a clip id (VIDEO:RANK:PLATFORM, as in the clips table)", file=sys.stderr)
+    if rest.count(":") != 1:
+        print(f"error: {clip_id!r} is not a clip id (VIDEO:PLATFORM:HASH, as in the clips table)", file=sys.stderr)
         return 2
     layout = Layout.from_env()
     tables = {}
@@ -45,7 +44,7 @@ def render_command(clip_id: str) -> int:
     rule = policy.parsed()
     [video] = tables["source_video"]
     jobs, _ = plan_jobs(tables["segments"], sentences(tables["transcript"]), rule, video["duration"])
-    job = next((j for j in jobs if j.rank == int(rank_text) and platform in j.platforms), None)
+    job = next((j for j in jobs if j.rank == row["rank"] and row["platform"] in j.platforms), None)
     if job is None:
         print(f"error: the current clip policy plans no clip {clip_id}", file=sys.stderr)
         return 1

@@ -10,6 +10,8 @@
   orders correctly). A refit is proposed only when it beats the current weights by `min_gain`.
 - Rollback: a refit version is judged on feedback that arrived after it was stored; when its
   agreement there falls `rollback_drop` below the version before it, that version comes back.
+- No flip-flop: a refit that was rolled back stays on record in the policy history, and a proposal
+  within `REJECTED_TOLERANCE` of it (every weight) is not made again.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from ai_assets.storage.tables import SIGNALS
 
 REFIT_REASON = "refit from feedback"
 ROLLBACK_REASON = "rollback"
+REJECTED_TOLERANCE = 0.02
 
 
 @dataclass(frozen=True)
@@ -127,6 +130,18 @@ def propose(rows: list[dict], current: dict[str, float],
         if abs(weights[s] - current[s]) >= 0.01)
     reason = f"{REFIT_REASON}: held-out agreement {before:.3f}→{after:.3f} on {len(test_y)} of {len(y)} rows; {changes}"
     return Proposal(weights, reason, evidence), reason
+
+
+def rejected_refits(history: list[Policy]) -> list[Policy]:
+    """The refit versions a rollback undid, oldest first, from the policy history itself."""
+    return [history[i - 1] for i in range(1, len(history))
+            if history[i].reason.startswith(ROLLBACK_REASON) and history[i - 1].reason.startswith(REFIT_REASON)]
+
+
+def repeats_a_rejected_refit(weights: dict[str, float], history: list[Policy]) -> Policy | None:
+    """The rolled-back refit these weights would bring back, if any."""
+    return next((p for p in rejected_refits(history) if all(
+        abs(weights[s] - p.body["weights"].get(s, 0.0)) <= REJECTED_TOLERANCE for s in SIGNALS)), None)
 
 
 def rollback_target(history: list[Policy], rows: list[dict],

@@ -104,6 +104,13 @@ def platform_ranking(segments: list[dict], platform: str) -> list[dict]:
     return sorted(own, key=lambda s: s["rank"])
 
 
+def clip_id(video: str, platform: str, start: float, end: float) -> str:
+    """A clip's id: its video, platform and a hash of the ranked span it shows (to the millisecond). It stays the same
+    when the video is re-ranked or re-rendered, so ratings and on-demand renders follow the clip, not its rank."""
+    digest = hashlib.sha256(f"{video}|{platform}|{start:.3f}|{end:.3f}".encode()).hexdigest()[:8]
+    return f"{video}:{platform}:{digest}"
+
+
 @dataclass(frozen=True)
 class SourceVideo:
     path: Path

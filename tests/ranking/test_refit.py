@@ -6,7 +6,16 @@ import numpy as np
 import pytest
 
 from ai_assets.policy.documents import DEFAULTS, Policy, PolicyStore
-from ai_assets.ranking.refit import REFIT_REASON, RefitSettings, auc, label, propose, rollback_target
+from ai_assets.ranking.refit import (
+    REFIT_REASON,
+    RefitSettings,
+    auc,
+    label,
+    propose,
+    rejected_refits,
+    repeats_a_rejected_refit,
+    rollback_target,
+)
 from ai_assets.storage.tables import SIGNALS
 
 CURRENT = DEFAULTS["segment"]["weights"]
@@ -95,3 +104,26 @@ def test_a_user_version_is_never_rolled_back():
     user = Policy("segment", 1, T0, "user", "tuned by hand", DEFAULTS["segment"])
     target, note = rollback_target([user, user], feedback(60, "hook", flip=True, start=T0 + timedelta(days=1)))
     assert target is None and note == "the current segment policy is not a refit"
+
+
+def test_a_rolled_back_refit_is_not_proposed_again(tmp_path):
+    """The sensor's full loop: refit, rollback, then the same old feedback would propose the same refit again."""
+    from sensors.optimization import refit_segment_policy
+
+    store = PolicyStore(tmp_path / "metrics.duckdb")
+    base = store.set("segment", DEFAULTS["segment"], author="user", reason="start")
+    old = feedback(200, "hook")
+    refit, _ = refit_segment_policy(store, old, RefitSettings())
+    assert refit is not None and refit.reason.startswith(REFIT_REASON)
+    later = refit.created_at + timedelta(seconds=1)
+    rolled, note = refit_segment_policy(store, old + feedback(60, "hook", seed=5, start=later, flip=True),
+        RefitSettings())
+    assert rolled is not None and rolled.body == base.body and note.startswith(f"rollback to v{base.version}")
+    assert [p.version for p in rejected_refits(store.history("segment"))] == [refit.version]
+    # The old feedback alone still favours the hook, but that refit was judged and undone: no flip-flop.
+    again, note = refit_segment_policy(store, old, RefitSettings())
+    assert again is None and note == f"the refit matches v{refit.version}, which was rolled back; not proposed again"
+    assert store.current("segment").version == rolled.version
+    # A clearly different refit (driven by another signal) is still proposed.
+    other, _ = refit_segment_policy(store, feedback(200, "completeness", seed=9), RefitSettings())
+    assert other is not None and repeats_a_rejected_refit(other.body["weights"], store.history("segment")) is None
