@@ -10,7 +10,7 @@ from ai_assets.jobs import observe_policies
 from ai_assets.policy.documents import Policy, PolicyLocked
 from ai_assets.policy.optimizer import decide, samples_from_metrics
 from ai_assets.ranking.feedback import rows as feedback_rows
-from ai_assets.ranking.refit import RefitSettings, propose, rollback_target
+from ai_assets.ranking.refit import RefitSettings, propose, repeats_a_rejected_refit, rollback_target
 from ai_assets.storage.catalog import metrics_snapshot
 from resources import MetricsResource, WhisperResource
 from resources.optimizer import OptimizerConfig
@@ -23,8 +23,8 @@ def metric_rows(metrics: MetricsResource) -> list[dict]:
     conn = metrics_snapshot(metrics.store())
     try:
         cursor = conn.execute(
-            "SELECT asset, video, started_at, status, realtime_factor, confidence, params, policy_sha256 FROM metrics "
-            "WHERE list_contains(?, asset)", [list(SAMPLE_ASSETS)],
+            "SELECT asset, video, started_at, status, model, realtime_factor, confidence, params, policy_sha256 "
+            "FROM metrics WHERE list_contains(?, asset)", [list(SAMPLE_ASSETS)],
         )
         names = [d[0] for d in cursor.description]
         rows = [dict(zip(names, values, strict=True)) for values in cursor.fetchall()]
@@ -44,6 +44,9 @@ def refit_segment_policy(store, feedback: list[dict], settings: RefitSettings) -
     proposal, note = propose(feedback, history[-1].body["weights"], settings)
     if proposal is None:
         return None, note
+    rejected = repeats_a_rejected_refit(proposal.weights, history)
+    if rejected is not None:
+        return None, f"the refit matches v{rejected.version}, which was rolled back; not proposed again"
     return store.set("segment", {**history[-1].body, "weights": proposal.weights}, author="sensor", reason=note), note
 
 
@@ -60,9 +63,11 @@ def optimization_sensor(
     samples, shadow = samples_from_metrics(metric_rows(metrics))
     decision = decide(store.history("asr"), samples, shadow, whisper.registry().available("whisper"),
         optimizer.settings(), state["rejected"])
+    stored = None
     try:
         if decision.changed:
-            changed.append(store.set("asr", decision.body, author="sensor", reason=decision.reason))
+            stored = store.set("asr", decision.body, author="sensor", reason=decision.reason)
+            changed.append(stored)
             state["rejected"] = decision.rejected
         else:
             notes.append("asr: " + ("; ".join(decision.notes) or "no rule applies"))
@@ -74,11 +79,20 @@ def optimization_sensor(
         else:
             notes.append(f"segment: {note}")
     except PolicyLocked as exc:
-        return dg.SkipReason(f"could not write a policy this tick: {exc}")
+        if not changed:
+            return dg.SkipReason(f"could not write a policy this tick: {exc}")
+        notes.append(f"could not write the rest this tick: {exc}")  # what was stored still gets its run
+    try:  # "No change" is a decision too: kept with its evidence, shown in the UI beside the history
+        store.record_decision("asr", stored, decision.reason if stored else (
+            "; ".join(decision.notes) or "no rule applies"), decision.evidence)
+    except PolicyLocked as exc:  # the record is for people; never lose a stored version or the cursor over it
+        context.log.warning(f"optimizer decision not recorded: {exc}")
     if not changed:
         return dg.SkipReason(" | ".join(notes))
     context.update_cursor(json.dumps(state, sort_keys=True))
     for policy in changed:
         context.log.info(f"{policy.domain} policy v{policy.version}: {policy.reason}")
-    key = "-".join(f"{p.domain}-policy-{p.sha256[:16]}" for p in changed)
+    # The version number, not the body's hash: a rollback restores an earlier body, and a key Dagster has seen
+    # before would be skipped, so the videos would keep the rule that was rolled back.
+    key = "-".join(f"{p.domain}-policy-v{p.version}" for p in changed)
     return dg.RunRequest(run_key=key, tags={f"ai_assets/{p.domain}_policy_version": str(p.version) for p in changed})

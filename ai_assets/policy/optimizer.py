@@ -1,18 +1,25 @@
 """The optimization rules: measured metrics in, a new ASR policy body (or none) and a reason out.
 
-Rules, applied per complexity class to transcripts made under the class's *current rule*:
+Rules, applied per complexity class to transcripts made under the class's *current rule*. A transcript
+counts toward a rule only if that rule decoded it: English speech, decoded by the rule's model (a video in
+another language is decoded by the multilingual model and says nothing about the English rule).
 
-1. Rollback. When the latest version changed a class's rule and at least `rollback_min_samples`
-   videos ran under the new rule, compare them with the videos under the previous rule. Worse
-   confidence (by more than `rollback_confidence_drop`), worse WER (by more than
-   `rollback_wer_rise`) or a higher failure rate restores the previous rule, and the rejected rule
-   is remembered so it is not proposed again.
+1. Rollback, on paired evidence. When the latest version changed a class's rule, the videos of that class
+   rerun under the new rule (staleness is per class), so the same videos have a transcript under each.
+   Only those pairs are compared, and only when there are `rollback_min_samples` of them. Confidence is
+   compared only when both rules use the same model (Whisper's confidence is not comparable across
+   models); WER against references, and the failure rate, always. Worse confidence (by more than
+   `rollback_confidence_drop`), worse WER (by more than `rollback_wer_rise`) or a higher failure rate
+   restores the previous rule, and the rejected rule is remembered so it is not proposed again.
 2. Too little evidence. Fewer than `min_samples` videos under the current rule: no change.
 3. Upgrade. Quality below target (mean confidence under `target_confidence - confidence_margin`,
    or mean WER above `target_wer + wer_margin` where references exist) and the projected realtime
    factor of the next step fits `budget_rtf`: move to the next larger available model, or to beam
    5 at the largest one. With shadow evaluation on, the step must also have shadow evidence: at
-   least `min_shadow_samples` shadow transcripts whose measured cost fits the budget.
+   least `min_shadow_samples` shadow transcripts whose measured cost fits the budget. Shadow runs are
+   paired with the current transcripts of the same videos: a candidate with the same model must be more
+   confident on them; a candidate with another model must differ from them (agreement WER at least
+   `min_shadow_disagreement`), since a bigger model that writes the same words buys nothing.
 4. Downgrade. Realtime factor over budget and quality above target by the margin: beam 1 if the
    beam is larger, else the next smaller model.
 5. Batch size. Otherwise, when the class runs slower than half the budget, try twice the batch
@@ -24,12 +31,11 @@ alone, so one noisy run never flips a policy back and forth.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import statistics
 from dataclasses import dataclass, field
 
-from ai_assets.policy.documents import AsrPolicy, AsrRule, Policy, canonical
+from ai_assets.policy.documents import AsrPolicy, AsrRule, Policy, rule_sha
 
 # English model ladder, smallest first; only installed (or downloadable) models are used.
 MODEL_LADDER = ("tiny.en", "base", "small", "medium", "large-v3")
@@ -53,6 +59,7 @@ class OptimizerSettings:
     max_batch_size: int = 32
     require_shadow_evidence: bool = False
     min_shadow_samples: int = 2
+    min_shadow_disagreement: float = 0.01
 
 
 @dataclass(frozen=True)
@@ -67,6 +74,9 @@ class Sample:
     confidence: float | None = None
     wer: float | None = None
     batch_size: int | None = None
+    language: str | None = None  # the transcript's dominant language
+    model: str | None = None  # the model that decoded it
+    agreement_wer: float | None = None  # shadow only: WER of the candidate against the current transcript
 
 
 @dataclass
@@ -75,6 +85,7 @@ class Decision:
     reason: str = ""
     rejected: dict[str, list[str]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    evidence: str = ""  # a markdown table: per class, the rule and what was measured under it
 
     @property
     def changed(self) -> bool:
@@ -99,18 +110,23 @@ def samples_from_metrics(rows: list[dict]) -> tuple[list[Sample], list[Sample]]:
             latest[("s", r["video"], p["rule_sha"])] = r
     samples, shadow = [], []
     for (kind, video, sha), r in latest.items():
+        p = r["params"]
         sample = Sample(
-            video=video, complexity_class=r["params"]["class"], rule_sha=sha, status=r["status"],
+            video=video, complexity_class=p["class"], rule_sha=sha, status=r["status"],
             realtime_factor=r["realtime_factor"], confidence=r["confidence"],
-            wer=wer.get((video, r["policy_sha256"])) if kind == "t" else None, batch_size=r["params"].get("batch_size"),
+            wer=wer.get((video, r["policy_sha256"])) if kind == "t" else None, batch_size=p.get("batch_size"),
+            language=p.get("language"),
+            model=(p["candidate"] or {}).get("model") if kind == "s" else r.get("model"),
+            agreement_wer=p.get("agreement_wer") if kind == "s" else None,
         )
         (samples if kind == "t" else shadow).append(sample)
     return samples, shadow
 
 
-def rule_sha(rule: AsrRule | dict) -> str:
-    data = rule.model_dump(mode="json") if isinstance(rule, AsrRule) else rule
-    return hashlib.sha256(canonical(data).encode()).hexdigest()[:12]
+
+def decoded_by(sample: Sample, rule: AsrRule) -> bool:
+    """Whether the class rule decoded this transcript: English (or not known), with the rule's model."""
+    return sample.language in (None, "en") and sample.model in (None, rule.model)
 
 
 def model_cost(model: str, beam: int) -> float:
@@ -189,6 +205,7 @@ def decide(
     rejected = {k: list(v) for k, v in (rejected or {}).items()}
     decision = Decision(rejected=rejected)
 
+    decision.evidence = evidence_table(policy, samples, shadow)
     rollback = _rollback(history, samples, settings)
     if rollback is not None:
         cls, old_rule, reason = rollback
@@ -201,7 +218,7 @@ def decide(
     reasons: list[str] = []
     for cls, rule in sorted(policy.classes.items()):
         sha = rule_sha(rule)
-        mine = [s for s in samples if s.complexity_class == cls and s.rule_sha == sha]
+        mine = [s for s in samples if s.complexity_class == cls and s.rule_sha == sha and decoded_by(s, rule)]
         quality = Quality.of(mine)
         if quality.n < settings.min_samples:
             decision.notes.append(f"{cls}: {quality.n} of {settings.min_samples} samples under the current rule; no "
@@ -216,7 +233,7 @@ def decide(
             quality.wer is None or quality.wer < settings.target_wer - settings.wer_margin
         )
         if below:
-            change = _upgrade(cls, rule, quality, shadow, available, settings, rejected.get(cls, []))
+            change = _upgrade(cls, rule, quality, shadow, available, settings, rejected.get(cls, []), mine)
         elif quality.rtf is not None and quality.rtf > settings.budget_rtf and above:
             candidate = step_down(rule, available)
             change = (candidate,
@@ -240,7 +257,28 @@ def decide(
     return decision
 
 
-def _upgrade(cls, rule, quality, shadow, available, settings, rejected_shas):
+def evidence_table(policy: AsrPolicy, samples: list[Sample], shadow: list[Sample]) -> str:
+    """Per class: its current rule, the transcripts that rule decoded and what they measured, and the shadow runs
+    of the next rule up on the same videos."""
+    lines = ["| class | rule | videos | confidence | WER | rtf | shadow on same videos | agreement WER |",
+             "|---|---|---|---|---|---|---|---|"]
+    for cls, rule in sorted(policy.classes.items()):
+        mine = [s for s in samples
+                if s.complexity_class == cls and s.rule_sha == rule_sha(rule) and decoded_by(s, rule)]
+        q = Quality.of(mine)
+        videos = {s.video for s in mine}
+        paired = [s for s in shadow if s.complexity_class == cls and s.video in videos and s.status == "success"]
+        agreement = _mean(s.agreement_wer for s in paired)
+
+        def fmt(value, pattern):
+            return pattern.format(value) if value is not None else "–"
+
+        lines.append(f"| {cls} | {_describe(rule)} | {q.n} | {fmt(q.confidence, '{:.3f}')} | {fmt(q.wer, '{:.1%}')} | "
+                     f"{fmt(q.rtf, '{:.3f}')} | {len(paired)} | {fmt(agreement, '{:.1%}')} |")
+    return "\n".join(lines)
+
+
+def _upgrade(cls, rule, quality, shadow, available, settings, rejected_shas, current_samples=()):
     candidate = step_up(rule, available)
     if candidate is None:
         return None, f"{cls}: quality below target ({quality.text()}) but no larger model or beam is available"
@@ -260,12 +298,27 @@ def _upgrade(cls, rule, quality, shadow, available, settings, rejected_shas):
             f"{cls}: quality below target ({quality.text()}); waiting for shadow evidence on {_describe(candidate)} "
             f"({len(evidence)} of {settings.min_shadow_samples})"
         )
-    shadow_confidence = _mean(s.confidence for s in evidence)
-    if shadow_confidence is not None and quality.confidence is not None and shadow_confidence <= quality.confidence:
-        return None, (
-            f"{cls}: quality below target, but {_describe(candidate)} was no more confident in {len(evidence)} "
-            f"shadow runs ({shadow_confidence:.3f} vs {quality.confidence:.3f})"
-        )
+    # Paired: the shadow runs against the current transcripts of the same videos.
+    current_by_video = {s.video: s for s in current_samples if s.status == "success"}
+    paired = [s for s in evidence if s.video in current_by_video]
+    if paired and candidate.model == rule.model:
+        shadow_confidence = _mean(s.confidence for s in paired)
+        own = _mean(current_by_video[s.video].confidence for s in paired)
+        if shadow_confidence is not None and own is not None and shadow_confidence <= own:
+            return None, (
+                f"{cls}: quality below target, but {_describe(candidate)} was no more confident on the same "
+                f"{len(paired)} videos ({shadow_confidence:.3f} vs {own:.3f})"
+            )
+    elif evidence and not paired:
+        return None, (f"{cls}: quality below target; waiting for shadow runs of {_describe(candidate)} on videos "
+                      "with a transcript under the current rule")
+    elif paired:  # another model: its confidence is on another scale; ask whether it writes other words at all
+        disagreement = _mean(s.agreement_wer for s in paired)
+        if disagreement is not None and disagreement < settings.min_shadow_disagreement:
+            return None, (
+                f"{cls}: quality below target, but {_describe(candidate)} wrote the same words on the same "
+                f"{len(paired)} videos (agreement WER {disagreement:.1%}); nothing to gain"
+            )
     if projected is not None and projected > settings.budget_rtf:
         return None, (
             f"{cls}: quality below target but {_describe(candidate)} would cost rtf {projected:.3f} ({basis}) "
@@ -303,21 +356,41 @@ def _tune_batch(cls, rule, samples, settings):
     return None, ""
 
 
+def _previous_rule(history: list[Policy], cls: str) -> tuple[Policy, AsrRule] | None:
+    """The latest earlier version whose rule for `cls` differs from the current one (a batch size aside), when
+    the current rule came in with the latest version that changed it."""
+    current = history[-1].parsed().classes[cls]
+    for policy in reversed(history[:-1]):
+        rule = policy.parsed().classes.get(cls)
+        if rule is not None and rule_sha(rule) != rule_sha(current):
+            return policy, rule
+    return None
+
+
 def _rollback(history: list[Policy], samples: list[Sample], settings: OptimizerSettings):
     if len(history) < 2:
         return None
-    before, after = history[-2].parsed(), history[-1].parsed()
+    after = history[-1].parsed()
     for cls in sorted(after.classes):
-        old, new = before.classes.get(cls), after.classes[cls]
-        if old is None or rule_sha(old) == rule_sha(new):
+        previous = _previous_rule(history, cls)
+        if previous is None:
             continue
-        new_q = Quality.of([s for s in samples if s.complexity_class == cls and s.rule_sha == rule_sha(new)])
-        old_q = Quality.of([s for s in samples if s.complexity_class == cls and s.rule_sha == rule_sha(old)])
-        if new_q.total < settings.rollback_min_samples or old_q.n == 0:
+        old, new = previous[1], after.classes[cls]
+        under_new = {s.video: s for s in samples
+                     if s.complexity_class == cls and s.rule_sha == rule_sha(new) and decoded_by(s, new)}
+        under_old = {s.video: s for s in samples
+                     if s.complexity_class == cls and s.rule_sha == rule_sha(old) and decoded_by(s, old)}
+        paired = sorted(set(under_new) & set(under_old))  # the same videos under both rules, nothing else
+        if len(paired) < settings.rollback_min_samples:
+            continue
+        new_q = Quality.of([under_new[v] for v in paired])
+        old_q = Quality.of([under_old[v] for v in paired])
+        if old_q.n == 0:
             continue
         worse = []
         if (
-            new_q.confidence is not None
+            old.model == new.model  # confidence is comparable within one model only
+            and new_q.confidence is not None
             and old_q.confidence is not None
             and new_q.confidence < old_q.confidence - settings.rollback_confidence_drop
         ):
@@ -328,7 +401,7 @@ def _rollback(history: list[Policy], samples: list[Sample], settings: OptimizerS
             worse.append(f"failure rate {new_q.failure_rate:.0%} vs {old_q.failure_rate:.0%}")
         if worse:
             reason = (f"rollback of v{history[-1].version} for {cls}: {_describe(new)} did worse than {_describe(old)} "
-                      f"({'; '.join(worse)}; {new_q.n} vs {old_q.n} videos)")
+                      f"({'; '.join(worse)}; on the same {len(paired)} videos)")
             return cls, old, reason
     return None
 

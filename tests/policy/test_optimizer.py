@@ -1,6 +1,7 @@
 """Optimization rules from synthetic metrics: upgrade, downgrade, too few samples, hysteresis, rollback."""
 
 import time
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import dagster as dg
@@ -115,29 +116,48 @@ def test_upgrade_waits_for_shadow_evidence_then_uses_its_measured_cost():
     assert "rtf 0.200 measured in 2 shadow runs" in decision.reason
 
 
-def test_shadow_runs_that_were_no_more_confident_block_the_upgrade():
+def test_shadow_runs_of_another_model_that_write_the_same_words_block_the_upgrade():
     base, parsed = current()
-    rule = parsed.classes["noisy"]
-    shadow = samples("noisy", step_up(rule, AVAILABLE), 2, confidence=0.28, rtf=0.1)
-    decision = decide([base], samples("noisy", rule, 3, confidence=0.3), shadow, AVAILABLE, SETTINGS)
+    rule = parsed.classes["noisy"]  # tiny.en beam 5: the next step is another model
+    candidate = step_up(rule, AVAILABLE)
+    assert candidate.model != rule.model
+    same_words = [replace(s, agreement_wer=0.004) for s in samples("noisy", candidate, 2, confidence=0.9, rtf=0.1)]
+    decision = decide([base], samples("noisy", rule, 3, confidence=0.3), same_words, AVAILABLE, SETTINGS)
     assert not decision.changed
-    assert any("was no more confident in 2 shadow runs (0.280 vs 0.300)" in n for n in decision.notes)
+    assert any("wrote the same words on the same 2 videos (agreement WER 0.4%)" in n for n in decision.notes)
+    # Its confidence (0.28 on its own scale) is never held against tiny.en's: other words go ahead.
+    other_words = [replace(s, confidence=0.28, agreement_wer=0.12) for s in same_words]
+    assert decide([base], samples("noisy", rule, 3, confidence=0.3), other_words, AVAILABLE, SETTINGS).changed
 
 
-def test_a_worse_new_version_is_rolled_back_and_not_retried():
+def test_shadow_runs_of_the_same_model_must_be_more_confident_on_the_same_videos():
+    base, parsed = current()
+    rule = parsed.classes["clean_single"].model_copy(update={"model": "base"})  # at the top: the step is beam 5
+    body = {**base.body, "classes": {**base.body["classes"], "clean_single": rule.model_dump(mode="json")}}
+    candidate = step_up(rule, AVAILABLE)
+    assert (candidate.model, candidate.beam_size) == ("base", 5)
+    shadow = samples("clean_single", candidate, 2, confidence=0.28, rtf=0.1)
+    decision = decide([policy(1, body, "user")], samples("clean_single", rule, 3, confidence=0.3), shadow, AVAILABLE,
+        SETTINGS)
+    assert not decision.changed
+    assert any("was no more confident on the same 2 videos (0.280 vs 0.300)" in n for n in decision.notes)
+
+
+def test_a_worse_new_version_is_rolled_back_on_the_same_videos_and_not_retried():
     base, parsed = current()
     old_rule = parsed.classes["noisy"]
     upgraded = decide([base], samples("noisy", old_rule, 3, confidence=0.5), [], AVAILABLE, SETTINGS)
     v1 = policy(1, upgraded.body)
     new_rule = v1.parsed().classes["noisy"]
     history = [base, v1]
-    before = samples("noisy", old_rule, 3, confidence=0.5)
-    after = samples("noisy", new_rule, 3, confidence=0.42, start=10)
+    before = samples("noisy", old_rule, 3, confidence=0.5, wer=0.20)
+    # The same three videos rerun under the new rule (another model: its confidence is not compared).
+    after = samples("noisy", new_rule, 3, confidence=0.95, wer=0.30)
     decision = decide(history, before + after, [], AVAILABLE, SETTINGS)
     assert decision.body == base.body
     assert decision.reason.startswith("rollback of v1 for noisy: base beam 5 batch 8 did worse than tiny.en "
         "beam 5 batch 8")
-    assert "confidence 0.420 vs 0.500" in decision.reason
+    assert "WER 30.0% vs 20.0%; on the same 3 videos" in decision.reason and "confidence" not in decision.reason
     assert decision.rejected == {"noisy": [rule_sha(new_rule)]}
     # Back on the old rule, still below target: the rejected upgrade is not proposed again.
     again = decide([base, v1, policy(2, decision.body)], before + after, [], AVAILABLE, SETTINGS, decision.rejected)
@@ -145,13 +165,46 @@ def test_a_worse_new_version_is_rolled_back_and_not_retried():
     assert any("was rolled back before; not retried" in n for n in again.notes)
 
 
+def test_a_rollback_never_compares_different_videos():
+    base, parsed = current()
+    old_rule = parsed.classes["noisy"]
+    v1 = policy(1, decide([base], samples("noisy", old_rule, 3, confidence=0.5), [], AVAILABLE, SETTINGS).body)
+    new_rule = v1.parsed().classes["noisy"]
+    before = samples("noisy", old_rule, 3, confidence=0.5, wer=0.1)
+    elsewhere = samples("noisy", new_rule, 3, confidence=0.5, wer=0.4, start=10)  # other, harder videos
+    decision = decide([base, v1], before + elsewhere, [], AVAILABLE, SETTINGS)
+    assert not decision.reason.startswith("rollback")
+
+
+def test_confidence_decides_a_rollback_within_one_model():
+    base, parsed = current()
+    old_rule = parsed.classes["noisy"]
+    narrower = old_rule.model_copy(update={"beam_size": 2})
+    v1 = policy(1, {**base.body, "classes": {**base.body["classes"], "noisy": narrower.model_dump(mode="json")}})
+    before = samples("noisy", old_rule, 3, confidence=0.5)
+    after = samples("noisy", narrower, 3, confidence=0.42)
+    decision = decide([base, v1], before + after, [], AVAILABLE, SETTINGS)
+    assert decision.body == base.body and "confidence 0.420 vs 0.500; on the same 3 videos" in decision.reason
+
+
+def test_videos_in_another_language_do_not_count_toward_the_english_rule():
+    base, parsed = current()
+    rule = parsed.classes["noisy"]
+    german = [replace(s, language="de", model="base") for s in samples("noisy", rule, 3, confidence=0.3)]
+    decision = decide([base], german, [], AVAILABLE, SETTINGS)
+    assert not decision.changed
+    assert any("noisy: 0 of 3 samples under the current rule" in n for n in decision.notes)
+    english = [replace(s, language="en", model="tiny.en") for s in samples("noisy", rule, 3, confidence=0.3)]
+    assert decide([base], english, [], AVAILABLE, SETTINGS).changed
+
+
 def test_an_equal_or_better_new_version_is_kept():
     base, parsed = current()
     old_rule = parsed.classes["noisy"]
     v1 = policy(1, decide([base], samples("noisy", old_rule, 3, confidence=0.5), [], AVAILABLE, SETTINGS).body)
     new_rule = v1.parsed().classes["noisy"]
-    good = samples("noisy", old_rule, 3, confidence=0.5) + samples("noisy", new_rule, 3,
-        confidence=0.7, start=10)
+    good = samples("noisy", old_rule, 3, confidence=0.5, wer=0.2) + samples("noisy", new_rule, 3,
+        confidence=0.7, wer=0.2)
     assert not decide([base, v1], good, [], AVAILABLE, SETTINGS).changed
 
 
@@ -190,7 +243,7 @@ def test_samples_join_wer_and_count_each_video_once_per_rule():
     ]
     found, shadow = samples_from_metrics(rows)
     assert found == [Sample("a", "clean_single", "r1", "success", 0.2, 0.6, 0.12, 8)]
-    assert shadow == [Sample("a", "clean_single", "r2", "success", 0.3, 0.8, None, 8)]
+    assert shadow == [Sample("a", "clean_single", "r2", "success", 0.3, 0.8, None, 8, model="base")]
 
 
 def test_sensor_upgrades_from_metrics_in_duckdb_and_requests_observation(layout, instance):
@@ -209,8 +262,18 @@ def test_sensor_upgrades_from_metrics_in_duckdb_and_requests_observation(layout,
     assert (stored.version, stored.author) == (1, "sensor")
     assert stored.body["classes"]["noisy"]["model"] == "base"
     assert "confidence 0.380" in stored.reason and "over 4 videos" in stored.reason
-    assert result.run_key == f"asr-policy-{stored.sha256[:16]}"
-    # Same metrics, next tick: the new rule has no samples yet, so nothing changes.
-    again = optimization_sensor(dg.build_sensor_context(instance=instance, resources=resources, cursor=context.cursor))
-    assert isinstance(again, dg.SkipReason)
+    # The version number, never the body's hash: a rollback to an earlier body still gets a run of its own.
+    assert result.run_key == "asr-policy-v1"
+    [decision] = PolicyStore(layout.metrics_db).decisions("asr")
+    assert (decision.changed, decision.version) == (True, 1) and decision.summary == stored.reason
+    assert "| noisy | tiny.en beam 5 batch 8 | 4 | 0.380 | – | 0.060 | 0 | – |" in decision.evidence
+    # Same metrics, next tick: the new rule has no samples yet, so nothing changes; that is recorded too, once.
+    for _ in range(2):
+        again = optimization_sensor(dg.build_sensor_context(instance=instance, resources=resources,
+            cursor=context.cursor))
+        assert isinstance(again, dg.SkipReason)
     assert PolicyStore(layout.metrics_db).current("asr").version == 1
+    latest = PolicyStore(layout.metrics_db).decisions("asr")
+    assert [d.changed for d in latest] == [False, True]
+    assert "noisy: 0 of 3 samples under the current rule" in latest[0].summary
+    assert "| noisy | base beam 5 batch 8 | 0 |" in latest[0].evidence
