@@ -1,4 +1,4 @@
-"""Evaluate the eager automation conditions once and run what they request, in this process.
+"""Evaluate the automation conditions and run what they request, in this process.
 
 The automation sensor does this under `dagster dev`; tests and benchmarks use it to check that a
 policy change requests exactly the dependent partitions.
@@ -36,3 +36,15 @@ class AutomationTicker:
             )
             if not result.success:
                 raise RuntimeError(f"automation run for {partition} failed")
+
+    def settle(self, max_ticks: int = 30) -> set[tuple[str, str]]:
+        """Tick and run until nothing is requested, as the sensor would over successive ticks (each wave of
+        reruns is seen on the tick after it lands); returns every (asset, partition) that ran."""
+        ran: set[tuple[str, str]] = set()
+        for _ in range(max_ticks):
+            requested = self.tick()
+            if not requested:
+                return ran
+            self.run(requested)
+            ran |= {(asset, partition) for partition, assets in requested.items() for asset in assets}
+        raise RuntimeError(f"automation still requesting after {max_ticks} ticks")

@@ -15,9 +15,6 @@ from ai_assets.jobs import (
     intake_uploads,
     observe_policies,
     process_video,
-    refresh_embeddings,
-    refresh_segments,
-    refresh_transcripts,
 )
 from ai_assets.ranking.feedback import feedback_folder
 from ai_assets.storage.models import allow_download_from_env
@@ -82,7 +79,7 @@ def build_resources(layout: Layout) -> dict:
         "media_store": MediaStore(root=str(layout.media)),
         "clip_store": ClipStore(root=str(layout.clips), caption_font=os.environ.get("AI_ASSETS_CAPTION_FONT") or None),
         "metrics": MetricsResource(db_path=str(layout.metrics_db), spool_dir=str(layout.metrics_spool)),
-        "policies": PolicyResource(db_path=str(layout.metrics_db)),
+        "policies": PolicyResource(db_path=str(layout.metrics_db), lake_root=str(layout.lake)),
         "optimizer": OptimizerConfig(feedback_dir=str(feedback_folder(layout))),
         "uploads": UploadSource(
             local_dir=str(layout.uploads),
@@ -104,7 +101,7 @@ def build_defs(layout: Layout | None = None) -> dg.Definitions:
     return dg.Definitions(
         assets=ALL_ASSETS,
         asset_checks=TRANSCRIPT_CHECKS,
-        jobs=[process_video, refresh_transcripts, refresh_embeddings, refresh_segments, observe_policies,
+        jobs=[process_video, observe_policies,
             compact_metrics, intake_uploads], sensors=[upload_sensor, optimization_sensor, automation_sensor],
         schedules=SCHEDULES,
         resources=build_resources(layout),

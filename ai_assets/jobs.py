@@ -28,25 +28,8 @@ process_video = dg.define_asset_job(
 observe_policies = dg.define_asset_job(
     "observe_policies",
     selection=POLICIES,
-    description="Observe asr_policy, vision_policy, embed_policy, clip_policy and segment_policy.",
+    description="Observe every policy view (asr_policy for every classed video).",
 )
-
-# The part of the graph an asr policy change makes stale.
-def refresh_job(name: str, roots: tuple[str, ...], description: str):
-    """One video's `roots` and everything below them, in one process, with the policies observed first."""
-    return dg.define_asset_job(
-        name,
-        selection=dg.AssetSelection.assets(*roots).downstream() | POLICIES,
-        partitions_def=videos,
-        executor_def=dg.in_process_executor,
-        description=description,
-    )
-
-
-refresh_transcripts = refresh_job(
-    "refresh_transcripts", ("audio_profile", "transcript"), "Re-run transcript and everything below it for one video."
-)
-
 
 @dg.op
 def flush_metrics_spool(context: dg.OpExecutionContext, metrics: MetricsResource) -> None:
@@ -98,14 +81,3 @@ def take_uploads(context: dg.OpExecutionContext, uploads: UploadSource, s3: S3Re
         executor_def=dg.in_process_executor)
 def intake_uploads():
     take_uploads()
-
-# The part of the graph an embed policy change makes stale.
-refresh_embeddings = refresh_job(
-    "refresh_embeddings", ("transcript_embeddings",),
-    "Re-run transcript_embeddings and everything below it for one video."
-)
-
-# The part of the graph a segment policy change (weights, lengths, safety threshold) makes stale.
-refresh_segments = refresh_job(
-    "refresh_segments", ("segments",), "Re-rank segments and redo everything below them for one video."
-)

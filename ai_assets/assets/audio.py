@@ -6,8 +6,10 @@ from pathlib import Path
 import dagster as dg
 import pyarrow as pa
 
-from ai_assets.assets.automation import EAGER
+from ai_assets.assets.automation import ON_CHANGE
 from ai_assets.assets.failures import media_failures
+from ai_assets.assets.outputs import table_output
+from ai_assets.code_version import code_version
 from ai_assets.ingest.audio import SAMPLE_RATE, extract_audio, load_wav
 from ai_assets.partitions import videos
 from ai_assets.speech.vad import VadParams, speech_regions
@@ -16,8 +18,8 @@ from resources import MediaStore, MetricsResource
 
 
 @dg.asset(
-    partitions_def=videos, group_name="audio", code_version="1", kinds={"audio"},
-    automation_condition=EAGER,
+    partitions_def=videos, group_name="audio", code_version=code_version(__name__), kinds={"audio"},
+    automation_condition=ON_CHANGE,
 )
 def audio(
     context: dg.AssetExecutionContext, source_video: pa.Table, media_store: MediaStore, metrics: MetricsResource
@@ -45,7 +47,7 @@ def audio(
             }
         ],
     )
-    return dg.Output(
+    return table_output(
         table, metadata={"duration_s": round(duration, 2), "speech_ratio": round(speech / duration, 3),
             "speech_regions": len(regions)}
     )

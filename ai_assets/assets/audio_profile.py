@@ -5,8 +5,10 @@ from pathlib import Path
 import dagster as dg
 import pyarrow as pa
 
-from ai_assets.assets.automation import EAGER
-from ai_assets.assets.policies import asr_policy
+from ai_assets.assets.automation import ON_CHANGE
+from ai_assets.assets.outputs import table_output
+from ai_assets.assets.policies import asr_thresholds, class_observation
+from ai_assets.code_version import code_version
 from ai_assets.ingest.audio import load_wav
 from ai_assets.partitions import videos
 from ai_assets.speech.audio_profile import complexity_class, measure
@@ -16,8 +18,8 @@ from resources.policies import PolicyResource
 
 
 @dg.asset(
-    partitions_def=videos, group_name="audio", code_version="3", kinds={"numpy"},
-    deps=[asr_policy], automation_condition=EAGER,
+    partitions_def=videos, group_name="audio", code_version=code_version(__name__), kinds={"numpy"},
+    deps=[asr_thresholds], automation_condition=ON_CHANGE,
 )
 def audio_profile(
     context: dg.AssetExecutionContext, audio: pa.Table, diarization: pa.Table, policies: PolicyResource,
@@ -36,10 +38,16 @@ def audio_profile(
             thresholds.band_limited_min_drop_db, thresholds.distorted_min_clipped_share)
         row.model, row.params, row.audio_seconds = "signal", {**profile, "class": label}, track["duration"]
         row.policy_version, row.policy_sha256 = policy.version, policy.sha256
+    # The class picks the asr rule: record that rule's version for this video now, so transcript, which runs
+    # after this step, records the rule it is decoded with and is stale exactly when that rule changes.
+    context.log_event(class_observation(context.partition_key, policy.body, label))
     table = to_table(
         "audio_profile",
         [{"video": context.partition_key, **profile, "complexity_class": label, "policy_version": policy.version,
             "policy_sha256": policy.sha256}],
     )
-    return dg.Output(table, metadata={**{k: v for k, v in profile.items() if v is not None}, "complexity_class": label,
-                                      "policy_version": policy.version, "policy_sha256": policy.sha256})
+    metadata = {**{k: v for k, v in profile.items() if v is not None}, "complexity_class": label,
+                "policy_version": policy.version, "policy_sha256": policy.sha256}
+    # No view version in the data version: the thresholds reach the output only through the class, which is in
+    # the table, so a threshold edit that moves no video reruns nothing below.
+    return table_output(table, metadata=metadata)

@@ -2,9 +2,16 @@
 
 import dagster as dg
 
-# Rerun when an upstream asset or a policy's data version changes, once nothing upstream is
-# missing or running. New partitions arrive through the upload sensor's whole-chain run instead.
-EAGER = dg.AutomationCondition.eager()
+AC = dg.AutomationCondition
+
+# Rerun a video's stage when one of its inputs has a new *data version*: an upstream table whose content changed,
+# or a policy view whose fields for this stage changed. A parent rematerialized with equal output, or a policy
+# edit this stage does not read, requests nothing. A deployment that changes the stage's own code version reruns
+# the videos it has made. New partitions arrive through the upload sensor's whole-chain run; like eager(), this
+# waits while anything upstream is missing or running.
+INPUT_CHANGED = AC.any_deps_match(AC.data_version_changed()).with_label("an input's data version changed")
+CODE_CHANGED = (AC.code_version_changed() & ~AC.missing()).with_label("its code version changed")
+ON_CHANGE = AC.eager().replace("any_deps_updated", INPUT_CHANGED | CODE_CHANGED).with_label("on_change")
 
 # Steps that read S3, call an endpoint or run ffmpeg under load can fail once and pass a minute later: two more
 # tries, 15 s then 30 s apart. Bad input raises dg.Failure(allow_retries=False) and is never tried again.

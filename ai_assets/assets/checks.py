@@ -7,6 +7,7 @@ import pyarrow as pa
 
 from ai_assets.assets.transcript import transcript
 from ai_assets.partitions import videos
+from ai_assets.policy.views import view_version
 from ai_assets.speech.transcript_checks import no_repetition_loop, speech_covered, timestamps_valid
 from resources.policies import PolicyResource
 
@@ -41,13 +42,26 @@ def speech_is_transcribed(transcript: pa.Table, audio: pa.Table) -> dg.AssetChec
 
 @dg.asset_check(asset=transcript, partitions_def=videos)
 def made_with_current_policy(transcript: pa.Table, policies: PolicyResource) -> dg.AssetCheckResult:
-    """Warns when the transcript was made under an asr policy other than the current one."""
-    current = policies.current("asr")
-    used = set(transcript.column("policy_sha256").to_pylist()) or {current.sha256}
-    passed = used == {current.sha256}
-    text = "made with the current asr policy" if passed else (
-        f"made with policy {', '.join(sorted(u[:12] for u in used))}; current is v{current.version} "
-        f"({current.sha256[:12]})")
+    """Warns when the transcript was made with another rule than the one the current asr policy gives its class
+    (a newer policy version that leaves this class's rule alone does not count)."""
+    history = policies.store().history("asr")
+    current = history[-1]
+    if not transcript.num_rows:
+        return _result(True, "no speech transcribed", {"current_version": current.version}, dg.AssetCheckSeverity.WARN)
+    used = {r["policy_version"]: r["policy_sha256"] for r in transcript.select(["policy_version",
+        "policy_sha256"]).to_pylist()}
+    complexity = policies.classes([transcript.column("video")[0].as_py()])
+    made = [p for p in history if (p.version, p.sha256) in used.items()]
+    if not complexity or not made:
+        return _result(True, "made with the current asr policy" if used == {current.version: current.sha256}
+            else "the rule it was made with is no longer on record", {"current_version": current.version},
+            dg.AssetCheckSeverity.WARN)
+    cls = next(iter(complexity.values()))
+    now = view_version("asr_policy", current.body, cls)
+    passed = all(view_version("asr_policy", p.body, cls) == now for p in made)
+    text = f"made with the current asr rule for {cls}" if passed else (
+        f"made with policy v{', v'.join(str(p.version) for p in made)}, whose {cls} rule differs from the current "
+        f"v{current.version}")
     return _result(passed, text, {"current_version": current.version}, dg.AssetCheckSeverity.WARN)
 
 

@@ -3,10 +3,13 @@
 import dagster as dg
 import pyarrow as pa
 
-from ai_assets.assets.automation import EAGER, TRANSIENT
-from ai_assets.assets.policies import segment_policy
+from ai_assets.assets.automation import ON_CHANGE, TRANSIENT
+from ai_assets.assets.outputs import table_output
+from ai_assets.assets.policies import segment_copy
+from ai_assets.code_version import code_version
 from ai_assets.language.clip_copy import PROMPT_VERSION, text_key, write_copy
 from ai_assets.partitions import videos
+from ai_assets.policy.views import view_version
 from ai_assets.storage.tables import to_table
 from resources import MetricsResource
 from resources.llm import LlmResource
@@ -14,8 +17,8 @@ from resources.policies import PolicyResource
 
 
 @dg.asset(
-    partitions_def=videos, group_name="clips", code_version="1", kinds={"openai"},
-    deps=[segment_policy], automation_condition=EAGER, pool="llm", retry_policy=TRANSIENT,
+    partitions_def=videos, group_name="clips", code_version=code_version(__name__), kinds={"openai"},
+    deps=[segment_copy], automation_condition=ON_CHANGE, pool="llm", retry_policy=TRANSIENT,
 )
 def clip_copy(
     context: dg.AssetExecutionContext, segments: pa.Table, llm: LlmResource, policies: PolicyResource,
@@ -24,7 +27,8 @@ def clip_copy(
     """Strict-JSON copy from the configured OpenAI-compatible model for the top `copy_top_k` segments of each
     platform, cached by (text, model, prompt version); without an endpoint, or when it fails, an extractive
     version (key sentence and keywords) stands in and the run is marked degraded, never failed."""
-    top_k = policies.current("segment").parsed().copy_top_k
+    policy = policies.current("segment")
+    top_k = policy.parsed().copy_top_k
     chosen = [r for r in segments.to_pylist() if r["rank"] is not None and r["rank"] <= top_k]
     platforms = sorted({r["platform"] for r in chosen})
     texts = list(dict.fromkeys(r["text"] for r in chosen))
@@ -47,9 +51,10 @@ def clip_copy(
             "model": llm.model if result.source[digest] != "extractive" else "extractive",
             "prompt_version": PROMPT_VERSION, "text_sha256": digest,
         })
-    return dg.Output(
+    return table_output(
         to_table("clip_copy", rows),
         metadata={"rows": len(rows), "degraded": result.degraded or False, "calls": result.calls,
                   "cached": result.cached, "cost_usd": result.cost_usd(settings),
                   "titles": dg.MetadataValue.json(sorted({r["title"] for r in rows})[:10])},
+        used=view_version("segment_copy", policy.body),
     )

@@ -5,7 +5,9 @@ from pathlib import Path
 import dagster as dg
 import pyarrow as pa
 
-from ai_assets.assets.automation import EAGER
+from ai_assets.assets.automation import ON_CHANGE
+from ai_assets.assets.outputs import table_output
+from ai_assets.code_version import code_version
 from ai_assets.ingest.audio import load_wav
 from ai_assets.partitions import videos
 from ai_assets.speakers.diarization import DiarizeParams, speaker_stats
@@ -15,8 +17,8 @@ from resources.speakers import SpeakerEncoderResource
 
 
 @dg.asset(
-    partitions_def=videos, group_name="audio", code_version="2", kinds={"torch"},
-    automation_condition=EAGER, pool="speaker",
+    partitions_def=videos, group_name="audio", code_version=code_version(__name__), kinds={"torch"},
+    automation_condition=ON_CHANGE, pool="speaker",
 )
 def diarization(
     context: dg.AssetExecutionContext, audio: pa.Table, speakers: SpeakerEncoderResource, metrics: MetricsResource
@@ -44,4 +46,4 @@ def diarization(
         "method": row.model, "seconds_by_speaker": dg.MetadataValue.json(stats.get("seconds", {}))}
     if missing:
         metadata["degraded"] = f"no overlap detection, speech from VAD only: {missing}"
-    return dg.Output(table, metadata=metadata)
+    return table_output(table, metadata=metadata)

@@ -6,7 +6,9 @@ from pathlib import Path
 import dagster as dg
 import pyarrow as pa
 
-from ai_assets.assets.automation import EAGER
+from ai_assets.assets.automation import ON_CHANGE
+from ai_assets.assets.outputs import table_output
+from ai_assets.code_version import code_version
 from ai_assets.ingest.audio import load_wav
 from ai_assets.language.emotion import segment_emotions
 from ai_assets.partitions import videos
@@ -14,8 +16,8 @@ from ai_assets.storage.tables import to_table
 from resources import MetricsResource
 
 
-@dg.asset(partitions_def=videos, group_name="understanding", code_version="1", kinds={"numpy"},
-    automation_condition=EAGER)
+@dg.asset(partitions_def=videos, group_name="understanding", code_version=code_version(__name__), kinds={"numpy"},
+    automation_condition=ON_CHANGE)
 def emotion(context: dg.AssetExecutionContext, audio: pa.Table, transcript: pa.Table,
         metrics: MetricsResource) -> dg.Output[pa.Table]:
     """Prosody (energy and its variance, pitch range, speaking rate, pauses, laughter, applause) and text affect
@@ -24,7 +26,7 @@ def emotion(context: dg.AssetExecutionContext, audio: pa.Table, transcript: pa.T
     with metrics.track(context) as row:
         rows = segment_emotions(load_wav(Path(track["audio_path"])), transcript.to_pylist())
         row.model, row.audio_seconds, row.params = "prosody+lexicon", track["duration"], {"segments": len(rows)}
-    return dg.Output(
+    return table_output(
         to_table("emotion", [{"video": context.partition_key, **r} for r in rows]),
         metadata={"segments": len(rows), "labels": dg.MetadataValue.json(dict(Counter(r["emotion"] for r in rows))),
                   "laughter_or_applause": sum(bool(r["laughter"]) or r["applause"] >= 0.5 for r in rows)},

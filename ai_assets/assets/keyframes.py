@@ -6,9 +6,12 @@ from pathlib import Path
 import dagster as dg
 import pyarrow as pa
 
-from ai_assets.assets.automation import EAGER
+from ai_assets.assets.automation import ON_CHANGE
+from ai_assets.assets.outputs import table_output
 from ai_assets.assets.policies import vision_policy
+from ai_assets.code_version import code_version
 from ai_assets.partitions import videos
+from ai_assets.policy.views import view_version
 from ai_assets.storage.tables import to_table
 from ai_assets.vision.keyframes import scan_video
 from resources import MediaStore, MetricsResource
@@ -16,8 +19,8 @@ from resources.policies import PolicyResource
 
 
 @dg.asset(
-    partitions_def=videos, group_name="vision", code_version="1", kinds={"opencv"},
-    deps=[vision_policy], automation_condition=EAGER, pool="encode",
+    partitions_def=videos, group_name="vision", code_version=code_version(__name__), kinds={"opencv"},
+    deps=[vision_policy], automation_condition=ON_CHANGE, pool="encode",
 )
 def keyframes(
     context: dg.AssetExecutionContext, source_video: pa.Table, media_store: MediaStore, policies: PolicyResource,
@@ -27,11 +30,12 @@ def keyframes(
     video = source_video.to_pylist()[0]
     policy = policies.current("vision")
     vision = policy.parsed()
+    used = view_version("vision_policy", policy.body)
     rows = []
     with metrics.track(context) as row:
         row.policy_version, row.policy_sha256 = policy.version, policy.sha256
         if video["has_video"]:
-            frames_dir = media_store.folder(video["sha256"]) / "keyframes" / policy.sha256[:12]
+            frames_dir = media_store.folder(video["sha256"]) / "keyframes" / used[:12]
             scan = scan_video(Path(video["media_path"]), frames_dir, vision.sample_fps, vision.phash_max_distance,
                 vision.scene_threshold)
             rows = [{"video": context.partition_key, **asdict(k), "width": scan.width, "height": scan.height,
@@ -44,4 +48,4 @@ def keyframes(
         **(row.params or {})}
     if video["has_video"]:
         metadata["cuts_s"] = dg.MetadataValue.json(scan.cuts)
-    return dg.Output(to_table("keyframes", rows), metadata=metadata)
+    return table_output(to_table("keyframes", rows), metadata=metadata, used=used)

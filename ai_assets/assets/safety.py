@@ -5,7 +5,9 @@ from collections import Counter
 import dagster as dg
 import pyarrow as pa
 
-from ai_assets.assets.automation import EAGER, TRANSIENT
+from ai_assets.assets.automation import ON_CHANGE, TRANSIENT
+from ai_assets.assets.outputs import table_output
+from ai_assets.code_version import code_version
 from ai_assets.language.safety import lexicon_flags, moderation_flags
 from ai_assets.language.sentences import sentences
 from ai_assets.partitions import videos
@@ -14,8 +16,8 @@ from resources import MetricsResource
 from resources.llm import LlmResource
 
 
-@dg.asset(partitions_def=videos, group_name="understanding", code_version="1", kinds={"openai"},
-    automation_condition=EAGER, pool="llm", retry_policy=TRANSIENT)
+@dg.asset(partitions_def=videos, group_name="understanding", code_version=code_version(__name__), kinds={"openai"},
+    automation_condition=ON_CHANGE, pool="llm", retry_policy=TRANSIENT)
 def safety(context: dg.AssetExecutionContext, transcript: pa.Table, llm: LlmResource,
         metrics: MetricsResource) -> dg.Output[pa.Table]:
     """The local lexicon always runs on the words; with an endpoint configured, the moderation model also scores
@@ -39,6 +41,6 @@ def safety(context: dg.AssetExecutionContext, transcript: pa.Table, llm: LlmReso
     rows = [{"video": context.partition_key, "start": f.start, "end": f.end, "category": f.category,
              "score": round(f.score, 4),
              "text": f.text, "source": f.source} for f in sorted(flags, key=lambda f: (f.start, f.category))]
-    return dg.Output(to_table("safety", rows), metadata={"flags": len(rows),
+    return table_output(to_table("safety", rows), metadata={"flags": len(rows),
         "by_category": dg.MetadataValue.json(dict(Counter(f.category for f in flags))),
                                                          "degraded": degraded or False})

@@ -4,10 +4,13 @@ import dagster as dg
 import numpy as np
 import pyarrow as pa
 
-from ai_assets.assets.automation import EAGER
+from ai_assets.assets.automation import ON_CHANGE
+from ai_assets.assets.outputs import table_output
 from ai_assets.assets.policies import segment_policy
+from ai_assets.code_version import code_version
 from ai_assets.language.sentences import sentences
 from ai_assets.partitions import videos
+from ai_assets.policy.views import view_version
 from ai_assets.ranking.segments import Evidence, rank_segments
 from ai_assets.storage.tables import SIGNALS, to_table
 from resources import MetricsResource
@@ -25,8 +28,8 @@ def upstream_policies(transcript: pa.Table, embeddings: pa.Table) -> dict:
 
 
 @dg.asset(
-    partitions_def=videos, group_name="text", code_version="3", kinds={"pandas"},
-    deps=[segment_policy], automation_condition=EAGER,
+    partitions_def=videos, group_name="text", code_version=code_version(__name__), kinds={"pandas"},
+    deps=[segment_policy], automation_condition=ON_CHANGE,
 )
 def segments(
     context: dg.AssetExecutionContext, transcript: pa.Table, transcript_embeddings: pa.Table, visual_analysis: pa.Table,
@@ -58,7 +61,7 @@ def segments(
     first = next(iter(rule.platforms))
     top = ranked[(ranked["platform"] == first) & ranked["rank"].notna()].head(5)
     blocked = ranked[ranked["blocked_reason"].notna()]
-    return dg.Output(
+    return table_output(
         to_table("segments", ranked.to_dict("records")),
         metadata={
             "ranked": int(ranked["rank"].notna().sum()), "blocked": len(blocked),
@@ -70,4 +73,5 @@ def segments(
             "policy_version": policy.version, "policy_sha256": policy.sha256, **lineage,
             "signals": dg.MetadataValue.json(list(SIGNALS)),
         },
+        used=view_version("segment_policy", policy.body),
     )

@@ -8,6 +8,8 @@ from dagster_aws.s3 import S3Resource
 
 from ai_assets.assets.automation import TRANSIENT
 from ai_assets.assets.failures import media_failures
+from ai_assets.assets.outputs import table_output
+from ai_assets.code_version import code_version
 from ai_assets.ingest.intake import lookup, open_upload
 from ai_assets.ingest.partition_keys import is_video_key, key_problem
 from ai_assets.ingest.source_video import MediaError, probe, store_original
@@ -16,7 +18,8 @@ from ai_assets.storage.tables import to_table
 from resources import MediaStore, MetricsResource, UploadSource
 
 
-@dg.asset(partitions_def=videos, group_name="ingest", code_version="1", kinds={"video"}, retry_policy=TRANSIENT)
+@dg.asset(partitions_def=videos, group_name="ingest", code_version=code_version(__name__), kinds={"video"},
+          retry_policy=TRANSIENT)
 def source_video(
     context: dg.AssetExecutionContext, uploads: UploadSource, media_store: MediaStore, s3: S3Resource,
     metrics: MetricsResource
@@ -42,7 +45,7 @@ def source_video(
         [{"video": key, "name": upload.name, "source": upload.source, "sha256": upload.sha256,
             "media_path": str(stored), **info.as_row()}],
     )
-    return dg.Output(
+    return table_output(
         table,
         metadata={
             "name": upload.name,

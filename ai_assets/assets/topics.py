@@ -4,7 +4,9 @@ import dagster as dg
 import numpy as np
 import pyarrow as pa
 
-from ai_assets.assets.automation import EAGER
+from ai_assets.assets.automation import ON_CHANGE
+from ai_assets.assets.outputs import table_output
+from ai_assets.code_version import code_version
 from ai_assets.language.sentences import sentences
 from ai_assets.language.topics import chapters, youtube_chapters
 from ai_assets.partitions import videos
@@ -12,8 +14,8 @@ from ai_assets.storage.tables import to_table
 from resources import MetricsResource
 
 
-@dg.asset(partitions_def=videos, group_name="understanding", code_version="1", kinds={"numpy"},
-    automation_condition=EAGER)
+@dg.asset(partitions_def=videos, group_name="understanding", code_version=code_version(__name__), kinds={"numpy"},
+    automation_condition=ON_CHANGE)
 def topics(
     context: dg.AssetExecutionContext, transcript: pa.Table, transcript_embeddings: pa.Table, metrics: MetricsResource
 ) -> dg.Output[pa.Table]:
@@ -35,7 +37,7 @@ def topics(
          "youtube": lines[i] if len(lines) == len(found) else None, "text": c.text}
         for i, c in enumerate(found)
     ]
-    return dg.Output(
+    return table_output(
         to_table("topics", rows),
         metadata={"chapters": len(rows), "youtube": dg.MetadataValue.md("\n".join(f"    {line}" for line in lines)
             or "not enough chapters"), "titles": dg.MetadataValue.json([c.title for c in found])},

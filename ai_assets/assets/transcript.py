@@ -6,12 +6,15 @@ from pathlib import Path
 import dagster as dg
 import pyarrow as pa
 
-from ai_assets.assets.automation import EAGER
+from ai_assets.assets.automation import ON_CHANGE
 from ai_assets.assets.failures import media_failures
+from ai_assets.assets.outputs import table_output
 from ai_assets.assets.policies import asr_policy
+from ai_assets.code_version import code_version
 from ai_assets.ingest.audio import load_wav
 from ai_assets.partitions import videos
-from ai_assets.policy.optimizer import rule_sha
+from ai_assets.policy.documents import rule_sha
+from ai_assets.policy.views import view_version
 from ai_assets.speech.vad import VadParams, speech_regions
 from ai_assets.storage.tables import to_table
 from resources import MetricsResource, WhisperResource
@@ -19,8 +22,8 @@ from resources.policies import PolicyResource
 
 
 @dg.asset(
-    partitions_def=videos, group_name="audio", code_version="3", kinds={"whisper"},
-    deps=[asr_policy], automation_condition=EAGER, pool="asr",
+    partitions_def=videos, group_name="audio", code_version=code_version(__name__), kinds={"whisper"},
+    deps=[asr_policy], automation_condition=ON_CHANGE, pool="asr",
 )
 def transcript(
     context: dg.AssetExecutionContext, audio: pa.Table, audio_profile: pa.Table, whisper: WhisperResource,
@@ -32,6 +35,7 @@ def transcript(
     policy = policies.current("asr")
     asr = policy.parsed()
     rule = asr.rule_for(complexity)
+    used = view_version("asr_policy", policy.body, complexity)
     samples = load_wav(Path(track["audio_path"]))
     vad = rule.vad.params()
     # The audio asset's regions use the default VAD; a class with other VAD settings re-runs it.
@@ -71,7 +75,7 @@ def transcript(
             for i, seg in enumerate(result.segments)
         ],
     )
-    return dg.Output(
+    return table_output(
         table,
         metadata={
             "model": model_name,
@@ -90,5 +94,7 @@ def transcript(
             "untranscribed": dg.MetadataValue.json([[round(s, 2), round(e, 2)] for s, e in result.untranscribed]),
             "policy_version": policy.version,
             "policy_sha256": policy.sha256,
+            "rule_version": used,
         },
+        used=used,
     )

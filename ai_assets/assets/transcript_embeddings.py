@@ -3,18 +3,21 @@
 import dagster as dg
 import pyarrow as pa
 
-from ai_assets.assets.automation import EAGER
+from ai_assets.assets.automation import ON_CHANGE
+from ai_assets.assets.outputs import table_output
 from ai_assets.assets.policies import embed_policy
+from ai_assets.code_version import code_version
 from ai_assets.language.sentences import sentence_windows, sentences
 from ai_assets.partitions import videos
+from ai_assets.policy.views import view_version
 from ai_assets.storage.tables import to_table
 from resources import MetricsResource, TextEmbedder
 from resources.policies import PolicyResource
 
 
 @dg.asset(
-    partitions_def=videos, group_name="text", code_version="2", kinds={"sentence_transformers"},
-    deps=[embed_policy], automation_condition=EAGER, pool="embed",
+    partitions_def=videos, group_name="text", code_version=code_version(__name__), kinds={"sentence_transformers"},
+    deps=[embed_policy], automation_condition=ON_CHANGE, pool="embed",
 )
 def transcript_embeddings(
     context: dg.AssetExecutionContext, transcript: pa.Table, embedder: TextEmbedder, policies: PolicyResource,
@@ -37,8 +40,9 @@ def transcript_embeddings(
             for i, (w, vec) in enumerate(zip(windows, vectors, strict=True))
         ],
     )
-    return dg.Output(
+    return table_output(
         table,
         metadata={"model": embed.model, "windows": len(windows), "window_sentences": embed.window_sentences,
                   "policy_version": policy.version, "policy_sha256": policy.sha256},
+        used=view_version("embed_policy", policy.body),
     )

@@ -5,7 +5,9 @@ from pathlib import Path
 import dagster as dg
 import pyarrow as pa
 
-from ai_assets.assets.automation import EAGER
+from ai_assets.assets.automation import ON_CHANGE
+from ai_assets.assets.outputs import table_output
+from ai_assets.code_version import code_version
 from ai_assets.ingest.intake import read_reference
 from ai_assets.partitions import videos
 from ai_assets.speech.wer import word_errors
@@ -13,7 +15,8 @@ from ai_assets.storage.tables import to_table
 from resources import MetricsResource, UploadSource
 
 
-@dg.asset(partitions_def=videos, group_name="audio", code_version="1", kinds={"jiwer"}, automation_condition=EAGER)
+@dg.asset(partitions_def=videos, group_name="audio", code_version=code_version(__name__), kinds={"jiwer"},
+          automation_condition=ON_CHANGE)
 def transcript_quality(
     context: dg.AssetExecutionContext, transcript: pa.Table, uploads: UploadSource, metrics: MetricsResource
 ) -> dg.Output[pa.Table]:
@@ -35,4 +38,4 @@ def transcript_quality(
     metadata = {"reference": reference is not None}
     if result:
         metadata |= {"wer": result[0]["wer"], "reference_words": result[0]["reference_words"]}
-    return dg.Output(to_table("transcript_quality", result), metadata=metadata)
+    return table_output(to_table("transcript_quality", result), metadata=metadata)

@@ -7,11 +7,15 @@ from pathlib import Path
 import dagster as dg
 import pyarrow as pa
 
-from ai_assets.assets.automation import EAGER
+from ai_assets.assets.automation import ON_CHANGE
+from ai_assets.assets.outputs import table_output
 from ai_assets.assets.policies import asr_policy
+from ai_assets.code_version import code_version
 from ai_assets.ingest.audio import load_wav
 from ai_assets.partitions import videos
-from ai_assets.policy.optimizer import rule_sha, step_up
+from ai_assets.policy.documents import rule_sha
+from ai_assets.policy.optimizer import step_up
+from ai_assets.policy.views import view_version
 from ai_assets.speech.transcript import dominant_language
 from ai_assets.speech.wer import word_errors
 from ai_assets.storage.tables import to_table
@@ -21,8 +25,8 @@ from resources.policies import PolicyResource
 
 
 @dg.asset(
-    partitions_def=videos, group_name="evaluation", code_version="1", kinds={"whisper"},
-    deps=[asr_policy], automation_condition=EAGER, pool="asr",
+    partitions_def=videos, group_name="evaluation", code_version=code_version(__name__), kinds={"whisper"},
+    deps=[asr_policy], automation_condition=ON_CHANGE, pool="asr",
 )
 def transcript_shadow(
     context: dg.AssetExecutionContext, audio: pa.Table, audio_profile: pa.Table, transcript: pa.Table,
@@ -62,6 +66,7 @@ def transcript_shadow(
                          "confidence": confidence, "seconds": round(seconds, 3),
                          "realtime_factor": round(seconds / track["duration"], 5),
                          "policy_version": policy.version, "policy_sha256": policy.sha256})
-    return dg.Output(to_table("transcript_shadow", rows),
-        metadata={"sampled": row.params["sampled"], "evaluated": bool(rows)})
+    return table_output(to_table("transcript_shadow", rows),
+        metadata={"sampled": row.params["sampled"], "evaluated": bool(rows)},
+        used=view_version("asr_policy", policy.body, complexity))
 

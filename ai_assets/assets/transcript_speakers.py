@@ -3,7 +3,9 @@
 import dagster as dg
 import pyarrow as pa
 
-from ai_assets.assets.automation import EAGER
+from ai_assets.assets.automation import ON_CHANGE
+from ai_assets.assets.outputs import table_output
+from ai_assets.code_version import code_version
 from ai_assets.partitions import videos
 from ai_assets.speakers.diarization import Turn
 from ai_assets.speakers.transcript_speakers import label_segments
@@ -11,7 +13,8 @@ from ai_assets.storage.tables import to_table
 from resources import MetricsResource
 
 
-@dg.asset(partitions_def=videos, group_name="text", code_version="1", kinds={"pandas"}, automation_condition=EAGER)
+@dg.asset(partitions_def=videos, group_name="text", code_version=code_version(__name__), kinds={"pandas"},
+          automation_condition=ON_CHANGE)
 def transcript_speakers(
     context: dg.AssetExecutionContext, transcript: pa.Table, diarization: pa.Table, metrics: MetricsResource
 ) -> dg.Output[pa.Table]:
@@ -22,7 +25,7 @@ def transcript_speakers(
         rows = label_segments(transcript.to_pylist(), turns)
         unassigned = sum(s is None for r in rows for s in r["word_speakers"])
         row.model, row.params = "overlap", {"segments": len(rows), "unassigned_words": unassigned}
-    return dg.Output(
+    return table_output(
         to_table("transcript_speakers", [{"video": context.partition_key, **r} for r in rows]),
         metadata={"segments": len(rows), "speakers": len({r["speaker"] for r in rows if r["speaker"]}),
             "unassigned_words": unassigned},

@@ -5,9 +5,12 @@ from collections import Counter
 import dagster as dg
 import pyarrow as pa
 
-from ai_assets.assets.automation import EAGER, TRANSIENT
-from ai_assets.assets.policies import vision_policy
+from ai_assets.assets.automation import ON_CHANGE, TRANSIENT
+from ai_assets.assets.outputs import table_output
+from ai_assets.assets.policies import vision_vlm
+from ai_assets.code_version import code_version
 from ai_assets.partitions import videos
+from ai_assets.policy.views import view_version
 from ai_assets.storage.tables import to_table
 from ai_assets.vision.visual_analysis import analyse_keyframes
 from ai_assets.vision.vlm import PROMPT_VERSION, describe
@@ -17,8 +20,8 @@ from resources.vlm import VlmResource
 
 
 @dg.asset(
-    partitions_def=videos, group_name="vision", code_version="2", kinds={"opencv", "openai"},
-    deps=[vision_policy], automation_condition=EAGER, pool="llm", retry_policy=TRANSIENT,
+    partitions_def=videos, group_name="vision", code_version=code_version(__name__), kinds={"opencv", "openai"},
+    deps=[vision_vlm], automation_condition=ON_CHANGE, pool="llm", retry_policy=TRANSIENT,
 )
 def visual_analysis(
     context: dg.AssetExecutionContext, keyframes: pa.Table, vlm: VlmResource, policies: PolicyResource,
@@ -48,10 +51,11 @@ def visual_analysis(
         out |= {"vlm_description": answer.get("description"), "vlm_objects": answer.get("objects"),
                 "vlm_text": answer.get("on_screen_text"), "vlm_interest": answer.get("visual_interest")}
     shots = Counter(r["shot_type"] for r in rows)
-    return dg.Output(
+    return table_output(
         to_table("visual_analysis", [{"video": context.partition_key, **r} for r in rows]),
         metadata={"keyframes": len(rows), "with_faces": sum(r["faces"] > 0 for r in rows),
                   "shot_types": dg.MetadataValue.json(dict(shots)),
                   "degraded": degraded or False, "described": sum(r["vlm_description"] is not None for r in rows),
                   **{k: v for k, v in row.params.items() if k in ("vlm_calls", "vlm_cached", "cost_usd")}},
+        used=view_version("vision_vlm", policy.body),
     )

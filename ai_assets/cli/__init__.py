@@ -4,7 +4,7 @@
     ai-assets policy show [DOMAIN]         the current policy (asr, vision, embed, clip, segment)
     ai-assets policy history DOMAIN        every version with author and reason
     ai-assets policy set DOMAIN --reason R [--file F | --set PATH=VALUE ...] [--apply]
-    ai-assets refresh                      rerun, in-process, the videos a policy change made stale
+    ai-assets refresh [--dry-run]          rerun, in-process, the stages a policy or code change made stale
     ai-assets failures                     the videos whose latest run failed, and why
     ai-assets render CLIP_ID               render a clip planned but not rendered yet (beyond the policy's render_top)
     ai-assets retry [VIDEO]                run the failed videos again (all but bad input), or one video
@@ -49,15 +49,18 @@ def main(argv: list[str] | None = None) -> int:
     set_.add_argument("--set", dest="edits", action="append", default=[], metavar="PATH=VALUE",
                       help="edit the current body, e.g. classes.noisy.model=base (repeatable)")
     set_.add_argument("--apply", action="store_true", help="then rerun the stale videos in-process")
-    sub.add_parser("refresh", help="rerun, in-process, every video whose outputs used an older policy")
+    refresh = sub.add_parser("refresh",
+        help="rerun, in-process, exactly the stages of each video that a policy or code change made stale")
+    refresh.add_argument("--dry-run", action="store_true",
+        help="observe the policies and print the stale (stage, video) pairs; rerun nothing")
     sub.add_parser("failures", help="the videos whose latest run failed, and why")
     render = sub.add_parser("render", help="render a clip the clips table marks not rendered")
-    render.add_argument("clip_id", help="as in the clips table, e.g. talk-f5cc409f92:2:tiktok")
+    render.add_argument("clip_id", help="as in the clips table, e.g. talk-f5cc409f92:tiktok:9c41d07e")
     retry = sub.add_parser("retry", help="run failed videos again, in-process (bad input only when named)")
     retry.add_argument("video", nargs="?", help="a partition key (default: every failed video not failed by its input)")
     feedback = sub.add_parser("feedback",
         help="rate a clip; the optimization sensor refits the segment weights from it")
-    feedback.add_argument("clip_id", nargs="?", help="as in the clips table, e.g. talk-f5cc409f92:1:tiktok")
+    feedback.add_argument("clip_id", nargs="?", help="as in the clips table, e.g. talk-f5cc409f92:tiktok:3fa2c91b")
     feedback.add_argument("--list", action="store_true", help="list clips and the feedback given so far")
     feedback.add_argument("--rating", type=int, help="1 (bad) to 5 (great)")
     choice = feedback.add_mutually_exclusive_group()
@@ -87,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "refresh":
         from ai_assets.cli.policy import refresh
 
-        return refresh()
+        return refresh(dry_run=args.dry_run)
     if args.command == "render":
         from ai_assets.cli.render import render_command
 

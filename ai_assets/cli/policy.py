@@ -6,15 +6,8 @@ import json
 import sys
 
 from ai_assets.policy.documents import DOMAINS, PolicyError, PolicyLocked, PolicyStore, validate
-from ai_assets.policy.history import history_markdown
+from ai_assets.policy.history import decisions_markdown, history_markdown
 from ai_assets.storage.settings import Layout
-
-# Which job reruns what a domain's policy governs, and which asset records the policy hash used.
-REFRESH = {
-    "asr": ("refresh_transcripts", "transcript"),
-    "embed": ("refresh_embeddings", "transcript_embeddings"),
-    "segment": ("refresh_segments", "segments"),
-}
 
 
 def policy_command(args) -> int:
@@ -30,6 +23,10 @@ def policy_command(args) -> int:
             return 0
         if args.action == "history":
             print(history_markdown(store.history(args.domain), limit=1000))
+            decisions = store.decisions(args.domain, limit=10)
+            if decisions:
+                print("\nThe optimizer's latest decisions, newest first:\n")
+                print(decisions_markdown(decisions))
             return 0
         body = _new_body(store, args)
         before = store.current(args.domain)
@@ -42,11 +39,15 @@ def policy_command(args) -> int:
         return 0
     print(f"{args.domain} policy v{policy.version} stored (sha256 {policy.sha256[:12]})")
     _observe(layout)
-    stale = stale_keys(layout, args.domain)
     if args.apply:
         return refresh()
+    stale = _stale(layout)
     if stale:
-        print(f"{len(stale)} videos are now stale; `dagster dev` reruns them automatically, or run `ai-assets refresh`")
+        pairs = sum(len(v) for v in stale.values())
+        print(f"{pairs} stages of {len(stale)} videos are now stale; `dagster dev` reruns them automatically, or run "
+            "`ai-assets refresh` (`--dry-run` lists them)")
+    else:
+        print("no video's outputs depend on what changed; nothing to rerun")
     return 0
 
 
@@ -91,7 +92,7 @@ def _available(layout: Layout) -> dict[str, list[str]] | None:
 
 
 def _observe(layout: Layout) -> None:
-    """Record the new data versions now, so staleness shows in the UI without waiting for a tick."""
+    """Record the policy views' data versions now, so staleness shows in the UI without waiting for a tick."""
     from ai_assets.definitions import build_defs
     from ai_assets.instance import get_instance
 
@@ -100,42 +101,52 @@ def _observe(layout: Layout) -> None:
         run_config={"loggers": {"console": {"config": {"log_level": "ERROR"}}}})
 
 
-def stale_keys(layout: Layout, domain: str) -> list[str]:
-    """Videos whose latest output for the domain used another policy version than the current one."""
-    if domain not in REFRESH:
-        return []
-    from ai_assets.policy.staleness import recorded_policies, stale_videos
-    from ai_assets.storage.metrics import MetricsStore
+def _stale(layout: Layout) -> dict[str, list[str]]:
+    from ai_assets.definitions import build_defs
+    from ai_assets.instance import get_instance
+    from ai_assets.partitions import videos
+    from ai_assets.stale import stale_pairs
 
-    recorded = recorded_policies(MetricsStore(layout.metrics_db, layout.metrics_spool), REFRESH[domain][1])
-    return stale_videos(sorted(recorded), recorded, PolicyStore(layout.metrics_db).current(domain).sha256)
+    instance = get_instance(layout)
+    return stale_pairs(build_defs(layout), instance, instance.get_dynamic_partitions(videos.name))
 
 
-def refresh() -> int:
-    """Rerun the stale part of the graph for each stale video, in this process."""
+def refresh(dry_run: bool = False) -> int:
+    """Observe the policies, then rerun the stale (stage, video) pairs in this process, wave by wave."""
     from ai_assets.cli.process import run_partition
     from ai_assets.definitions import build_defs
     from ai_assets.instance import get_instance
+    from ai_assets.partitions import videos
+    from ai_assets.stale import downstream, stale_pairs
+    from ai_assets.stale import refresh as run_waves
     from ai_assets.storage.metrics import MetricsStore
 
     layout = Layout.from_env()
+    _observe(layout)
     instance = get_instance(layout)
     defs = build_defs(layout)
-    failures = 0
-    done: set[str] = set()
-    for domain, (job_name, _) in REFRESH.items():
-        keys = [k for k in stale_keys(layout, domain) if k not in done]
-        if not keys:
-            continue
-        print(f"{domain} policy changed: refreshing {len(keys)} videos")
-        job = defs.resolve_job_def(job_name)
-        for key in keys:
-            error = run_partition(job, instance, key, key)
-            done.add(key)
-            if error:
-                failures += 1
-                print(f"error: {key}: {error}", file=sys.stderr)
-    if not done:
+    partitions = instance.get_dynamic_partitions(videos.name)
+    if dry_run:
+        stale = stale_pairs(defs, instance, partitions)
+        for partition, stages in stale.items():
+            for stage in stages:
+                print(f"{stage}\t{partition}")
+            below = [s for s in downstream(defs, stages) if s not in stages]
+            if below:
+                print(f"# {partition}: then, where their inputs change: {', '.join(below)}")
+        print(f"# {sum(len(v) for v in stale.values())} stale (stage, video) pairs in {len(stale)} videos"
+              if stale else "nothing is stale")
+        return 0
+    from dagster import AssetKey
+
+    job = defs.resolve_implicit_global_asset_job_def()
+    result = run_waves(defs, instance, partitions,
+        lambda partition, stages: run_partition(job, instance, partition, partition, [AssetKey(s) for s in stages]))
+    for partition, reason in result["failed"].items():
+        print(f"error: {partition}: {reason}", file=sys.stderr)
+    if not result["ran"]:
         print("nothing is stale")
+    else:
+        print(f"reran {len(result['ran'])} (stage, video) pairs")
     MetricsStore(layout.metrics_db, layout.metrics_spool).flush(wait_s=5.0)
-    return 1 if failures else 0
+    return 1 if result["failed"] else 0

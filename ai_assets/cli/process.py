@@ -52,8 +52,9 @@ def process_files(files: list[Path], top: int) -> int:
     return 1 if failures else 0
 
 
-def run_partition(job, instance, key: str, name: str) -> str | None:
-    """Run the job for one partition, printing a line per stage; return the failure reason, if any."""
+def run_partition(job, instance, key: str, name: str, stages: list | None = None) -> str | None:
+    """Run the job (or only the asset keys `stages` of it) for one partition, printing a line per stage; return the
+    failure reason, if any."""
     from ai_assets.instance import cli_run_tags
 
     run_id = str(uuid.uuid4())
@@ -76,6 +77,7 @@ def run_partition(job, instance, key: str, name: str) -> str | None:
         instance=instance,
         partition_key=key,
         run_id=run_id,
+        asset_selection=stages or None,
         tags=cli_run_tags(),
         raise_on_error=False,
         run_config={"loggers": {"console": {"config": {"log_level": "ERROR"}}}},

@@ -270,6 +270,14 @@ def canonical(body: dict) -> str:
     return json.dumps(body, sort_keys=True, separators=(",", ":"))
 
 
+def rule_sha(rule: AsrRule | dict) -> str:
+    """A short hash of one asr rule without its batch size: which rule decoded a video, in metrics and the
+    optimizer's samples. The batch size changes no output (tested), so videos decoded before a batch-size edit
+    still count toward the rule."""
+    data = rule.model_dump(mode="json") if isinstance(rule, AsrRule) else rule
+    return hashlib.sha256(canonical({k: v for k, v in data.items() if k != "batch_size"}).encode()).hexdigest()[:12]
+
+
 def validate(domain: str, body: dict, available_models: dict[str, list[str]] | None = None) -> dict:
     """Return the complete, canonical body (defaults filled in) or raise PolicyError."""
     if domain not in SCHEMAS:
@@ -320,6 +328,25 @@ CREATE TABLE IF NOT EXISTS policies (
 """
 
 
+DECISIONS_SQL = """
+CREATE TABLE IF NOT EXISTS policy_decisions (
+    domain VARCHAR NOT NULL, decided_at TIMESTAMPTZ NOT NULL, version INTEGER, changed BOOLEAN NOT NULL,
+    summary VARCHAR NOT NULL, evidence VARCHAR NOT NULL)
+"""
+
+
+@dataclass(frozen=True)
+class PolicyDecision:
+    """One judgement of the optimizer, a change or not, with the evidence it was made on (a markdown table)."""
+
+    domain: str
+    decided_at: datetime
+    version: int | None  # the version it stored, when it changed the policy
+    changed: bool
+    summary: str
+    evidence: str
+
+
 class PolicyLocked(RuntimeError):
     """metrics.duckdb stayed locked by another process for the whole wait."""
 
@@ -340,6 +367,7 @@ class PolicyStore:
             self.db_path.parent.mkdir(parents=True, exist_ok=True)
             conn = duckdb.connect(str(self.db_path))
             conn.execute(TABLE_SQL)
+            conn.execute(DECISIONS_SQL)
             return conn
 
         try:
@@ -366,6 +394,36 @@ class PolicyStore:
 
     def current(self, domain: str) -> Policy:
         return self.history(domain)[-1]
+
+    def decisions(self, domain: str, limit: int = 20) -> list[PolicyDecision]:
+        """The optimizer's latest decisions for a domain, newest first."""
+        if not self.db_path.exists():
+            return []
+        conn = self._connect(read_only=True)
+        try:
+            if not conn.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'policy_decisions'"
+                                ).fetchone()[0]:
+                return []
+            rows = conn.execute("SELECT domain, decided_at, version, changed, summary, evidence FROM policy_decisions "
+                "WHERE domain = ? ORDER BY decided_at DESC LIMIT ?", [domain, limit]).fetchall()
+        finally:
+            conn.close()
+        return [PolicyDecision(*row) for row in rows]
+
+    def record_decision(self, domain: str, changed: Policy | None, summary: str, evidence: str) -> bool:
+        """Keep a decision with its evidence; the same "no change" as the last one is not stored again (the sensor
+        judges every few minutes). Returns whether a row was stored."""
+        last = self.decisions(domain, limit=1)
+        if changed is None and last and not last[0].changed and (last[0].summary, last[0].evidence) == (
+                summary, evidence):
+            return False
+        conn = self._connect(read_only=False)
+        try:
+            conn.execute("INSERT INTO policy_decisions VALUES (?, ?, ?, ?, ?, ?)", [domain, datetime.now(UTC),
+                changed.version if changed else None, changed is not None, summary, evidence])
+        finally:
+            conn.close()
+        return True
 
     def set(self, domain: str, body: dict, author: str, reason: str,
             available_models: dict[str, list[str]] | None = None) -> Policy:

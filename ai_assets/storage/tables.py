@@ -351,3 +351,22 @@ def _clean(row: dict, schema: pa.Schema) -> dict:
             value = int(value)
         out[key] = value
     return out
+
+
+# Which policy document version made a row: provenance, not content. A stage rerun under a newer document whose
+# relevant fields are unchanged makes the same data, so these columns stay out of its data version.
+LINEAGE_COLUMNS = ("policy_version", "policy_sha256")
+
+
+def content_version(table: pa.Table, used: str = "") -> str:
+    """A hash of the table's content (lineage columns left out) and of `used`, the version of the policy view that
+    made it: the stage's data version. Equal output means an equal version, so nothing downstream reruns."""
+    import hashlib
+
+    kept = table.drop_columns([c for c in LINEAGE_COLUMNS if c in table.column_names]).combine_chunks()
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, kept.schema) as writer:
+        writer.write_table(kept)
+    digest = hashlib.sha256(used.encode())
+    digest.update(sink.getvalue())
+    return digest.hexdigest()[:16]

@@ -64,6 +64,9 @@ def test_cli_sets_shows_and_lists_and_refuses_bad_edits(layout, capsys):
             "noisy audio needs base"]) == 0
     out = capsys.readouterr().out
     assert "asr policy v1 stored" in out
+    assert "no video's outputs depend on what changed; nothing to rerun" in out  # no video processed yet
+    assert main(["refresh", "--dry-run"]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == "nothing is stale"
     assert main(["policy", "set", "asr", "--set", "classes.clean_single.beam_size=0", "--reason", "bad"]) == 2
     assert (
         "error: invalid asr policy: classes.clean_single.beam_size: Input should be greater than or equal to 1"

@@ -12,6 +12,7 @@ from ai_assets.catalog import connect as metrics_view
 from ai_assets.definitions import build_defs
 from ai_assets.ingest.samples import SAMPLE_TEXT
 from ai_assets.policy.documents import Policy, PolicyStore
+from ai_assets.stale import refresh, stale_pairs, stale_reasons
 from resources.lake import lake_file
 from schedules.maintenance import stale_sweep_schedule
 from tests.conftest import add_video
@@ -65,90 +66,147 @@ def two_videos(layout, instance, media, tmp_path):
     return defs, keys, automation
 
 
-def test_asr_policy_change_reruns_only_the_transcript_chain(layout, instance, two_videos):
+def changed(automation: AutomationTicker) -> dict[str, set[str]]:
+    """{asset: partitions} that automation reran until nothing more was requested."""
+    ran: dict[str, set[str]] = {}
+    for asset, partition in automation.settle():
+        ran.setdefault(asset, set()).add(partition)
+    return ran
+
+
+TRANSCRIPT_CHILDREN = {"emotion", "safety", "topics", "transcript_embeddings", "transcript_quality",
+                       "transcript_shadow", "transcript_speakers", "segments", "clips"}
+
+
+def test_asr_changes_rerun_exactly_the_videos_whose_rule_changed(layout, instance, two_videos):
     defs, keys, automation = two_videos
-    # New videos get their shadow evaluation from automation, after process_video.
-    first = automation.tick()
-    assert first == {key: ["transcript_shadow"] for key in keys}
-    automation.run(first)
-    assert automation.tick() == {}
+    # New videos get their shadow evaluation from automation, after process_video; then all is quiet.
+    assert changed(automation) == {"transcript_shadow": set(keys)}
     before = materializations(instance)
     assert set(before.values()) == {2}
+    assert PolicyStore(layout.metrics_db).current("asr").version == 0
+    classes = {pq.read_table(lake_file(layout.lake, "audio_profile", k)).column("complexity_class")[0].as_py()
+               for k in keys}
+    assert classes == {"clean_single"}
 
-    change_policy(layout, defs, instance, "asr", "beam 2 on clean audio",
+    # An execution-only field, and the rule of a class no video has: nothing reruns.
+    change_policy(layout, defs, instance, "asr", "bigger batches",
+        lambda body: body["classes"]["clean_single"].update(batch_size=16))
+    change_policy(layout, defs, instance, "asr", "wider beam for noisy audio",
+        lambda body: body["classes"]["noisy"].update(beam_size=3))
+    assert changed(automation) == {}
+    assert materializations(instance) == before
+
+    # The rule of their class: the transcripts and what reads them, nothing above or beside.
+    new = change_policy(layout, defs, instance, "asr", "beam 2 on clean audio",
         lambda body: body["classes"]["clean_single"].update(beam_size=2))
-    requested = automation.tick()
-    chain = ["audio_profile", "clip_copy", "clips", "emotion", "safety", "segments", "topics", "transcript",
-        "transcript_embeddings", "transcript_quality", "transcript_shadow", "transcript_speakers"]
-    assert requested == {key: chain for key in keys}
-    automation.run(requested)
-
-    after = materializations(instance) - before
-    assert after == Counter({name: 2 for name in chain})  # source_video, audio and diarization: zero
+    ran = changed(automation)
+    assert {"transcript"} | TRANSCRIPT_CHILDREN <= set(ran)
+    assert not {"source_video", "audio", "diarization", "audio_profile", "keyframes", "visual_analysis"} & set(ran)
+    # The transcript and what reads it directly, for both videos; clip_copy reads only the ranking, so only where
+    # the ranking came out different.
+    assert all(ran[name] == set(keys) for name in {"transcript"} | TRANSCRIPT_CHILDREN)
+    assert set(ran) <= {"transcript", "clip_copy"} | TRANSCRIPT_CHILDREN
+    assert materializations(instance) - before == Counter({name: len(ran[name]) for name in ran})
     for key in keys:
-        assert pq.read_table(lake_file(layout.lake, "transcript",
-                key)).column("policy_version").to_pylist()[:1] in ([1], [])
+        assert set(pq.read_table(lake_file(layout.lake, "transcript", key)).column("policy_version").to_pylist()) <= {
+            new.version}
 
     # Observing the same policy again changes no data version: nothing is requested.
     observe(defs, instance)
-    assert automation.tick() == {}
+    assert changed(automation) == {}
+
+    # A rollback restores the earlier rule, so the same videos rerun again.
+    store = PolicyStore(layout.metrics_db)
+    rollback = store.set("asr", store.history("asr")[-2].body, "sensor", "rollback: beam 2 did not help")
+    observe(defs, instance)
+    assert {"transcript"} | TRANSCRIPT_CHILDREN <= set(changed(automation))
+    assert rollback.version == new.version + 1
 
 
-def test_embed_policy_change_leaves_the_transcripts_alone(layout, instance, two_videos):
+def test_rematerializing_with_equal_output_reruns_nothing_below(layout, instance, two_videos):
     defs, keys, automation = two_videos
-    automation.run(automation.tick())
+    changed(automation)
+    before = materializations(instance)
+    # As a user clicking "Materialize" on segments in the UI: equal output, so clips and copy stay.
+    job = defs.resolve_implicit_global_asset_job_def()
+    assert job.execute_in_process(instance=instance, partition_key=keys[0], run_config=QUIET,
+        asset_selection=[dg.AssetKey("segments")]).success
+    assert changed(automation) == {}
+    assert materializations(instance) - before == Counter({"segments": 1})
+    assert stale_pairs(defs, instance, keys) == {}
+
+
+def test_embed_clip_and_segment_changes_stay_in_their_lane(layout, instance, two_videos):
+    defs, keys, automation = two_videos
+    changed(automation)
+    transcripts = {k: lake_file(layout.lake, "transcript", k).stat().st_mtime_ns for k in keys}
+
     PolicyStore(layout.metrics_db).set("embed", {"model": "all-MiniLM-L6-v2", "window_sentences": 3}, "user",
         "wider windows")
     observe(defs, instance)
-    assert automation.tick() == {key: ["clip_copy", "clips", "segments", "topics", "transcript_embeddings"]
-            for key in keys}
+    ran = changed(automation)
+    assert {"transcript_embeddings", "topics", "segments"} <= set(ran) <= {
+        "transcript_embeddings", "topics", "segments", "clips", "clip_copy"}
 
-
-def test_vision_policy_change_reruns_the_vision_branch_and_what_ranks_on_it(layout, instance, two_videos):
-    defs, keys, automation = two_videos
-    automation.run(automation.tick())
-    before = materializations(instance)
-    transcripts = {k: lake_file(layout.lake, "transcript", k).stat().st_mtime_ns for k in keys}
-    PolicyStore(layout.metrics_db).set("vision", {"sample_fps": 1.0}, "user", "denser sampling")
-    observe(defs, instance)
-    requested = automation.tick()
-    assert requested == {key: ["clip_copy", "clips", "keyframes", "segments", "visual_analysis"] for key in keys}
-    automation.run(requested)
-    assert materializations(instance) - before == Counter(
-        {"keyframes": 2, "visual_analysis": 2, "segments": 2, "clip_copy": 2, "clips": 2})
-    # The transcript is untouched: no new materialization and the same file.
-    assert {k: lake_file(layout.lake, "transcript", k).stat().st_mtime_ns for k in keys} == transcripts
-
-
-def test_clip_policy_change_rerenders_only_the_clips(layout, instance, two_videos):
-    defs, keys, automation = two_videos
-    automation.run(automation.tick())
     before = materializations(instance)
     new = change_policy(layout, defs, instance, "clip", "shorter tiktoks",
         lambda body: body["platforms"]["tiktok"].update(max_seconds=30))
-    requested = automation.tick()
-    assert requested == {key: ["clips"] for key in keys}
-    automation.run(requested)
+    assert changed(automation) == {"clips": set(keys)}
     assert materializations(instance) - before == Counter({"clips": 2})
     rows = pq.read_table(lake_file(layout.lake, "clips", keys[0])).to_pylist()
     assert rows and all(r["duration"] <= 30 and r["policy_version"] == new.version for r in rows)
 
+    # copy_top_k only changes which segments get copy: clip_copy alone reruns.
+    change_policy(layout, defs, instance, "segment", "copy for the top 2",
+        lambda body: body.update(copy_top_k=2))
+    assert changed(automation) == {"clip_copy": set(keys)}
 
-def test_segment_policy_change_reranks_without_touching_the_understanding_stages(layout, instance, two_videos):
-    defs, keys, automation = two_videos
-    automation.run(automation.tick())
+    # A ranking change: segments, and below it what reads the new ranking.
     before = materializations(instance)
     emotion_files = {k: lake_file(layout.lake, "emotion", k).stat().st_mtime_ns for k in keys}
+    # The dry run lists exactly the first wave; the refresh then reruns what the automation would.
+    assert stale_pairs(defs, instance, keys) == {}
     new = change_policy(layout, defs, instance, "segment", "hooks matter most",
         lambda body: body["weights"].update(hook=0.6))
-    requested = automation.tick()
-    assert requested == {key: ["clip_copy", "clips", "segments"] for key in keys}
-    automation.run(requested)
+    assert stale_pairs(defs, instance, keys) == {key: ["segments"] for key in keys}
+    assert "has a new dependency data version: segment_policy" in stale_reasons(defs, instance, keys[0], "segments")
+    job = defs.resolve_implicit_global_asset_job_def()
+
+    def run(partition, stages):
+        result = job.execute_in_process(instance=instance, partition_key=partition, run_config=QUIET,
+            asset_selection=[dg.AssetKey(s) for s in stages], raise_on_error=False)
+        return None if result.success else "failed"
+
+    result = refresh(defs, instance, keys, run, echo=lambda _: None)
+    assert result["failed"] == {}
+    assert sorted(set(result["ran"])) == sorted((s, k) for k in keys for s in ("segments", "clips", "clip_copy"))
     assert materializations(instance) - before == Counter({"segments": 2, "clip_copy": 2, "clips": 2})
+    assert changed(automation) == {}  # the automation agrees: nothing left
     assert {k: lake_file(layout.lake, "emotion", k).stat().st_mtime_ns for k in keys} == emotion_files
+    assert {k: lake_file(layout.lake, "transcript", k).stat().st_mtime_ns for k in keys} == transcripts
     rows = pq.read_table(lake_file(layout.lake, "segments", keys[0])).to_pylist()
     assert rows and {r["policy_version"] for r in rows} == {new.version}
     assert all(r["hook_contrib"] == pytest.approx(0.6 * r["hook"], abs=1e-4) for r in rows)
+
+
+def test_vision_changes_rerun_the_vision_branch_only(layout, instance, two_videos):
+    defs, keys, automation = two_videos
+    changed(automation)
+    transcripts = {k: lake_file(layout.lake, "transcript", k).stat().st_mtime_ns for k in keys}
+    PolicyStore(layout.metrics_db).set("vision", {"sample_fps": 1.0}, "user", "denser sampling")
+    observe(defs, instance)
+    ran = changed(automation)
+    assert {"keyframes", "visual_analysis"} <= set(ran) <= {"keyframes", "visual_analysis", "segments", "clips",
+                                                             "clip_copy"}
+    # The VLM batch size is read by visual_analysis only: keyframes stay.
+    before = materializations(instance)
+    PolicyStore(layout.metrics_db).set("vision", {"sample_fps": 1.0, "max_images_per_call": 10}, "user",
+        "smaller VLM calls")
+    observe(defs, instance)
+    assert "keyframes" not in changed(automation)
+    assert (materializations(instance) - before)["visual_analysis"] == 2
+    assert {k: lake_file(layout.lake, "transcript", k).stat().st_mtime_ns for k in keys} == transcripts
 
 
 def test_reference_beside_the_upload_gives_a_wer_row(layout, two_videos):
@@ -162,18 +220,23 @@ def test_reference_beside_the_upload_gives_a_wer_row(layout, two_videos):
     assert '"reference": true' in params and f'"wer": {quality["wer"]}' in params
 
 
-def test_stale_sweep_requests_videos_made_under_an_older_policy(layout, instance, two_videos):
-    defs, keys, _ = two_videos
-    resources = {k: v for k, v in defs.resources.items() if k in ("policies", "metrics")}
-    context = dg.build_schedule_context(instance=instance, resources=resources)
+def test_stale_sweep_requests_the_stale_stages(layout, instance, two_videos):
+    defs, keys, automation = two_videos
+    changed(automation)
+    repository = defs.get_repository_def()
+    context = dg.build_schedule_context(instance=instance, repository_def=repository)
     assert isinstance(stale_sweep_schedule(context), dg.SkipReason)
     store = PolicyStore(layout.metrics_db)
     body = store.current("asr").body
     body["thresholds"]["clean_min_snr_db"] = 25.0
-    new = store.set("asr", body, "user", "stricter clean threshold")
-    requests = stale_sweep_schedule(dg.build_schedule_context(instance=instance, resources=resources))
+    store.set("asr", body, "user", "stricter clean threshold")
+    observe(defs, instance)
+    requests = stale_sweep_schedule(dg.build_schedule_context(instance=instance, repository_def=repository))
     assert sorted(r.partition_key for r in requests) == sorted(keys)
-    assert {r.run_key for r in requests} == {f"stale-{k}-{new.sha256[:12]}" for k in keys}
+    # The stale stage first, and what is below it in the same run (nothing else carries it down at night).
+    assert all(r.asset_selection[0] == dg.AssetKey("audio_profile") and dg.AssetKey("clips") in r.asset_selection
+               and dg.AssetKey("source_video") not in r.asset_selection for r in requests)
+    assert len({r.run_key for r in requests}) == 2
 
 
 def test_duplicate_upload_of_a_processed_file_invokes_no_model(layout, instance, media, two_videos):

@@ -242,3 +242,28 @@ def test_a_row_near_the_end_of_its_chunk_stays_with_it():
     chunks = [(0.0, 29.8), (29.8, 50.0)]
     rows = [{"start": 0.5}, {"start": 29.5}, {"start": 29.799}, {"start": 31.0}]
     assert chunk_owner(rows, chunks) == [0, 0, 1, 1]
+
+
+def _decoded(whisper, audio, rule, policy) -> list:
+    result, _, _ = whisper.transcribe(audio, speech_regions(audio, rule.vad.params()), rule, policy.multilingual_model)
+    return [(s["start"], s["end"], s["text"], [(w["start"], w["end"], w["word"]) for w in s["words"]])
+            for s in result.segments]
+
+
+def test_batch_size_is_output_neutral(talk, tmp_path_factory):
+    """The asr views leave batch_size out (ai_assets/policy/views.py): a batch size edit must rerun nothing, so it
+    must change nothing. Whisper pads every chunk to 30 s, so batching does not change what each chunk sees."""
+    from ai_assets.policy.documents import default_policy
+    from benchmarks.common import SHARED_MEDIA, real_clips
+
+    policy = default_policy("asr").parsed()
+    whisper = WhisperResource(cache_dir=str(tmp_path_factory.mktemp("models")), language="en")
+    audio = [talk]
+    if (SHARED_MEDIA / "pocketsphinx-librivox").exists():  # real recorded speech, where the shared media are
+        audio.append(np.concatenate([c.audio for c in real_clips()[:4]]))
+    for samples in audio:
+        for complexity in ("clean_single", "noisy"):
+            rule = policy.classes[complexity]
+            decoded = {size: _decoded(whisper, samples, rule.model_copy(update={"batch_size": size}), policy)
+                       for size in (1, 3, 8)}
+            assert decoded[1] and decoded[1] == decoded[3] == decoded[8]
