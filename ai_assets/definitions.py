@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 import dagster as dg
@@ -29,7 +30,10 @@ from schedules import SCHEDULES
 from sensors.optimization import optimization_sensor
 from sensors.uploads import upload_sensor
 
-# Runs what eager automation conditions request: policy changes and their downstream reruns.
+# Dagster 1.13 copies every sensor through its own beta `owners` parameter when it resolves jobs; nothing of ours.
+warnings.filterwarnings("ignore", message="Parameter `owners` of initializer `SensorDefinition",
+    category=dg.BetaWarning)
+# Runs what the automation conditions request: policy and code changes and their downstream reruns.
 automation_sensor = dg.AutomationConditionSensorDefinition(
     "automation_sensor", target=dg.AssetSelection.all(), default_status=dg.DefaultSensorStatus.RUNNING,
     minimum_interval_seconds=30

@@ -71,7 +71,9 @@ def _per_video(view: View) -> dg.SourceAsset:
                 versions[key] = dg.DataVersion(view_version(view.name, body, cls))
             except KeyError:  # a class this policy has no rule for: that video alone stays unobserved
                 context.log.warning(f"{key}: no asr rule for class {cls!r}; its asr_policy version is not updated")
-        return dg.DataVersionsByPartition(versions)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", dg.BetaWarning)  # the documented way to version partitions of a source
+            return dg.DataVersionsByPartition(versions)
 
     return observe
 

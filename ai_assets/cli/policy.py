@@ -44,8 +44,8 @@ def policy_command(args) -> int:
     stale = _stale(layout)
     if stale:
         pairs = sum(len(v) for v in stale.values())
-        print(f"{pairs} stages of {len(stale)} videos are now stale; `dagster dev` reruns them automatically, or run "
-            "`ai-assets refresh` (`--dry-run` lists them)")
+        print(f"{pairs} (stage, video) pairs in {len(stale)} videos are now stale; `dagster dev` reruns them "
+            "automatically, or run `ai-assets refresh` (`--dry-run` lists them)")
     else:
         print("no video's outputs depend on what changed; nothing to rerun")
     return 0
