@@ -86,6 +86,21 @@ def downstream(defs, stages: Iterable[str]) -> list[str]:
     return sorted(k.to_user_string() for k in seen - {dg.AssetKey(s) for s in stages})
 
 
+def quiet_runner(defs, instance: dg.DagsterInstance) -> Callable[[str, list[str]], str | None]:
+    """`run` for `refresh`: the stages of one partition in this process, without console logs (the CLI prints its
+    own progress lines instead)."""
+    from ai_assets.automation_tick import QUIET
+
+    job = defs.resolve_implicit_global_asset_job_def()
+
+    def run(partition: str, stages: list[str]) -> str | None:
+        result = job.execute_in_process(instance=instance, partition_key=partition, run_config=QUIET,
+            asset_selection=[dg.AssetKey(s) for s in stages], raise_on_error=False)
+        return None if result.success else f"{', '.join(stages)} failed"
+
+    return run
+
+
 def refresh(defs, instance: dg.DagsterInstance, partitions: list[str],
             run: Callable[[str, list[str]], str | None], echo: Callable[[str], None] = print) -> dict:
     """Rerun stale pairs wave by wave with `run(partition, stages) -> failure reason or None`.

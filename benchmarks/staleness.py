@@ -138,22 +138,14 @@ def child(via: str, cursor_file: str) -> None:
     from ai_assets.definitions import build_defs
     from ai_assets.instance import get_instance
     from ai_assets.partitions import videos
-    from ai_assets.stale import refresh
+    from ai_assets.stale import quiet_runner, refresh
 
     layout = Layout.from_env()
     instance, defs = get_instance(layout), build_defs(layout)
     defs.resolve_job_def("observe_policies").execute_in_process(instance=instance, run_config=QUIET)
     if via == "refresh":
-        job = defs.resolve_implicit_global_asset_job_def()
-
-        def run(partition, stages):
-            import dagster as dg
-
-            result = job.execute_in_process(instance=instance, partition_key=partition, run_config=QUIET,
-                asset_selection=[dg.AssetKey(s) for s in stages], raise_on_error=False)
-            return None if result.success else "failed"
-
-        refresh(defs, instance, instance.get_dynamic_partitions(videos.name), run, echo=lambda _: None)
+        refresh(defs, instance, instance.get_dynamic_partitions(videos.name), quiet_runner(defs, instance),
+            echo=lambda _: None)
         return
     ticker = AutomationTicker(defs, instance)
     path = Path(cursor_file)

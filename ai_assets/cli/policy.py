@@ -38,10 +38,10 @@ def policy_command(args) -> int:
         print(f"{args.domain} policy unchanged (v{policy.version}); nothing stored")
         return 0
     print(f"{args.domain} policy v{policy.version} stored (sha256 {policy.sha256[:12]})")
-    _observe(layout)
     if args.apply:
         return refresh()
-    stale = _stale(layout)
+    defs, instance = _observe(layout)
+    stale = _stale(defs, instance)
     if stale:
         pairs = sum(len(v) for v in stale.values())
         print(f"{pairs} (stage, video) pairs in {len(stale)} videos are now stale; `dagster dev` reruns them "
@@ -91,40 +91,35 @@ def _available(layout: Layout) -> dict[str, list[str]] | None:
     return {"whisper": registry.available("whisper"), "embedding": registry.available("embedding")}
 
 
-def _observe(layout: Layout) -> None:
-    """Record the policy views' data versions now, so staleness shows in the UI without waiting for a tick."""
+def _observe(layout: Layout):
+    """Record the policy views' data versions now, so staleness shows in the UI without waiting for a tick; returns
+    the definitions and the instance for what follows."""
     from ai_assets.definitions import build_defs
     from ai_assets.instance import get_instance
 
-    job = build_defs(layout).resolve_job_def("observe_policies")
-    job.execute_in_process(instance=get_instance(layout),
+    defs, instance = build_defs(layout), get_instance(layout)
+    defs.resolve_job_def("observe_policies").execute_in_process(instance=instance,
         run_config={"loggers": {"console": {"config": {"log_level": "ERROR"}}}})
+    return defs, instance
 
 
-def _stale(layout: Layout) -> dict[str, list[str]]:
-    from ai_assets.definitions import build_defs
-    from ai_assets.instance import get_instance
+def _stale(defs, instance) -> dict[str, list[str]]:
     from ai_assets.partitions import videos
     from ai_assets.stale import stale_pairs
 
-    instance = get_instance(layout)
-    return stale_pairs(build_defs(layout), instance, instance.get_dynamic_partitions(videos.name))
+    return stale_pairs(defs, instance, instance.get_dynamic_partitions(videos.name))
 
 
 def refresh(dry_run: bool = False) -> int:
     """Observe the policies, then rerun the stale (stage, video) pairs in this process, wave by wave."""
     from ai_assets.cli.process import run_partition
-    from ai_assets.definitions import build_defs
-    from ai_assets.instance import get_instance
     from ai_assets.partitions import videos
     from ai_assets.stale import downstream, stale_pairs
     from ai_assets.stale import refresh as run_waves
     from ai_assets.storage.metrics import MetricsStore
 
     layout = Layout.from_env()
-    _observe(layout)
-    instance = get_instance(layout)
-    defs = build_defs(layout)
+    defs, instance = _observe(layout)
     partitions = instance.get_dynamic_partitions(videos.name)
     if dry_run:
         stale = stale_pairs(defs, instance, partitions)

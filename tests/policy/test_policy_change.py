@@ -12,7 +12,7 @@ from ai_assets.catalog import connect as metrics_view
 from ai_assets.definitions import build_defs
 from ai_assets.ingest.samples import SAMPLE_TEXT
 from ai_assets.policy.documents import Policy, PolicyStore
-from ai_assets.stale import refresh, stale_pairs, stale_reasons
+from ai_assets.stale import quiet_runner, refresh, stale_pairs, stale_reasons
 from resources.lake import lake_file
 from schedules.maintenance import stale_sweep_schedule
 from tests.conftest import add_video
@@ -171,14 +171,7 @@ def test_embed_clip_and_segment_changes_stay_in_their_lane(layout, instance, two
         lambda body: body["weights"].update(hook=0.6))
     assert stale_pairs(defs, instance, keys) == {key: ["segments"] for key in keys}
     assert "has a new dependency data version: segment_policy" in stale_reasons(defs, instance, keys[0], "segments")
-    job = defs.resolve_implicit_global_asset_job_def()
-
-    def run(partition, stages):
-        result = job.execute_in_process(instance=instance, partition_key=partition, run_config=QUIET,
-            asset_selection=[dg.AssetKey(s) for s in stages], raise_on_error=False)
-        return None if result.success else "failed"
-
-    result = refresh(defs, instance, keys, run, echo=lambda _: None)
+    result = refresh(defs, instance, keys, quiet_runner(defs, instance), echo=lambda _: None)
     assert result["failed"] == {}
     assert sorted(set(result["ran"])) == sorted((s, k) for k in keys for s in ("segments", "clips", "clip_copy"))
     assert materializations(instance) - before == Counter({"segments": 2, "clip_copy": 2, "clips": 2})
