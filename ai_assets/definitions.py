@@ -19,12 +19,13 @@ from ai_assets.jobs import (
 )
 from ai_assets.ranking.feedback import feedback_folder
 from ai_assets.storage.models import allow_download_from_env
-from ai_assets.storage.settings import Layout
+from ai_assets.storage.settings import S3_ENDPOINT_ENV, Layout
 from resources import ClipStore, LakeIOManager, MediaStore, MetricsResource, TextEmbedder, UploadSource, WhisperResource
 from resources.llm import LlmResource
 from resources.optimizer import OptimizerConfig
 from resources.policies import PolicyResource
 from resources.speakers import SpeakerEncoderResource
+from resources.storage import StorageRoot
 from resources.vlm import VlmResource
 from schedules import SCHEDULES
 from sensors.optimization import optimization_sensor
@@ -49,7 +50,7 @@ def s3_resource() -> S3Resource:
             "aws_secret_access_key": dg.EnvVar("AWS_SECRET_ACCESS_KEY"),
         }
     return S3Resource(
-        endpoint_url=os.environ.get("AI_ASSETS_S3_ENDPOINT_URL"),
+        endpoint_url=os.environ.get(S3_ENDPOINT_ENV),
         region_name=os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
         **secrets,
     )
@@ -76,14 +77,21 @@ def llm_resource(layout: Layout) -> LlmResource:
     return LlmResource(**settings)
 
 
+def storage_root(layout: Layout) -> StorageRoot:
+    """The lake, originals, keyframes and clips: $AI_ASSETS_STORAGE (s3://bucket/prefix) or the home folder."""
+    return StorageRoot(url=layout.storage_url, s3_endpoint_url=os.environ.get(S3_ENDPOINT_ENV) or None,
+        region=os.environ.get("AWS_DEFAULT_REGION") or None, cache_dir=str(layout.object_cache))
+
+
 def build_resources(layout: Layout) -> dict:
     allow_download = allow_download_from_env()
+    storage = storage_root(layout)
     return {
-        "io_manager": LakeIOManager(root=str(layout.lake)),
-        "media_store": MediaStore(root=str(layout.media)),
-        "clip_store": ClipStore(root=str(layout.clips), caption_font=os.environ.get("AI_ASSETS_CAPTION_FONT") or None),
+        "io_manager": LakeIOManager(storage=storage),
+        "media_store": MediaStore(storage=storage),
+        "clip_store": ClipStore(storage=storage, caption_font=os.environ.get("AI_ASSETS_CAPTION_FONT") or None),
         "metrics": MetricsResource(db_path=str(layout.metrics_db), spool_dir=str(layout.metrics_spool)),
-        "policies": PolicyResource(db_path=str(layout.metrics_db), lake_root=str(layout.lake)),
+        "policies": PolicyResource(db_path=str(layout.metrics_db), storage=storage),
         "optimizer": OptimizerConfig(feedback_dir=str(feedback_folder(layout))),
         "uploads": UploadSource(
             local_dir=str(layout.uploads),

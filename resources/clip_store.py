@@ -9,15 +9,22 @@ from pydantic import Field
 
 from ai_assets.ingest.partition_keys import checked_key
 from ai_assets.render.captions import find_font
+from ai_assets.storage.objects import ObjectStore
+from resources.storage import StorageRoot
 
 
 class ClipStore(dg.ConfigurableResource):
-    root: str = Field(description="Clips land in <root>/<video partition>/.")
+    storage: StorageRoot
     caption_font: str | None = Field(None,
         description="A TrueType font file; by default DejaVu Sans Bold, else fontconfig's bold sans.")
 
-    def folder(self, video: str) -> Path:
-        return Path(self.root) / checked_key(video)
+    @property
+    def objects(self) -> ObjectStore:
+        return self.storage.store()
+
+    def folder(self, video: str) -> str:
+        """Clips land in <root>/clips/<video partition>/."""
+        return self.objects.location("clips", checked_key(video))
 
     def font(self) -> Path | None:
         """None when no font is installed: clips then get SRT files but no burned-in captions."""

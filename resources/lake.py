@@ -1,4 +1,4 @@
-"""Asset outputs as one parquet file per asset partition: lake/<asset>/<partition>.parquet."""
+"""Asset outputs as one parquet file per asset partition: <storage root>/lake/<asset>/<partition>.parquet."""
 
 from __future__ import annotations
 
@@ -6,34 +6,35 @@ from pathlib import Path
 
 import dagster as dg
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from ai_assets.ingest.partition_keys import checked_key
-from ai_assets.storage.files import atomic_path
+from ai_assets.storage.objects import lake_location
+from resources.storage import StorageRoot
 
 
 def lake_file(root: Path, asset: str, partition: str) -> Path:
+    """The file under a local lake folder (tests and local tools; the IO manager works on locations)."""
     return root / asset / f"{checked_key(partition)}.parquet"
 
 
 class LakeIOManager(dg.ConfigurableIOManager):
-    """Writes each partition to a temp file and renames it, so DuckDB views never see half a file."""
+    """Writes each partition to a temporary file or key and renames it, so readers never see half a table."""
 
-    root: str
+    storage: StorageRoot
 
-    def _path(self, asset_key: dg.AssetKey, partition: str) -> Path:
-        return lake_file(Path(self.root), "/".join(asset_key.path), partition)
+    def _location(self, asset_key: dg.AssetKey, partition: str) -> str:
+        return lake_location(self.storage.store(), "/".join(asset_key.path), partition)
 
     def handle_output(self, context: dg.OutputContext, obj: pa.Table) -> None:
-        path = self._path(context.asset_key, context.asset_partition_key)
-        with atomic_path(path) as tmp:
-            pq.write_table(obj, tmp)
+        location = self.storage.store().write_table(self._location(context.asset_key, context.asset_partition_key),
+            obj)
         context.add_output_metadata({"rows": dg.MetadataValue.int(obj.num_rows),
-            "path": dg.MetadataValue.path(str(path))})
+            "path": dg.MetadataValue.path(location)})
 
     def load_input(self, context: dg.InputContext) -> pa.Table:
-        path = self._path(context.asset_key, context.asset_partition_key)
-        if not path.exists():
-            raise FileNotFoundError(f"{path} is missing: materialize {context.asset_key.to_user_string()} for this "
-                "video first")
-        return pq.read_table(path)
+        location = self._location(context.asset_key, context.asset_partition_key)
+        store = self.storage.store()
+        if not store.exists(location):
+            raise FileNotFoundError(f"{location} is missing: materialize {context.asset_key.to_user_string()} for "
+                "this video first")
+        return store.read_table(location)

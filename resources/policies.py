@@ -1,15 +1,15 @@
 """Read access to the current policy documents, for assets, sensors and checks."""
 
-from pathlib import Path
-
 import dagster as dg
 
 from ai_assets.policy.documents import Policy, PolicyStore
+from ai_assets.storage.objects import lake_location
+from resources.storage import StorageRoot
 
 
 class PolicyResource(dg.ConfigurableResource):
     db_path: str
-    lake_root: str = ""  # where audio_profile's tables are, for the per-class asr view
+    storage: StorageRoot  # where audio_profile's tables are, for the per-class asr view
 
     def store(self) -> PolicyStore:
         return PolicyStore(self.db_path)
@@ -19,17 +19,14 @@ class PolicyResource(dg.ConfigurableResource):
 
     def classes(self, partitions: list[str]) -> dict[str, str]:
         """{partition: complexity class} for the videos audio_profile has classed; the others are left out."""
-        import pyarrow.parquet as pq
-
-        from resources.lake import lake_file
-
+        objects = self.storage.store()
         found = {}
         for key in partitions:
-            path = lake_file(Path(self.lake_root), "audio_profile", key) if self.lake_root else None
-            if path is None or not path.exists():
-                continue
+            location = lake_location(objects, "audio_profile", key)
             try:
-                column = pq.read_table(path, columns=["complexity_class"]).column("complexity_class").to_pylist()
+                if not objects.exists(location):
+                    continue
+                column = objects.read_table(location).column("complexity_class").to_pylist()
             except (OSError, KeyError, ValueError):  # unreadable: that video is left out, the others go on
                 continue
             if column and column[0]:

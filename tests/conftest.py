@@ -5,6 +5,9 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import dagster as dg
@@ -107,6 +110,49 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def wait_for_port(port: int, proc: subprocess.Popen, what: str, timeout_s: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return
+        except OSError:
+            if time.monotonic() > deadline or proc.poll() is not None:
+                proc.kill()
+                pytest.fail(f"{what} did not start")
+            time.sleep(0.1)
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint():
+    """A real S3 API (moto_server) on 127.0.0.1 for the whole session."""
+    port = free_port()
+    server = Path(sys.executable).with_name("moto_server")
+    proc = subprocess.Popen([str(server), "-H", "127.0.0.1", "-p", str(port)], stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL)
+    wait_for_port(port, proc, "moto_server")
+    yield f"http://127.0.0.1:{port}"
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+@pytest.fixture
+def s3_storage(moto_endpoint, monkeypatch, tmp_path) -> str:
+    """A fresh bucket on moto and the environment that points ai-assets' storage at it; returns the storage URL."""
+    import uuid
+
+    import boto3
+
+    for name, value in (("AWS_ACCESS_KEY_ID", "testing"), ("AWS_SECRET_ACCESS_KEY", "testing"),
+                        ("AWS_DEFAULT_REGION", "us-east-1"), ("AI_ASSETS_S3_ENDPOINT_URL", moto_endpoint)):
+        monkeypatch.setenv(name, value)
+    bucket = f"lake-{uuid.uuid4().hex[:10]}"
+    boto3.client("s3", endpoint_url=moto_endpoint, region_name="us-east-1").create_bucket(Bucket=bucket)
+    url = f"s3://{bucket}/ai-assets"
+    monkeypatch.setenv("AI_ASSETS_STORAGE", url)
+    return url
 
 
 def upload_sensor_tick(instance, layout, cursor=None, s3=None, bucket=None, settle_seconds=0.0):

@@ -1,7 +1,6 @@
 """audio: 16 kHz mono speech track plus VAD speech regions."""
 
 from dataclasses import asdict
-from pathlib import Path
 
 import dagster as dg
 import pyarrow as pa
@@ -28,9 +27,11 @@ def audio(
     video = source_video.to_pylist()[0]
     vad = VadParams()
     with metrics.track(context) as row, media_failures(context.partition_key):
-        wav = media_store.audio_path(video["sha256"])
-        duration = extract_audio(Path(video["media_path"]), wav)
-        regions = speech_regions(load_wav(wav), vad)
+        wav = media_store.audio_location(video["sha256"])
+        objects = media_store.objects
+        duration = extract_audio(objects.local(video["media_path"]), objects.staging(wav))
+        objects.publish(wav)
+        regions = speech_regions(load_wav(objects.staging(wav)), vad)
         row.model, row.params, row.audio_seconds = "silero-vad", asdict(vad), duration
     speech = sum(end - start for start, end in regions)
     table = to_table(
@@ -38,7 +39,7 @@ def audio(
         [
             {
                 "video": context.partition_key,
-                "audio_path": str(wav),
+                "audio_path": wav,
                 "sample_rate": SAMPLE_RATE,
                 "duration": duration,
                 "speech_seconds": round(speech, 3),

@@ -1,6 +1,5 @@
 """audio_profile: signal measurements and the ASR complexity class they imply."""
 
-from pathlib import Path
 
 import dagster as dg
 import pyarrow as pa
@@ -13,7 +12,7 @@ from ai_assets.ingest.audio import load_wav
 from ai_assets.partitions import videos
 from ai_assets.speech.audio_profile import complexity_class, measure
 from ai_assets.storage.tables import to_table
-from resources import MetricsResource
+from resources import MediaStore, MetricsResource
 from resources.policies import PolicyResource
 
 
@@ -23,7 +22,7 @@ from resources.policies import PolicyResource
 )
 def audio_profile(
     context: dg.AssetExecutionContext, audio: pa.Table, diarization: pa.Table, policies: PolicyResource,
-    metrics: MetricsResource
+    media_store: MediaStore, metrics: MetricsResource
 ) -> dg.Output[pa.Table]:
     """Speech ratio, SNR over a percentile noise floor, loudness, band limitation (energy above 4 kHz and the
     cliff there), speaking rate and the diarization's speaker count; the class uses the asr policy's thresholds."""
@@ -32,7 +31,7 @@ def audio_profile(
     thresholds = policy.parsed().thresholds
     with metrics.track(context) as row:
         speakers = len(set(diarization.column("speaker").to_pylist()))
-        profile = measure(load_wav(Path(track["audio_path"])),
+        profile = measure(load_wav(media_store.local(track["audio_path"])),
             [(r["start"], r["end"]) for r in track["speech_regions"]], speakers)
         label = complexity_class(profile, thresholds.clean_min_snr_db, thresholds.clean_max_speakers,
             thresholds.band_limited_min_drop_db, thresholds.distorted_min_clipped_share)

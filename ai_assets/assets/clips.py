@@ -1,7 +1,5 @@
 """clips: the top segments rendered for each platform, reframed, captioned, with a thumbnail each."""
 
-from pathlib import Path
-
 import dagster as dg
 import pyarrow as pa
 
@@ -34,6 +32,8 @@ def clips(
     policy = policies.current("clip")
     rule = policy.parsed()
     rows, rendered, deferred, skipped = [], [], [], []
+    folder = clip_store.folder(context.partition_key)
+    stored = lambda path: clip_store.objects.location_in(folder, path.name)  # noqa: E731
     segment_rows = segments.to_pylist()
     with metrics.track(context) as row:
         row.policy_version, row.policy_sha256, row.model = policy.version, policy.sha256, "ffmpeg-libx264"
@@ -41,12 +41,12 @@ def clips(
             transcript_rows = transcript.to_pylist()
             words = [w for seg in transcript_rows for w in seg["words"] or []]
             jobs, skipped = plan_jobs(segment_rows, sentences(transcript_rows), rule, video["duration"])
-            source = SourceVideo(Path(video["media_path"]), video["width"], video["height"], video["fps"],
-                video["duration"], video["has_audio"])
+            source = SourceVideo(clip_store.objects.local(video["media_path"]), video["width"], video["height"],
+                video["fps"], video["duration"], video["has_audio"])
             cut_times = sorted({k["time"] for k in keyframes.to_pylist() if k["reason"] == "scene_start"
                 and k["time"] > 0})
-            rendered, deferred = render_clips(jobs, source, words, cut_times, rule,
-                clip_store.folder(context.partition_key), clip_store.font())
+            with clip_store.objects.synced_dir(folder) as out_dir:
+                rendered, deferred = render_clips(jobs, source, words, cut_times, rule, out_dir, clip_store.font())
         for job, clip in [(c.job, c) for c in rendered] + [(j, None) for j in deferred]:
             cut = clip.cut if clip else ClipCut.snap(job.start, job.end, video["fps"])
             for platform in job.platforms:
@@ -61,9 +61,9 @@ def clips(
                     "layout": clip.layout if clip else "not rendered", "jitter": clip.jitter if clip else None,
                     "face_coverage": clip.face_coverage if clip else None, "trimmed": job.trimmed,
                     "captions_burned": clip.captions_burned if clip else False,
-                    "caption_cues": clip.cues if clip else None, "path": str(clip.video_path) if clip else None,
-                    "srt_path": str(clip.srt_path) if clip else None,
-                    "thumbnail_path": str(clip.thumbnail_path) if clip else None,
+                    "caption_cues": clip.cues if clip else None, "path": stored(clip.video_path) if clip else None,
+                    "srt_path": stored(clip.srt_path) if clip else None,
+                    "thumbnail_path": stored(clip.thumbnail_path) if clip else None,
                     "score": segment["score"], "text": segment["text"],
                     "policy_version": policy.version, "policy_sha256": policy.sha256,
                 })
@@ -76,7 +76,7 @@ def clips(
         to_table("clips", rows),
         metadata={
             "clips": len(rows), "renders": len(rendered), "not_rendered": len(deferred),
-            "folder": str(clip_store.folder(context.partition_key)),
+            "folder": folder,
             "max_jitter_px_s": max(jitters, default=0.0),
             "layouts": dg.MetadataValue.json(sorted({c.layout for c in rendered})),
             "skipped": dg.MetadataValue.json(skipped), "policy_version": policy.version, "policy_sha256": policy.sha256,

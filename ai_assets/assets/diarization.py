@@ -1,6 +1,5 @@
 """diarization: who spoke when, overlaps included, from local speaker segmentation and speaker embeddings."""
 
-from pathlib import Path
 
 import dagster as dg
 import pyarrow as pa
@@ -12,7 +11,7 @@ from ai_assets.ingest.audio import load_wav
 from ai_assets.partitions import videos
 from ai_assets.speakers.diarization import DiarizeParams, speaker_stats
 from ai_assets.storage.tables import to_table
-from resources import MetricsResource
+from resources import MediaStore, MetricsResource
 from resources.speakers import SpeakerEncoderResource
 
 
@@ -21,7 +20,8 @@ from resources.speakers import SpeakerEncoderResource
     automation_condition=ON_CHANGE, pool="speaker",
 )
 def diarization(
-    context: dg.AssetExecutionContext, audio: pa.Table, speakers: SpeakerEncoderResource, metrics: MetricsResource
+    context: dg.AssetExecutionContext, audio: pa.Table, speakers: SpeakerEncoderResource, media_store: MediaStore,
+    metrics: MetricsResource
 ) -> dg.Output[pa.Table]:
     """Speaker turns (S1, S2, ... by first appearance; two may overlap); the number of speakers is found, not given.
 
@@ -31,7 +31,7 @@ def diarization(
     regions = [(r["start"], r["end"]) for r in track["speech_regions"]]
     params = DiarizeParams.for_embedding(speakers.embedding)
     with metrics.track(context) as row:
-        turns, missing = speakers.diarize(load_wav(Path(track["audio_path"])), regions, params)
+        turns, missing = speakers.diarize(load_wav(media_store.local(track["audio_path"])), regions, params)
         stats = speaker_stats(turns)
         row.model = speakers.embedding if missing else f"segmentation-3.0+{speakers.embedding}"
         row.audio_seconds = track["duration"]

@@ -1,7 +1,6 @@
 """emotion: per transcript segment, how it is said (prosody) and what it says (valence, arousal, label)."""
 
 from collections import Counter
-from pathlib import Path
 
 import dagster as dg
 import pyarrow as pa
@@ -13,18 +12,18 @@ from ai_assets.ingest.audio import load_wav
 from ai_assets.language.emotion import segment_emotions
 from ai_assets.partitions import videos
 from ai_assets.storage.tables import to_table
-from resources import MetricsResource
+from resources import MediaStore, MetricsResource
 
 
 @dg.asset(partitions_def=videos, group_name="understanding", code_version=code_version(__name__), kinds={"numpy"},
     automation_condition=ON_CHANGE)
 def emotion(context: dg.AssetExecutionContext, audio: pa.Table, transcript: pa.Table,
-        metrics: MetricsResource) -> dg.Output[pa.Table]:
+        media_store: MediaStore, metrics: MetricsResource) -> dg.Output[pa.Table]:
     """Prosody (energy and its variance, pitch range, speaking rate, pauses, laughter, applause) and text affect
     (valence, arousal, emotion label) in separate columns; `intensity` joins both, relative to the whole video."""
     track = audio.to_pylist()[0]
     with metrics.track(context) as row:
-        rows = segment_emotions(load_wav(Path(track["audio_path"])), transcript.to_pylist())
+        rows = segment_emotions(load_wav(media_store.local(track["audio_path"])), transcript.to_pylist())
         row.model, row.audio_seconds, row.params = "prosody+lexicon", track["duration"], {"segments": len(rows)}
     return table_output(
         to_table("emotion", [{"video": context.partition_key, **r} for r in rows]),

@@ -35,10 +35,14 @@ def keyframes(
     with metrics.track(context) as row:
         row.policy_version, row.policy_sha256 = policy.version, policy.sha256
         if video["has_video"]:
-            frames_dir = media_store.folder(video["sha256"]) / "keyframes" / used[:12]
-            scan = scan_video(Path(video["media_path"]), frames_dir, vision.sample_fps, vision.phash_max_distance,
-                vision.scene_threshold)
-            rows = [{"video": context.partition_key, **asdict(k), "width": scan.width, "height": scan.height,
+            objects = media_store.objects
+            frames_folder = objects.location_in(media_store.folder(video["sha256"]), f"keyframes/{used[:12]}")
+            with objects.output_dir(frames_folder) as frames_dir:
+                scan = scan_video(objects.local(video["media_path"]), frames_dir, vision.sample_fps,
+                    vision.phash_max_distance, vision.scene_threshold)
+            rows = [{"video": context.partition_key, **asdict(k),
+                     "path": objects.location_in(frames_folder, Path(k.path).relative_to(frames_dir).as_posix()),
+                     "width": scan.width, "height": scan.height,
                      "policy_version": policy.version, "policy_sha256": policy.sha256} for k in scan.keyframes]
             row.params = {"cuts": len(scan.cuts), "frames_decoded": scan.frames_decoded,
                           "duplicates_dropped": scan.duplicates_dropped,

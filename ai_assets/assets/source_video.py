@@ -33,17 +33,21 @@ def source_video(
         if upload is None:
             raise MediaError("no upload is registered under this key; add the file through the uploads folder or "
                 "`ai-assets process`")
-        stored = store_original(
-            lambda: open_upload(upload, s3.get_client), Path(upload.name).suffix, media_store.folder(upload.sha256),
-            upload.sha256, upload.size
-        )
+        objects = media_store.objects
+        location = objects.location_in(media_store.folder(upload.sha256), f"original{Path(upload.name).suffix.lower()}")
+        if objects.remote and objects.size(location) == upload.size:
+            stored = objects.local(location)  # content addressing: the same bytes are already stored
+        else:
+            stored = store_original(lambda: open_upload(upload, s3.get_client), Path(upload.name).suffix,
+                objects.staging(location).parent, upload.sha256, upload.size)
+            objects.publish(location)
         info = probe(stored)
         row.audio_seconds = info.duration
         row.model = "pyav"
     table = to_table(
         "source_video",
         [{"video": key, "name": upload.name, "source": upload.source, "sha256": upload.sha256,
-            "media_path": str(stored), **info.as_row()}],
+            "media_path": location, **info.as_row()}],
     )
     return table_output(
         table,
@@ -52,6 +56,6 @@ def source_video(
             "duration_s": info.duration,
             "resolution": f"{info.width}x{info.height}" if info.has_video else "audio only",
             "codecs": f"{info.video_codec or '-'} / {info.audio_codec}",
-            "media_path": dg.MetadataValue.path(str(stored)),
+            "media_path": dg.MetadataValue.path(location),
         },
     )

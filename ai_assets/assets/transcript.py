@@ -1,7 +1,6 @@
 """transcript: faster-whisper over the VAD speech regions, batched, as the asr policy says."""
 
 import math
-from pathlib import Path
 
 import dagster as dg
 import pyarrow as pa
@@ -17,7 +16,7 @@ from ai_assets.policy.documents import rule_sha
 from ai_assets.policy.views import view_version
 from ai_assets.speech.vad import VadParams, speech_regions
 from ai_assets.storage.tables import to_table
-from resources import MetricsResource, WhisperResource
+from resources import MediaStore, MetricsResource, WhisperResource
 from resources.policies import PolicyResource
 
 
@@ -27,7 +26,7 @@ from resources.policies import PolicyResource
 )
 def transcript(
     context: dg.AssetExecutionContext, audio: pa.Table, audio_profile: pa.Table, whisper: WhisperResource,
-    policies: PolicyResource, metrics: MetricsResource,
+    policies: PolicyResource, media_store: MediaStore, metrics: MetricsResource,
 ) -> dg.Output[pa.Table]:
     """Segments with word timestamps and confidences, decoded with the rule for the video's complexity class."""
     track = audio.to_pylist()[0]
@@ -36,7 +35,7 @@ def transcript(
     asr = policy.parsed()
     rule = asr.rule_for(complexity)
     used = view_version("asr_policy", policy.body, complexity)
-    samples = load_wav(Path(track["audio_path"]))
+    samples = load_wav(media_store.local(track["audio_path"]))
     vad = rule.vad.params()
     # The audio asset's regions use the default VAD; a class with other VAD settings re-runs it.
     stored = [(r["start"], r["end"]) for r in track["speech_regions"]]

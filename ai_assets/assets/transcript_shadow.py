@@ -2,7 +2,6 @@
 
 import math
 import time
-from pathlib import Path
 
 import dagster as dg
 import pyarrow as pa
@@ -19,7 +18,7 @@ from ai_assets.policy.views import view_version
 from ai_assets.speech.transcript import dominant_language
 from ai_assets.speech.wer import word_errors
 from ai_assets.storage.tables import to_table
-from resources import MetricsResource, WhisperResource
+from resources import MediaStore, MetricsResource, WhisperResource
 from resources.optimizer import OptimizerConfig
 from resources.policies import PolicyResource
 
@@ -30,7 +29,8 @@ from resources.policies import PolicyResource
 )
 def transcript_shadow(
     context: dg.AssetExecutionContext, audio: pa.Table, audio_profile: pa.Table, transcript: pa.Table,
-    whisper: WhisperResource, policies: PolicyResource, optimizer: OptimizerConfig, metrics: MetricsResource,
+    whisper: WhisperResource, policies: PolicyResource, optimizer: OptimizerConfig, media_store: MediaStore,
+    metrics: MetricsResource,
 ) -> dg.Output[pa.Table]:
     """The next rule up (bigger model, or beam 5) on sampled videos: its agreement with the real transcript and
     its cost.
@@ -49,7 +49,7 @@ def transcript_shadow(
         track = audio.to_pylist()[0]
         primary = transcript.to_pylist()
         if row.params["sampled"] and candidate is not None and primary and dominant_language(primary) == "en":
-            samples = load_wav(Path(track["audio_path"]))
+            samples = load_wav(media_store.local(track["audio_path"]))
             regions = [(r["start"], r["end"]) for r in track["speech_regions"]]
             began = time.perf_counter()
             result, model_name, decode = whisper.transcribe(samples, regions, candidate, asr.multilingual_model)

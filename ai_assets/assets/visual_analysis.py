@@ -14,7 +14,7 @@ from ai_assets.policy.views import view_version
 from ai_assets.storage.tables import to_table
 from ai_assets.vision.visual_analysis import analyse_keyframes
 from ai_assets.vision.vlm import PROMPT_VERSION, describe
-from resources import MetricsResource
+from resources import MediaStore, MetricsResource
 from resources.policies import PolicyResource
 from resources.vlm import VlmResource
 
@@ -25,14 +25,17 @@ from resources.vlm import VlmResource
 )
 def visual_analysis(
     context: dg.AssetExecutionContext, keyframes: pa.Table, vlm: VlmResource, policies: PolicyResource,
-    metrics: MetricsResource
+    media_store: MediaStore, metrics: MetricsResource
 ) -> dg.Output[pa.Table]:
     """Faces (count, boxes, largest-face centre), motion energy, brightness, contrast, sharpness,
     colourfulness, on-screen text likelihood and shot type per keyframe; with a VLM, also a
     description, objects, on-screen text and visual interest. A failing VLM degrades, never fails, the run."""
-    frames = keyframes.to_pylist()
+    stored = keyframes.to_pylist()
     policy = policies.current("vision")
     with metrics.track(context) as row:
+        # The images as local files (downloaded once per node under S3); the table keeps their stored locations.
+        frames = [f | {"path": str(media_store.local(f["path"]))} for f in stored]
+        location_of = {f["path"]: s["path"] for f, s in zip(frames, stored, strict=True)}
         rows = analyse_keyframes(frames)
         row.policy_version, row.policy_sha256 = policy.version, policy.sha256
         row.model, row.params = "opencv-haar", {"keyframes": len(rows)}
@@ -48,8 +51,9 @@ def visual_analysis(
         row.params["degraded"] = degraded
     for out, frame in zip(rows, sorted(frames, key=lambda f: f["time"]), strict=False):
         answer = answers.get(frame["phash"], {})
-        out |= {"vlm_description": answer.get("description"), "vlm_objects": answer.get("objects"),
-                "vlm_text": answer.get("on_screen_text"), "vlm_interest": answer.get("visual_interest")}
+        out |= {"path": location_of[out["path"]], "vlm_description": answer.get("description"),
+                "vlm_objects": answer.get("objects"), "vlm_text": answer.get("on_screen_text"),
+                "vlm_interest": answer.get("visual_interest")}
     shots = Counter(r["shot_type"] for r in rows)
     return table_output(
         to_table("visual_analysis", [{"video": context.partition_key, **r} for r in rows]),

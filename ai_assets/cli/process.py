@@ -43,7 +43,8 @@ def process_files(files: list[Path], top: int) -> int:
         _print_segments(layout, name, key, top)
         _print_clips(layout, key)
     if done:
-        print(f"\noutputs: {layout.lake}/<asset>/<partition>.parquet   metrics: {layout.metrics_db}")
+        lake = layout.objects().location("lake")
+        print(f"\noutputs: {lake}/<asset>/<partition>.parquet   metrics: {layout.metrics_db}")
         print(
             "query:   python -c \"from ai_assets.catalog import connect; print(connect().sql('from segments').df())\""
         )
@@ -108,11 +109,10 @@ def error_text(error) -> str:
 
 
 def _print_segments(layout, name: str, key: str, top: int) -> None:
-    import pyarrow.parquet as pq
+    from ai_assets.storage.objects import lake_location
 
-    from resources.lake import lake_file
-
-    rows = pq.read_table(lake_file(layout.lake, "segments", key)).to_pylist()
+    objects = layout.objects()
+    rows = objects.read_table(lake_location(objects, "segments", key)).to_pylist()
     # Platforms with the same length rules rank alike: print each distinct ranking once.
     rankings: dict[tuple, list[str]] = {}
     for platform in dict.fromkeys(r["platform"] for r in rows):
@@ -134,11 +134,10 @@ def _print_segments(layout, name: str, key: str, top: int) -> None:
 
 
 def _print_clips(layout, key: str) -> None:
-    import pyarrow.parquet as pq
+    from ai_assets.storage.objects import lake_location
 
-    from resources.lake import lake_file
-
-    rows = pq.read_table(lake_file(layout.lake, "clips", key)).to_pylist()
+    objects = layout.objects()
+    rows = objects.read_table(lake_location(objects, "clips", key)).to_pylist()
     if not rows:
         print("  clips: none rendered (the file has no picture, or no segment fits a platform)")
         return

@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 
 def render_command(clip_id: str) -> int:
-    import pyarrow.parquet as pq
 
     from ai_assets.definitions import build_resources
     from ai_assets.ingest.partition_keys import is_video_key, key_problem
     from ai_assets.language.sentences import sentences
     from ai_assets.render.clips import SourceVideo, plan_jobs, render_one
     from ai_assets.render.encode import RenderError
+    from ai_assets.storage.objects import lake_location
     from ai_assets.storage.settings import Layout
-    from resources.lake import lake_file
 
     video_key, _, rest = clip_id.partition(":")
     if not is_video_key(video_key):
@@ -25,13 +23,14 @@ def render_command(clip_id: str) -> int:
         print(f"error: {clip_id!r} is not a clip id (VIDEO:PLATFORM:HASH, as in the clips table)", file=sys.stderr)
         return 2
     layout = Layout.from_env()
+    objects = layout.objects()
     tables = {}
     for asset in ("source_video", "transcript", "segments", "keyframes", "clips"):
-        path = lake_file(layout.lake, asset, video_key)
-        if not path.exists():
+        location = lake_location(objects, asset, video_key)
+        if not objects.exists(location):
             print(f"error: {video_key} has no {asset} yet: process the video first", file=sys.stderr)
             return 1
-        tables[asset] = pq.read_table(path).to_pylist()
+        tables[asset] = objects.read_table(location).to_pylist()
     row = next((r for r in tables["clips"] if r["clip_id"] == clip_id), None)
     if row is None:
         print(f"error: no clip {clip_id} in the clips table (see `ai-assets feedback --list`)", file=sys.stderr)
@@ -50,15 +49,17 @@ def render_command(clip_id: str) -> int:
         return 1
     words = [w for seg in tables["transcript"] for w in seg["words"] or []]
     cut_times = sorted({k["time"] for k in tables["keyframes"] if k["reason"] == "scene_start" and k["time"] > 0})
-    source = SourceVideo(Path(video["media_path"]), video["width"], video["height"], video["fps"], video["duration"],
-                         video["has_audio"])
+    source = SourceVideo(objects.local(video["media_path"]), video["width"], video["height"], video["fps"],
+                         video["duration"], video["has_audio"])
     store = resources["clip_store"]
+    folder = store.folder(video_key)
     try:
-        clip = render_one(job, jobs, source, words, cut_times, rule, store.folder(video_key), store.font())
+        with objects.synced_dir(folder) as out_dir:
+            clip = render_one(job, jobs, source, words, cut_times, rule, out_dir, store.font())
     except RenderError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    print(clip.video_path)
+    print(objects.location_in(folder, clip.video_path.name))
     print(f"  {clip.cut.duration:.2f} s, {clip.layout}, {clip.cues} captions; also {clip.srt_path.name} and "
           f"{clip.thumbnail_path.name}. The clips table says rendered on its next materialization.")
     return 0

@@ -1,17 +1,18 @@
 """Query every output from a notebook: `connect().sql("from segments").df()`.
 
-`connect()` returns an in-memory DuckDB connection with one view per asset over the parquet lake,
-and a `metrics` table snapshot. It never keeps `metrics.duckdb` open, so a notebook does not block
-the pipeline's writers.
+`connect()` returns an in-memory DuckDB connection with one view per asset over the parquet lake (a local
+folder, or S3 when $AI_ASSETS_STORAGE is an s3:// URL), and a `metrics` table snapshot. It never keeps
+`metrics.duckdb` open, so a notebook does not block the pipeline's writers.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from ai_assets.storage.locking import retry_while_locked
 from ai_assets.storage.metrics import CREATE_TABLE, INSERT_NEW, TABLE, MetricsStore, row_values
-from ai_assets.storage.settings import Layout
+from ai_assets.storage.settings import STORAGE_ENV, Layout
 from ai_assets.storage.tables import SCHEMAS
 
 
@@ -21,9 +22,14 @@ def connect(home: str | Path | None = None, lock_wait_s: float = 2.0):
     import duckdb
     import pyarrow as pa
 
-    layout = Layout(Path(home).resolve()) if home else Layout.from_env()
+    layout = Layout(Path(home).resolve(), os.environ.get(STORAGE_ENV) or None) if home else Layout.from_env()
     conn = duckdb.connect()
+    objects = layout.objects()
     for asset, schema in SCHEMAS.items():
+        # feedback is written on the control host by `ai-assets feedback`, always under the home folder
+        if objects.remote and asset != "feedback":
+            _register_remote(conn, objects, asset, schema)
+            continue
         folder = layout.lake / asset
         if any(folder.glob("*.parquet")):
             conn.execute(
@@ -34,6 +40,22 @@ def connect(home: str | Path | None = None, lock_wait_s: float = 2.0):
             conn.execute(f"CREATE VIEW {asset} AS SELECT * FROM _{asset}_empty")
     _load_metrics(conn, MetricsStore(layout.metrics_db, layout.metrics_spool), lock_wait_s)
     return conn
+
+
+def _register_remote(conn, objects, asset: str, schema) -> None:
+    """A lazy view over the asset's parquet objects on S3, read through pyarrow's S3 filesystem.
+
+    DuckDB's own httpfs extension would need a download at run time (no build of it for DuckDB 2.0 ships on PyPI);
+    pyarrow's dataset scanner streams the same files and DuckDB pushes projections and filters into it.
+    """
+    import pyarrow as pa
+    import pyarrow.dataset as ds
+
+    keys = [loc[len("s3://"):] for loc in objects.files(objects.location("lake", asset), ".parquet")]
+    source = (ds.dataset(keys, schema=schema, format="parquet", filesystem=objects.fs) if keys
+              else pa.Table.from_pylist([], schema=schema))
+    conn.register(f"_{asset}_source", source)
+    conn.execute(f"CREATE VIEW {asset} AS SELECT * FROM _{asset}_source")
 
 
 def _quote(path: Path) -> str:

@@ -8,6 +8,10 @@ from pathlib import Path
 
 HOME_ENV = "AI_ASSETS_HOME"
 DEFAULT_HOME = "data"
+# Where the lake, stored originals, keyframes and clips live: a local folder or s3://bucket/prefix (default: the home).
+STORAGE_ENV = "AI_ASSETS_STORAGE"
+# An S3-compatible endpoint (MinIO, moto, Ceph, R2); unset for AWS itself.
+S3_ENDPOINT_ENV = "AI_ASSETS_S3_ENDPOINT_URL"
 
 
 @dataclass(frozen=True)
@@ -15,10 +19,28 @@ class Layout:
     """The folders and files under an ai-assets home."""
 
     home: Path
+    storage: str | None = None  # None: data lives under `home`
 
     @classmethod
     def from_env(cls) -> Layout:
-        return cls(Path(os.environ.get(HOME_ENV) or DEFAULT_HOME).resolve())
+        return cls(Path(os.environ.get(HOME_ENV) or DEFAULT_HOME).resolve(), os.environ.get(STORAGE_ENV) or None)
+
+    @property
+    def storage_url(self) -> str:
+        """The root of the data any node must reach: `storage`, else the home folder."""
+        return self.storage or str(self.home)
+
+    def objects(self):
+        """The ObjectStore over `storage_url`, with S3 settings from the environment and this machine's cache."""
+        from ai_assets.storage.objects import ObjectStore, S3Options
+
+        s3 = S3Options(os.environ.get(S3_ENDPOINT_ENV) or None, os.environ.get("AWS_DEFAULT_REGION") or None)
+        return ObjectStore(self.storage_url, s3, self.object_cache)
+
+    @property
+    def object_cache(self) -> Path:
+        """Downloads from object storage, reused while the object is unchanged."""
+        return self.home / "cache"
 
     @property
     def uploads(self) -> Path:

@@ -1,11 +1,6 @@
 """The upload sensor against a real instance, a real uploads folder and S3 through moto_server."""
 
 import shutil
-import socket
-import subprocess
-import sys
-import time
-from pathlib import Path
 
 import boto3
 import dagster as dg
@@ -19,7 +14,6 @@ from ai_assets.ingest.intake import WatchState, lookup, read_batch
 from ai_assets.jobs import INTAKE_BATCH_TAG, intake_uploads, process_video
 from ai_assets.partitions import videos
 from ai_assets.storage.files import sha256_file
-from tests.conftest import free_port
 from tests.conftest import upload_sensor_tick as tick
 
 
@@ -106,28 +100,6 @@ def test_recent_file_waits_for_settle_time_and_partials_are_ignored(layout, inst
         assert result.run_requests == []
         cursor = result.cursor
     assert list(WatchState.from_cursor(cursor).pending) == [str((layout.uploads / "fresh.mp4").resolve())]
-
-
-@pytest.fixture(scope="module")
-def moto_endpoint():
-    port = free_port()
-    server = Path(sys.executable).with_name("moto_server")
-    proc = subprocess.Popen([str(server), "-H", "127.0.0.1", "-p", str(port)], stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL)
-    endpoint = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            break
-        except OSError:
-            if time.monotonic() > deadline or proc.poll() is not None:
-                proc.kill()
-                pytest.fail("moto_server did not start")
-            time.sleep(0.1)
-    yield endpoint
-    proc.terminate()
-    proc.wait(timeout=10)
 
 
 def test_s3_upload_through_moto_server(layout, instance, media, moto_endpoint, monkeypatch):
