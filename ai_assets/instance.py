@@ -20,6 +20,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from ai_assets.cluster import RaySettings
 from ai_assets.storage.settings import Layout, available_cores
 
 MARKER = "# ai-assets instance template"
@@ -33,6 +34,9 @@ HEAVY_POOLS = ("asr", "speaker", "embed", "encode")
 LLM_SLOTS = 4
 # A run that never starts or never stops cancelling is marked failed after this long.
 START_TIMEOUT_S = 300
+# On a cluster a run's process may die before it reports starting (its node lost); the run is retried only once
+# this timeout fails it, so a cluster with nodes that come back quickly may want it shorter.
+START_TIMEOUT_ENV = "AI_ASSETS_RUN_START_TIMEOUT_S"
 CANCEL_TIMEOUT_S = 300
 POLL_S = 20
 # A run whose worker died is launched again this many times; failures raised by the code itself are retried by
@@ -81,21 +85,37 @@ class Machine:
         return {**dict.fromkeys(HEAVY_POOLS, heavy), "llm": LLM_SLOTS}
 
 
-def instance_yaml(machine: Machine, postgres: bool = False) -> str:
+def start_timeout_s() -> int:
+    text = os.environ.get(START_TIMEOUT_ENV, "").strip()
+    if not text:
+        return START_TIMEOUT_S
+    if not text.isdigit() or int(text) < 10:
+        raise ValueError(f"{START_TIMEOUT_ENV} must be a whole number of seconds, at least 10; got {text!r}")
+    return int(text)
+
+
+def instance_yaml(machine: Machine, postgres: bool = False, ray: RaySettings | None = None) -> str:
+    """With `ray`, runs go to the Ray cluster as jobs: Ray places and queues them by the resources they ask for,
+    so the cap on runs is the cluster's (`ray.max_runs`), and the pools stop at that many too (one heavy step per
+    two cores is a rule for one machine; a cluster node reserves its run's CPUs itself)."""
     storage = f"""storage:
   postgres:
     postgres_url:
       env: {POSTGRES_URL_ENV}
 """ if postgres else ""
+    sized = (f"Sized for {machine.cores} cores and {machine.memory_gb:.0f} GB; pools: {machine.pool_limits}"
+             if ray is None else f"Runs on the Ray cluster at {ray.address}, at most {ray.max_runs} at once")
+    runs = machine.max_concurrent_runs if ray is None else ray.max_runs
+    pool_default = max(1, machine.cores // 2) if ray is None else ray.max_runs
     return f"""{MARKER} (rewritten while this line is here; delete it to keep your own edits)
-# Sized for {machine.cores} cores and {machine.memory_gb:.0f} GB; pools: {machine.pool_limits}
+# {sized}
 telemetry:
   enabled: false
 concurrency:
   runs:
-    max_concurrent_runs: {machine.max_concurrent_runs}
+    max_concurrent_runs: {runs}
   pools:
-    default_limit: {max(1, machine.cores // 2)}
+    default_limit: {pool_default}
     granularity: op
 run_retries:
   enabled: true
@@ -103,11 +123,11 @@ run_retries:
   retry_on_asset_or_op_failure: false
 run_monitoring:
   enabled: true
-  start_timeout_seconds: {START_TIMEOUT_S}
+  start_timeout_seconds: {start_timeout_s()}
   cancel_timeout_seconds: {CANCEL_TIMEOUT_S}
   poll_interval_seconds: {POLL_S}
   max_resume_run_attempts: 0
-{storage}"""
+{storage}{ray.launcher_yaml() if ray else ""}"""
 
 
 def ensure_instance_config(dagster_home: Path, machine: Machine | None = None) -> Path:
@@ -128,7 +148,7 @@ def ensure_instance_config(dagster_home: Path, machine: Machine | None = None) -
             raise ValueError(f"{POSTGRES_URL_ENV} is set but dagster-postgres is not installed: "
                              "pip install 'ai-assets[postgres]'")
         postgres = bool(url) or (old is not None and f"env: {POSTGRES_URL_ENV}" in old)
-        text = instance_yaml(machine or Machine.current(), postgres)
+        text = instance_yaml(machine or Machine.current(), postgres, RaySettings.from_env())
         if text != old:
             from ai_assets.storage.files import write_bytes_atomic
 
@@ -138,7 +158,10 @@ def ensure_instance_config(dagster_home: Path, machine: Machine | None = None) -
 
 def apply_pool_limits(instance: dg.DagsterInstance, machine: Machine | None = None) -> dict[str, int]:
     """Set each pool's slots unless someone set them already (in the UI or with `dagster instance concurrency`)."""
+    ray = RaySettings.from_env()
     limits = (machine or Machine.current()).pool_limits
+    if ray is not None:
+        limits = dict.fromkeys(limits, ray.max_runs)
     storage = instance.event_log_storage
     if not storage.supports_global_concurrency_limits:
         return {}
