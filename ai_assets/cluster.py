@@ -30,10 +30,12 @@ DEFAULT_MAX_RUNS = 16
 # from its own environment (an instance role, a Kubernetes secret), as the daemon does.
 FORWARDED_ENV = (
     "AI_ASSETS_HOME", "AI_ASSETS_STORAGE", "AI_ASSETS_S3_ENDPOINT_URL", "AWS_DEFAULT_REGION", ADDRESS_ENV,
-    "AI_ASSETS_STEP_THREADS", "AI_ASSETS_MODEL_WORKER", "AI_ASSETS_ALLOW_MODEL_DOWNLOAD", "AI_ASSETS_CAPTION_FONT",
+    "AI_ASSETS_MODEL_WORKER", "AI_ASSETS_ALLOW_DOWNLOAD", "AI_ASSETS_MODEL_WORKER_IDLE_S", "AI_ASSETS_CAPTION_FONT",
     "AI_ASSETS_LLM_BASE_URL", "AI_ASSETS_LLM_MODEL", "AI_ASSETS_MODERATION_MODEL", "AI_ASSETS_VLM_BASE_URL",
     "AI_ASSETS_VLM_MODEL", "AI_ASSETS_S3_BUCKET", "AI_ASSETS_S3_PREFIX",
 )
+# Not forwarded, because they belong to the node, not the run: AI_ASSETS_WHISPER_DEVICE (cuda on GPU nodes) and
+# AI_ASSETS_STEP_THREADS (the node's cores).
 
 
 @dataclass(frozen=True)
@@ -68,13 +70,29 @@ class RaySettings:
         """The instance's run_launcher block for dagster-ray."""
         lines = ["run_launcher:", "  module: dagster_ray", "  class: RayRunLauncher", "  config:", "    ray:",
                  f"      address: {json.dumps(self.address)}",
-                 f"      num_cpus: {self.run_cpus:g}"]
+                 f"      num_cpus: {_yaml_number(self.run_cpus)}"]
         if self.run_gpus:
-            lines.append(f"      num_gpus: {self.run_gpus:g}")
+            lines.append(f"      num_gpus: {_yaml_number(self.run_gpus)}")
         if self.run_resources:
             lines.append(f"      resources: {json.dumps(self.run_resources, sort_keys=True)}")
         lines.append(f"      env_vars: {json.dumps(list(FORWARDED_ENV))}")
         return "\n".join(lines) + "\n"
+
+
+def _driver_node(address: str, submission: str) -> str | None:
+    """The node a Ray job's entrypoint runs on, from the job API (token from the node's RAY_AUTH_TOKEN)."""
+    import urllib.parse
+    import urllib.request
+
+    headers = {"Authorization": f"Bearer {os.environ['RAY_AUTH_TOKEN']}"} if os.environ.get("RAY_AUTH_TOKEN") else {}
+    request = urllib.request.Request(f"{address.rstrip('/')}/api/jobs/{urllib.parse.quote(submission)}",
+                                      headers=headers)
+    with urllib.request.urlopen(request, timeout=5) as response:
+        return json.load(response).get("driver_node_id")
+
+
+def _yaml_number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else repr(float(value))
 
 
 def _number(name: str, default: float) -> float:
@@ -112,11 +130,9 @@ def placement() -> dict[str, str]:
         where["ray_node_unknown"] = f"{ADDRESS_ENV} is not set in the job"
         return where
     try:
-        from ray.job_submission import JobSubmissionClient
-
-        node = JobSubmissionClient(address).get_job_info(submission).driver_node_id
+        node = _driver_node(address, submission)
         if node:
             where["ray_node"] = node
-    except Exception as exc:  # noqa: BLE001 - where a step ran is metadata; it never fails the step
-        where["ray_node_unknown"] = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
+    except (OSError, ValueError, KeyError) as exc:  # where a step ran is metadata: it never fails the step
+        where["ray_node_unknown"] = f"the Ray job API did not answer ({type(exc).__name__})"
     return where

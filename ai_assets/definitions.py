@@ -100,7 +100,9 @@ def build_resources(layout: Layout) -> dict:
             s3_prefix=os.environ.get("AI_ASSETS_S3_PREFIX", ""),
         ),
         "s3": s3_resource(),
-        "whisper": WhisperResource(cache_dir=str(layout.model_cache), allow_download=allow_download),
+        # cuda on GPU nodes (with the policy's compute_type float16); the rule's model may then be a larger one
+        "whisper": WhisperResource(cache_dir=str(layout.model_cache), allow_download=allow_download,
+            device=os.environ.get("AI_ASSETS_WHISPER_DEVICE") or "cpu"),
         "embedder": TextEmbedder(cache_dir=str(layout.model_cache), allow_download=allow_download),
         "vlm": vlm_resource(layout),
         "llm": llm_resource(layout),

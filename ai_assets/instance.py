@@ -160,8 +160,8 @@ def apply_pool_limits(instance: dg.DagsterInstance, machine: Machine | None = No
     """Set each pool's slots unless someone set them already (in the UI or with `dagster instance concurrency`)."""
     ray = RaySettings.from_env()
     limits = (machine or Machine.current()).pool_limits
-    if ray is not None:
-        limits = dict.fromkeys(limits, ray.max_runs)
+    if ray is not None:  # model pools follow the cluster; LLM calls still go to one endpoint's rate limit
+        limits = {pool: slots if pool == "llm" else ray.max_runs for pool, slots in limits.items()}
     storage = instance.event_log_storage
     if not storage.supports_global_concurrency_limits:
         return {}

@@ -142,11 +142,12 @@ def _sensor_ticked(port: int) -> bool:
         return False
 
 
-def run_daemon(videos: list[Path], home: Path, timeout_s: float, max_runs: int | None = None) -> dict:
+def run_daemon(videos: list[Path], home: Path, timeout_s: float, max_runs: int | None = None,
+               extra_env: dict[str, str] | None = None) -> dict:
     import socket
 
     dagster_home = home / "dagster_home"
-    env = env_for(home, dagster_home)
+    env = {**env_for(home, dagster_home), **(extra_env or {})}
     subprocess.run([sys.executable, "-m", "ai_assets.instance", str(dagster_home)], env=env, check=True,
                    stdout=subprocess.DEVNULL)
     if max_runs:  # an experiment on the run queue: the template without its first line is left as it is

@@ -26,7 +26,7 @@ class PolicyResource(dg.ConfigurableResource):
             try:
                 if not objects.exists(location):
                     continue
-                column = objects.read_table(location).column("complexity_class").to_pylist()
+                column = objects.read_table(location, ["complexity_class"]).column("complexity_class").to_pylist()
             except (OSError, KeyError, ValueError):  # unreadable: that video is left out, the others go on
                 continue
             if column and column[0]:

@@ -130,7 +130,7 @@ def test_uploads_run_on_the_ray_worker_and_survive_losing_it(layout, cluster, me
         killed = instance.get_run_by_id(killed_run.run_id)
         assert killed.status == DagsterRunStatus.FAILURE
         retried = latest[killed.tags["dagster/partition"]]
-        assert retried.run_id != killed.run_id and retried.tags.get("dagster/parent_run_id") == killed.run_id
+        assert retried.run_id != killed.run_id and retried.tags.get("dagster/root_run_id") == killed.run_id
 
         # Every heavy step ran in a Ray job on a worker node, never on the head.
         for asset in HEAVY:

@@ -30,8 +30,7 @@ def audio(
         wav = media_store.audio_location(video["sha256"])
         objects = media_store.objects
         duration = extract_audio(objects.local(video["media_path"]), objects.staging(wav))
-        objects.publish(wav)
-        regions = speech_regions(load_wav(objects.staging(wav)), vad)
+        regions = speech_regions(load_wav(objects.local(objects.publish(wav))), vad)
         row.model, row.params, row.audio_seconds = "silero-vad", asdict(vad), duration
     speech = sum(end - start for start, end in regions)
     table = to_table(

@@ -42,7 +42,7 @@ def clips(
             words = [w for seg in transcript_rows for w in seg["words"] or []]
             jobs, skipped = plan_jobs(segment_rows, sentences(transcript_rows), rule, video["duration"])
             source = SourceVideo(clip_store.objects.local(video["media_path"]), video["width"], video["height"],
-                video["fps"], video["duration"], video["has_audio"])
+                video["fps"], video["duration"], video["has_audio"], video["media_path"])
             cut_times = sorted({k["time"] for k in keyframes.to_pylist() if k["reason"] == "scene_start"
                 and k["time"] > 0})
             with clip_store.objects.synced_dir(folder) as out_dir:

@@ -38,9 +38,9 @@ def source_video(
         if objects.remote and objects.size(location) == upload.size:
             stored = objects.local(location)  # content addressing: the same bytes are already stored
         else:
-            stored = store_original(lambda: open_upload(upload, s3.get_client), Path(upload.name).suffix,
+            store_original(lambda: open_upload(upload, s3.get_client), Path(upload.name).suffix,
                 objects.staging(location).parent, upload.sha256, upload.size)
-            objects.publish(location)
+            stored = objects.local(objects.publish(location))
         info = probe(stored)
         row.audio_seconds = info.duration
         row.model = "pyav"

@@ -50,7 +50,7 @@ def render_command(clip_id: str) -> int:
     words = [w for seg in tables["transcript"] for w in seg["words"] or []]
     cut_times = sorted({k["time"] for k in tables["keyframes"] if k["reason"] == "scene_start" and k["time"] > 0})
     source = SourceVideo(objects.local(video["media_path"]), video["width"], video["height"], video["fps"],
-                         video["duration"], video["has_audio"])
+                         video["duration"], video["has_audio"], video["media_path"])
     store = resources["clip_store"]
     folder = store.folder(video_key)
     try:

@@ -44,7 +44,7 @@ class ClipJob:
     def stem(self) -> str:
         return f"rank{self.rank:02d}_{'-'.join(self.platforms)}"
 
-    def signature(self, policy: ClipPolicy, source: Path) -> str:
+    def signature(self, policy: ClipPolicy, source: str) -> str:
         """What decides this render's bytes: the span, the frame, the source and the policy's render settings."""
         rule = {"span": [round(self.start, 4), round(self.end, 4)], "spec": self.spec.model_dump(),
                 "source": str(source), "reframe": policy.reframe.model_dump(), "captions": policy.captions.model_dump(),
@@ -113,12 +113,17 @@ def clip_id(video: str, platform: str, start: float, end: float) -> str:
 
 @dataclass(frozen=True)
 class SourceVideo:
-    path: Path
+    path: Path  # a local file to read (under S3, this node's cached copy)
     width: int
     height: int
     fps: float
     duration: float
     has_audio: bool
+    stored: str = ""  # where the source is stored, the same on every node: what a render's signature names
+
+    @property
+    def identity(self) -> str:
+        return self.stored or str(self.path)
 
 
 @dataclass(frozen=True)
@@ -193,7 +198,7 @@ def _finish(planned: _Planned, source: SourceVideo, policy: ClipPolicy, out_dir:
     render_thumbnail(source.path, thumb_path, cut.start + at, job.spec.width, job.spec.height, crop)
     jitter, coverage = (path.jitter, path.face_coverage) if path is not None else (0.0, 0.0)
     write_bytes_atomic(out_dir / f"{job.stem}.json", json.dumps({
-        "signature": job.signature(policy, source.path), "layout": planned.layout, "cues": planned.cues,
+        "signature": job.signature(policy, source.identity), "layout": planned.layout, "cues": planned.cues,
         "burned": planned.burned, "jitter": jitter, "face_coverage": coverage}).encode())
     return RenderedClip(job, cut, planned.layout, jitter, coverage, planned.output.target,
                         out_dir / f"{job.stem}.srt", thumb_path, planned.cues, planned.burned)
@@ -259,7 +264,7 @@ def existing_render(job: ClipJob, source: SourceVideo, policy: ClipPolicy, out_d
     except (OSError, ValueError):
         return None
     files = [out_dir / f"{job.stem}.{ext}" for ext in ("mp4", "srt", "jpg")]
-    if made.get("signature") != job.signature(policy, source.path) or not all(f.is_file() for f in files):
+    if made.get("signature") != job.signature(policy, source.identity) or not all(f.is_file() for f in files):
         return None
     return RenderedClip(job, ClipCut.snap(job.start, job.end, source.fps), made["layout"], made["jitter"],
                         made["face_coverage"], *files, made["cues"], made["burned"])

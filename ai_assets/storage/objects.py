@@ -2,30 +2,31 @@
 
 A *location* is what the tables store: an absolute local path under a local root, or an `s3://bucket/key` URL
 under an S3 root. Code that needs a real file (ffmpeg, PyAV, model inputs) asks `local(location)`: under S3 the
-object is downloaded once into this node's cache and reused while its size and modification time match. Outputs
-are written to a local folder or file first and published with `put`/`output_dir`.
+object is downloaded once into this node's cache and reused while its ETag matches. Outputs are built in a
+private staging folder of the process and published with `publish`/`put`/`output_dir`/`synced_dir`; once
+published they move into the cache, so what a node wrote it reads back without a download.
 
-Atomicity on S3: every object is written to a temporary key beside its target and moved (a server-side copy,
-then a delete) once complete, so a reader of the target sees the old object or the whole new one, never a part;
-an interrupted upload leaves only a `.tmp` key, which no reader lists.
+Atomicity on S3: an object is uploaded with a single PUT or a multipart upload, and S3 makes it visible only
+when the upload completes; a failed upload is aborted, so readers see the old object or the whole new one, never
+a part. (A process killed mid-upload leaves invisible parts behind: give the bucket a lifecycle rule that aborts
+incomplete multipart uploads after a day.) Under a local root, files are written beside the target and renamed.
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
 import shutil
 import tempfile
-import uuid
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 from urllib.parse import urlparse
 
 from ai_assets.storage.files import atomic_path
 
 S3_SCHEME = "s3://"
-TMP_SUFFIX = ".tmp"
 
 
 def is_remote(location: str) -> bool:
@@ -46,7 +47,8 @@ def root_problem(root: str) -> str | None:
 
 @dataclass(frozen=True)
 class S3Options:
-    """How to reach S3 (credentials come from the AWS environment variables or the instance profile, never here)."""
+    """How to reach S3. Credentials come from the AWS environment variables, profile or instance role, never
+    from here; the region too when not given."""
 
     endpoint_url: str | None = None
     region: str | None = None
@@ -54,14 +56,20 @@ class S3Options:
     def filesystem(self):
         from pyarrow import fs
 
-        kwargs: dict = {"region": self.region or "us-east-1"}
+        kwargs: dict = {}
+        if self.region:
+            kwargs["region"] = self.region
         if self.endpoint_url:
+            # S3-compatible stores (MinIO, moto, Ceph) are addressed by path; pyarrow does so with an override.
             parsed = urlparse(self.endpoint_url)
             kwargs["endpoint_override"] = parsed.netloc or parsed.path
             kwargs["scheme"] = parsed.scheme or "https"
-            # S3-compatible stores on a plain host name (MinIO, moto, Ceph) are addressed by path, not by
-            # virtual host; pyarrow picks path style whenever an endpoint override is given.
         return fs.S3FileSystem(**kwargs)
+
+    def client(self):
+        import boto3
+
+        return boto3.session.Session().client("s3", endpoint_url=self.endpoint_url, region_name=self.region)
 
 
 class ObjectStore:
@@ -75,6 +83,9 @@ class ObjectStore:
         self.root = root.rstrip("/") if self.remote else str(Path(root).resolve())
         self._s3 = s3 or S3Options()
         self._fs = None
+        self._client = None
+        self._lock = threading.Lock()
+        self._staged: dict[str, Path] = {}
         self.cache_dir = Path(cache_dir or Path(tempfile.gettempdir()) / "ai-assets-cache")
 
     # -- naming -------------------------------------------------------------------------------------------------
@@ -83,107 +94,123 @@ class ObjectStore:
             return "/".join([self.root, *[p.strip("/") for p in parts if p]])
         return str(Path(self.root, *parts))
 
-    def under(self, *parts: str) -> ObjectStore:
-        """The same store rooted at a sub-location (shares the S3 client and the cache)."""
-        store = ObjectStore.__new__(ObjectStore)
-        store.remote, store._s3, store._fs, store.cache_dir = self.remote, self._s3, self._fs, self.cache_dir
-        store.root = self.location(*parts)
-        return store
+    @staticmethod
+    def location_in(folder: str, name: str) -> str:
+        return f"{folder.rstrip('/')}/{name}" if is_remote(folder) else str(Path(folder, name))
 
     @property
     def fs(self):
-        if self._fs is None:
-            self._fs = self._s3.filesystem()
+        with self._lock:
+            if self._fs is None:
+                self._fs = self._s3.filesystem()
         return self._fs
+
+    @property
+    def client(self):
+        with self._lock:
+            if self._client is None:
+                self._client = self._s3.client()
+        return self._client
 
     @staticmethod
     def _key(location: str) -> str:
         return location[len(S3_SCHEME):]
 
-    def _tmp_key(self, location: str) -> str:
-        folder, _, name = self._key(location).rpartition("/")
-        return f"{folder}/.{name}.{uuid.uuid4().hex[:12]}{TMP_SUFFIX}"
+    @staticmethod
+    def _split(location: str) -> tuple[str, str]:
+        bucket, _, key = location[len(S3_SCHEME):].partition("/")
+        return bucket, key
+
+    def _cached(self, location: str) -> Path:
+        return self.cache_dir / self._key(location)
 
     # -- reading ------------------------------------------------------------------------------------------------
-    def exists(self, location: str) -> bool:
-        if not self.remote:
-            return Path(location).is_file()
-        from pyarrow import fs
+    def _head(self, location: str) -> dict | None:
+        from botocore.exceptions import ClientError
 
-        return self.fs.get_file_info(self._key(location)).type == fs.FileType.File
+        bucket, key = self._split(location)
+        try:
+            return self.client.head_object(Bucket=bucket, Key=key)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                return None
+            raise
+
+    def exists(self, location: str) -> bool:
+        return Path(location).is_file() if not self.remote else self._head(location) is not None
 
     def size(self, location: str) -> int | None:
         if not self.remote:
             path = Path(location)
             return path.stat().st_size if path.is_file() else None
-        from pyarrow import fs
-
-        info = self.fs.get_file_info(self._key(location))
-        return info.size if info.type == fs.FileType.File else None
+        head = self._head(location)
+        return None if head is None else int(head["ContentLength"])
 
     def local(self, location: str) -> Path:
-        """A local file with the location's bytes: the file itself under a local root, else a cached download."""
+        """A local file with the location's bytes: the file itself under a local root, else a cached download
+        (checked against the object's ETag on every call, so a replaced object is fetched again)."""
         if not is_remote(location):
             return Path(location)
-        from pyarrow import fs
-
-        info = self.fs.get_file_info(self._key(location))
-        if info.type != fs.FileType.File:
+        head = self._head(location)
+        if head is None:
             raise FileNotFoundError(f"{location} does not exist in object storage")
-        cached = self.cache_dir / self._key(location)
-        if _fresh(cached, info.size, info.mtime_ns):
+        cached = self._cached(location)
+        if _etag_of(cached) == head["ETag"] and cached.exists():
             return cached
+        bucket, key = self._split(location)
         with atomic_path(cached) as tmp:
-            with self.fs.open_input_stream(self._key(location)) as src, open(tmp, "wb") as dst:
-                shutil.copyfileobj(src, dst, 1 << 20)
-        _stamp(cached, info.mtime_ns)
+            self.client.download_file(bucket, key, str(tmp))
+        _set_etag(cached, head["ETag"])
         return cached
 
     def read_bytes(self, location: str) -> bytes:
         if not self.remote:
             return Path(location).read_bytes()
-        with self.fs.open_input_stream(self._key(location)) as src:
-            return src.read()
+        bucket, key = self._split(location)
+        return self.client.get_object(Bucket=bucket, Key=key)["Body"].read()
 
-    def read_table(self, location: str):
+    def read_table(self, location: str, columns: list[str] | None = None):
         import pyarrow.parquet as pq
 
         if not self.remote:
-            return pq.read_table(location)
-        return pq.read_table(self._key(location), filesystem=self.fs)
+            return pq.read_table(location, columns=columns)
+        return pq.read_table(self._key(location), columns=columns, filesystem=self.fs)
 
     def files(self, folder: str, suffix: str = "") -> list[str]:
-        """Locations of the files directly in `folder` whose names end in `suffix` (temporary keys left out)."""
+        """Locations of the files directly in `folder` whose names end in `suffix` (hidden names left out)."""
         if not self.remote:
             path = Path(folder)
             if not path.is_dir():
                 return []
             return sorted(str(p) for p in path.iterdir()
                 if p.is_file() and p.name.endswith(suffix) and not p.name.startswith("."))
-        from pyarrow import fs
-
-        selector = fs.FileSelector(self._key(folder), allow_not_found=True)
-        return sorted(S3_SCHEME + i.path for i in self.fs.get_file_info(selector)
-            if i.type == fs.FileType.File and i.base_name.endswith(suffix) and not i.base_name.startswith("."))
+        bucket, prefix = self._split(folder.rstrip("/") + "/")
+        found = []
+        for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix,
+                                                                          Delimiter="/"):
+            for item in page.get("Contents", []):
+                name = item["Key"][len(prefix):]
+                if name and name.endswith(suffix) and not name.startswith("."):
+                    found.append(f"{S3_SCHEME}{bucket}/{item['Key']}")
+        return sorted(found)
 
     # -- writing ------------------------------------------------------------------------------------------------
+    def upload(self, source: BinaryIO, location: str) -> str:
+        """Publish a stream's bytes at `location`: visible only once complete, aborted on any failure."""
+        bucket, key = self._split(location)
+        self.client.upload_fileobj(source, bucket, key)
+        return location
+
     def put(self, source: Path, location: str) -> str:
-        """Publish a local file at `location` atomically; returns the location."""
+        """Publish a local file at `location` atomically; returns the location. The file is left in place."""
         if not self.remote:
             target = Path(location)
             if source.resolve() != target.resolve():
                 with atomic_path(target) as tmp:
                     shutil.copyfile(source, tmp)
             return location
-        tmp_key = self._tmp_key(location)
-        try:
-            with open(source, "rb") as src, self.fs.open_output_stream(tmp_key) as dst:
-                shutil.copyfileobj(src, dst, 1 << 20)
-            self.fs.move(tmp_key, self._key(location))
-        finally:
-            with contextlib.suppress(OSError):
-                self.fs.delete_file(tmp_key)
-        self._seed_cache(source, location)
+        with open(source, "rb") as fh:
+            self.upload(fh, location)
         return location
 
     def write_bytes(self, location: str, data: bytes) -> str:
@@ -191,10 +218,9 @@ class ObjectStore:
             with atomic_path(Path(location)) as tmp:
                 tmp.write_bytes(data)
             return location
-        with tempfile.NamedTemporaryFile(dir=_scratch(self.cache_dir)) as fh:
-            fh.write(data)
-            fh.flush()
-            return self.put(Path(fh.name), location)
+        import io
+
+        return self.upload(io.BytesIO(data), location)
 
     def write_table(self, location: str, table) -> str:
         import pyarrow.parquet as pq
@@ -203,96 +229,107 @@ class ObjectStore:
             with atomic_path(Path(location)) as tmp:
                 pq.write_table(table, tmp)
             return location
-        tmp_key = self._tmp_key(location)
-        try:
-            pq.write_table(table, tmp_key, filesystem=self.fs)
-            self.fs.move(tmp_key, self._key(location))
-        finally:
-            with contextlib.suppress(OSError):
-                self.fs.delete_file(tmp_key)
-        return location
+        with tempfile.NamedTemporaryFile(dir=self._scratch(), suffix=".parquet") as fh:
+            pq.write_table(table, fh.name)
+            return self.put(Path(fh.name), location)
 
     def staging(self, location: str) -> Path:
         """Where to build the local file that `publish(location)` makes visible: the location itself under a local
-        root, this node's cache copy under S3 (so what a node wrote, it can read back without a download)."""
-        return Path(location) if not is_remote(location) else self.cache_dir / self._key(location)
+        root; under S3 a path in this process's own staging folder (never shared with another process)."""
+        if not is_remote(location):
+            return Path(location)
+        with self._lock:
+            if location not in self._staged:
+                self._staged[location] = Path(tempfile.mkdtemp(dir=self._scratch())) / location.rsplit("/", 1)[1]
+            return self._staged[location]
 
     def publish(self, location: str) -> str:
-        """Make the file built at `staging(location)` visible at `location` (a no-op under a local root)."""
+        """Make the file built at `staging(location)` visible at `location` (a no-op under a local root); under S3
+        it then moves into the cache, so `local(location)` costs no download."""
         if self.remote:
-            self.put(self.staging(location), location)
+            staged = self.staging(location)
+            self.put(staged, location)
+            self._adopt(staged, location)
+            with self._lock:
+                self._staged.pop(location, None)
+            shutil.rmtree(staged.parent, ignore_errors=True)
         return location
 
     @contextlib.contextmanager
     def output_dir(self, folder: str) -> Iterator[Path]:
         """A local folder to write into; under S3 every file in it is published below `folder` on success."""
-        local = self.staging(folder)
-        if self.remote and local.exists():
-            shutil.rmtree(local)  # only a cache: what is published is what this call writes
-        local.mkdir(parents=True, exist_ok=True)
-        yield local
-        if self.remote:
+        if not self.remote:
+            Path(folder).mkdir(parents=True, exist_ok=True)
+            yield Path(folder)
+            return
+        with tempfile.TemporaryDirectory(dir=self._scratch()) as tmp:
+            local = Path(tmp)
+            yield local
             for path in sorted(local.rglob("*")):
                 if path.is_file() and not path.name.startswith("."):
-                    self.put(path, self.location_in(folder, path.relative_to(local).as_posix()))
+                    location = self.location_in(folder, path.relative_to(local).as_posix())
+                    self.put(path, location)
+                    self._adopt(path, location)
 
     @contextlib.contextmanager
     def synced_dir(self, folder: str) -> Iterator[Path]:
-        """A local mirror of `folder` to update in place: under S3 its objects are fetched first (unless cached),
-        and on success what changed is published and what was removed is deleted, so the folder ends as the
-        mirror."""
-        local = self.staging(folder)
-        local.mkdir(parents=True, exist_ok=True)
+        """A local copy of `folder` to update in place: under S3 it starts as the folder's objects (from the cache
+        where fresh), and on success what changed is published and what was removed is deleted, so the folder
+        ends as the copy."""
         if not self.remote:
-            yield local
+            Path(folder).mkdir(parents=True, exist_ok=True)
+            yield Path(folder)
             return
-        before = {}
-        for location in self.files(folder):
-            name = location.rsplit("/", 1)[1]
-            before[name] = self.local(location).stat().st_mtime_ns
-        for stray in local.iterdir():
-            if stray.is_file() and stray.name not in before:
-                stray.unlink()  # cached from an earlier state of the folder
-        yield local
-        now = {p.name: p.stat().st_mtime_ns for p in local.iterdir() if p.is_file() and not p.name.startswith(".")}
-        for name, mtime in sorted(now.items()):
-            if before.get(name) != mtime:
-                self.put(local / name, self.location_in(folder, name))
-        for name in sorted(set(before) - set(now)):
-            self.fs.delete_file(self._key(self.location_in(folder, name)))
+        with tempfile.TemporaryDirectory(dir=self._scratch()) as tmp:
+            local = Path(tmp)
+            before = {}
+            for location in self.files(folder):
+                name = location.rsplit("/", 1)[1]
+                shutil.copy2(self.local(location), local / name)
+                before[name] = (local / name).stat().st_mtime_ns
+            yield local
+            now = {p.name: p.stat().st_mtime_ns for p in local.iterdir() if p.is_file() and not p.name.startswith(".")}
+            for name, mtime in sorted(now.items()):
+                if before.get(name) != mtime:
+                    location = self.location_in(folder, name)
+                    self.put(local / name, location)
+                    self._adopt(local / name, location)
+            bucket = self._split(folder)[0]
+            for name in sorted(set(before) - set(now)):
+                self.client.delete_object(Bucket=bucket, Key=self._split(self.location_in(folder, name))[1])
 
-    @staticmethod
-    def location_in(folder: str, name: str) -> str:
-        return f"{folder.rstrip('/')}/{name}" if is_remote(folder) else str(Path(folder, name))
-
-    def _seed_cache(self, source: Path, location: str) -> None:
-        """Keep what this node just uploaded in its cache, so reading it back costs no download."""
-        info = self.fs.get_file_info(self._key(location))
-        cached = self.staging(location)
-        if source.resolve() != cached.resolve():
-            with contextlib.suppress(OSError), atomic_path(cached) as tmp:
-                shutil.copyfile(source, tmp)
+    # -- the cache ----------------------------------------------------------------------------------------------
+    def _adopt(self, source: Path, location: str) -> None:
+        """Keep what this process just published in the node's cache, tagged with the object's ETag."""
+        head = self._head(location)
+        if head is None:
+            return
+        cached = self._cached(location)
+        with contextlib.suppress(OSError), atomic_path(cached) as tmp:
+            shutil.copyfile(source, tmp)
         if cached.exists():
-            _stamp(cached, info.mtime_ns)
+            _set_etag(cached, head["ETag"])
+
+    def _scratch(self) -> Path:
+        folder = self.cache_dir / ".staging"
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
 
 
-def _fresh(cached: Path, size: int, mtime_ns: int | None) -> bool:
+def _etag_file(cached: Path) -> Path:
+    return cached.with_name(f".{cached.name}.etag")
+
+
+def _etag_of(cached: Path) -> str | None:
     try:
-        stat = cached.stat()
+        return _etag_file(cached).read_text()
     except OSError:
-        return False
-    return stat.st_size == size and (mtime_ns is None or stat.st_mtime_ns == mtime_ns)
+        return None
 
 
-def _stamp(path: Path, mtime_ns: int | None) -> None:
-    if mtime_ns is not None:
-        os.utime(path, ns=(mtime_ns, mtime_ns))
-
-
-def _scratch(cache_dir: Path) -> Path:
-    folder = cache_dir / ".scratch"
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
+def _set_etag(cached: Path, etag: str) -> None:
+    with atomic_path(_etag_file(cached)) as tmp:
+        tmp.write_text(etag)
 
 
 def lake_location(store: ObjectStore, asset: str, partition: str) -> str:
@@ -300,3 +337,4 @@ def lake_location(store: ObjectStore, asset: str, partition: str) -> str:
     from ai_assets.ingest.partition_keys import checked_key
 
     return store.location("lake", asset, f"{checked_key(partition)}.parquet")
+
