@@ -31,7 +31,7 @@ NEUTRAL = frozenset({
     "ai_assets.storage.settings", "ai_assets.storage.files", "ai_assets.storage.objects",  # where bytes go, not what
     "resources.storage", "resources.media_store", "resources.clip_store",
     "resources.metrics", "resources.model_worker", "resources.lake", "resources.policies",
-    "ai_assets.code_version", "ai_assets.cluster",
+    "ai_assets.code_version", "ai_assets.instance",
     # Schemas, defaults and the store: what they mean for an output is mostly the policy content, which the
     # policy views version field by field (a changed default changes a view's version). The few helpers there
     # that shape a decode (VadRule.params, HealRule.params, rule_for) are tiny; an edit to them is a case for

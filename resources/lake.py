@@ -8,13 +8,18 @@ import dagster as dg
 import pyarrow as pa
 
 from ai_assets.ingest.partition_keys import checked_key
-from ai_assets.storage.objects import lake_location
+from ai_assets.storage.objects import ObjectStore
 from resources.storage import StorageRoot
 
 
 def lake_file(root: Path, asset: str, partition: str) -> Path:
     """The file under a local lake folder (tests and local tools; the IO manager works on locations)."""
     return root / asset / f"{checked_key(partition)}.parquet"
+
+
+def lake_location(store: ObjectStore, asset: str, partition: str) -> str:
+    """Where one partition of an asset's table lives: <root>/lake/<asset>/<partition>.parquet."""
+    return store.location("lake", asset, f"{checked_key(partition)}.parquet")
 
 
 class LakeIOManager(dg.ConfigurableIOManager):

@@ -3,7 +3,7 @@
 import dagster as dg
 
 from ai_assets.policy.documents import Policy, PolicyStore
-from ai_assets.storage.objects import lake_location
+from resources.lake import lake_location
 from resources.storage import StorageRoot
 
 

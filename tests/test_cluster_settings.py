@@ -10,8 +10,7 @@ import socket
 import dagster as dg
 import pytest
 
-from ai_assets.cluster import FORWARDED_ENV, RaySettings, placement
-from ai_assets.instance import Machine, apply_pool_limits, ensure_instance_config
+from ai_assets.instance import FORWARDED_ENV, Machine, RaySettings, apply_pool_limits, ensure_instance_config, placement
 
 RAY_VARS = ("AI_ASSETS_RAY_ADDRESS", "AI_ASSETS_RAY_RUN_CPUS", "AI_ASSETS_RAY_RUN_GPUS",
             "AI_ASSETS_RAY_RUN_RESOURCES", "AI_ASSETS_RAY_MAX_RUNS", "AI_ASSETS_RUN_START_TIMEOUT_S")

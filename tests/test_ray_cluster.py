@@ -24,8 +24,8 @@ from ai_assets.ingest.samples import make_video
 from ai_assets.instance import ensure_instance_config
 from ai_assets.policy.documents import PolicyStore
 from ai_assets.storage.catalog import connect
-from ai_assets.storage.objects import lake_location
 from ai_assets.storage.settings import Layout
+from resources.lake import lake_location
 from tests.conftest import QUICK_CLIPS, REPO, add_video, child_env, free_port
 from tests.ray_cluster import WORKER_RESOURCE, RayCluster, RayUnavailable
 

@@ -5,7 +5,7 @@ import warnings
 import dagster as dg
 import pyarrow as pa
 
-from ai_assets.cluster import placement
+from ai_assets.instance import placement
 from ai_assets.storage.tables import content_version
 
 # Data versions on outputs are how Dagster tells "rematerialized" from "changed"; beta in 1.13, and documented.

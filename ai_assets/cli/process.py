@@ -109,7 +109,7 @@ def error_text(error) -> str:
 
 
 def _print_segments(layout, name: str, key: str, top: int) -> None:
-    from ai_assets.storage.objects import lake_location
+    from resources.lake import lake_location
 
     objects = layout.objects()
     rows = objects.read_table(lake_location(objects, "segments", key)).to_pylist()
@@ -134,7 +134,7 @@ def _print_segments(layout, name: str, key: str, top: int) -> None:
 
 
 def _print_clips(layout, key: str) -> None:
-    from ai_assets.storage.objects import lake_location
+    from resources.lake import lake_location
 
     objects = layout.objects()
     rows = objects.read_table(lake_location(objects, "clips", key)).to_pylist()

@@ -12,8 +12,8 @@ def render_command(clip_id: str) -> int:
     from ai_assets.language.sentences import sentences
     from ai_assets.render.clips import SourceVideo, plan_jobs, render_one
     from ai_assets.render.encode import RenderError
-    from ai_assets.storage.objects import lake_location
     from ai_assets.storage.settings import Layout
+    from resources.lake import lake_location
 
     video_key, _, rest = clip_id.partition(":")
     if not is_video_key(video_key):

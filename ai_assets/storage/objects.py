@@ -330,11 +330,3 @@ def _etag_of(cached: Path) -> str | None:
 def _set_etag(cached: Path, etag: str) -> None:
     with atomic_path(_etag_file(cached)) as tmp:
         tmp.write_text(etag)
-
-
-def lake_location(store: ObjectStore, asset: str, partition: str) -> str:
-    """Where one partition of an asset's table lives: <root>/lake/<asset>/<partition>.parquet."""
-    from ai_assets.ingest.partition_keys import checked_key
-
-    return store.location("lake", asset, f"{checked_key(partition)}.parquet")
-

@@ -10,7 +10,8 @@ import boto3
 import pyarrow as pa
 import pytest
 
-from ai_assets.storage.objects import ObjectStore, S3Options, lake_location, root_problem
+from ai_assets.storage.objects import ObjectStore, S3Options, root_problem
+from resources.lake import lake_location
 
 
 @pytest.fixture(params=["local", "s3"])

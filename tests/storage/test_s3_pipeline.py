@@ -13,8 +13,8 @@ from ai_assets.assets import VIDEO_ASSETS
 from ai_assets.definitions import build_defs
 from ai_assets.policy.documents import PolicyStore
 from ai_assets.storage.catalog import connect
-from ai_assets.storage.objects import lake_location
 from ai_assets.storage.settings import Layout
+from resources.lake import lake_location
 from tests.conftest import QUICK_CLIPS, add_video
 
 pytestmark = pytest.mark.slow
