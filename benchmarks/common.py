@@ -159,3 +159,25 @@ def warm_up(whisper, audio: np.ndarray, rules: Iterable[AsrRule], multilingual_m
     for rule in rules:
         run_engine(whisper, audio[: int(WARM_UP_SECONDS * SAMPLE_RATE)], rule, multilingual_model)
     return time.perf_counter() - began
+
+
+def start_moto() -> tuple:
+    """moto_server (a real S3 API) on a free loopback port, in its own session; returns (process, endpoint URL)."""
+    import socket
+    import subprocess
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    proc = subprocess.Popen([str(Path(sys.executable).with_name("moto_server")), "-H", "127.0.0.1", "-p", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return proc, f"http://127.0.0.1:{port}"
+        except OSError:
+            if time.monotonic() > deadline:
+                proc.kill()
+                raise RuntimeError("moto_server did not start") from None
+            time.sleep(0.1)

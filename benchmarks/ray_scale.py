@@ -39,30 +39,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import log  # noqa: E402
+from benchmarks.common import log, start_moto  # noqa: E402
 from benchmarks.load import make_videos, run_daemon  # noqa: E402
 from tests.ray_cluster import WORKER_RESOURCE, RayCluster  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-def start_moto() -> tuple[subprocess.Popen, str]:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    proc = subprocess.Popen([str(Path(sys.executable).with_name("moto_server")), "-H", "127.0.0.1", "-p", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return proc, f"http://127.0.0.1:{port}"
-        except OSError:
-            if time.monotonic() > deadline:
-                raise RuntimeError("moto_server did not start") from None
-            time.sleep(0.2)
 
 
 def run_facts(dagster_home: Path, node_names: dict[str, str]) -> dict:

@@ -112,6 +112,18 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def wait_for(predicate, seconds: float, what: str, log: Path | None = None):
+    """Poll `predicate` every second until it returns something true, which is returned; fail after `seconds`,
+    with the tail of `log` when given."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(1)
+    pytest.fail(f"timed out waiting for {what}" + (f":\n{log.read_text()[-4000:]}" if log else ""))
+
+
 def wait_for_port(port: int, proc: subprocess.Popen, what: str, timeout_s: float = 30.0) -> None:
     deadline = time.monotonic() + timeout_s
     while True:

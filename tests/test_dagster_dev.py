@@ -6,7 +6,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
@@ -15,7 +14,7 @@ import pytest
 from ai_assets.instance import ensure_instance_config
 from resources import model_worker
 from resources.lake import lake_file
-from tests.conftest import REPO, child_env, free_port
+from tests.conftest import REPO, child_env, free_port, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -29,16 +28,6 @@ def _graphql(port: int, query: str) -> dict:
     )
     with urllib.request.urlopen(request, timeout=10) as response:
         return json.load(response)["data"]
-
-
-def _wait(predicate, seconds: float, what: str):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(1)
-    pytest.fail(f"timed out waiting for {what}")
 
 
 def test_upload_sensor_runs_a_dropped_file_under_dagster_dev(layout, media, tmp_path):
@@ -62,7 +51,7 @@ def test_upload_sensor_runs_a_dropped_file_under_dagster_dev(layout, media, tmp_
                 assert server.poll() is None, (tmp_path / "dagster-dev.log").read_text()[-3000:]
                 return None
 
-        _wait(up, 180, "the webserver")
+        wait_for(up, 180, "the webserver")
         layout.uploads.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(media["short"], layout.uploads / "Drop, test.mp4")
 
@@ -73,7 +62,7 @@ def test_upload_sensor_runs_a_dropped_file_under_dagster_dev(layout, media, tmp_
                     and r["jobName"] == "process_video"]
             return runs if runs and runs[0]["status"] in ("SUCCESS", "FAILURE", "CANCELED") else None
 
-        [run] = _wait(finished, 300, "the upload sensor's run")
+        [run] = wait_for(finished, 300, "the upload sensor's run")
         tags = {t["key"]: t["value"] for t in run["tags"]}
         assert run["status"] == "SUCCESS", (tmp_path / "dagster-dev.log").read_text()[-3000:]
         assert tags["dagster/sensor_name"] == "upload_sensor"

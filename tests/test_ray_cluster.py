@@ -12,7 +12,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import dagster as dg
@@ -26,7 +25,7 @@ from ai_assets.policy.documents import PolicyStore
 from ai_assets.storage.catalog import connect
 from ai_assets.storage.settings import Layout
 from resources.lake import lake_location
-from tests.conftest import QUICK_CLIPS, REPO, add_video, child_env, free_port
+from tests.conftest import QUICK_CLIPS, REPO, add_video, child_env, free_port, wait_for
 from tests.ray_cluster import WORKER_RESOURCE, RayCluster, RayUnavailable
 
 pytestmark = pytest.mark.slow
@@ -51,16 +50,6 @@ def cluster(layout, s3_storage):
         pytest.skip(f"Ray cannot start here: {str(exc)[:400]}")
     yield ray
     ray.stop()
-
-
-def _wait(predicate, seconds: float, what: str, log: Path):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(1)
-    pytest.fail(f"timed out waiting for {what}:\n{log.read_text()[-4000:]}")
 
 
 def test_uploads_run_on_the_ray_worker_and_survive_losing_it(layout, cluster, media, tmp_path, s3_storage):
@@ -107,7 +96,7 @@ def test_uploads_run_on_the_ray_worker_and_survive_losing_it(layout, cluster, me
                     return run
             return None
 
-        killed_run = _wait(a_step_is_running, 420, "a video run to start a step on the worker", log_path)
+        killed_run = wait_for(a_step_is_running, 420, "a video run to start a step on the worker", log_path)
         first_worker = cluster.nodes[-1]
         first_id = cluster.node_id(first_worker)
         first_worker.kill()  # the machine dies: raylet, workers and the run's process with it
@@ -125,7 +114,7 @@ def test_uploads_run_on_the_ray_worker_and_survive_losing_it(layout, cluster, me
             done = len(latest) == len(videos) and all(r.status == DagsterRunStatus.SUCCESS for r in latest.values())
             return latest if done else None
 
-        latest = _wait(all_done, 900, "every video to succeed", log_path)
+        latest = wait_for(all_done, 900, "every video to succeed", log_path)
         # The killed run failed with its worker and a retry of it completed the video.
         killed = instance.get_run_by_id(killed_run.run_id)
         assert killed.status == DagsterRunStatus.FAILURE
