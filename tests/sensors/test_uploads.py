@@ -1,6 +1,7 @@
 """The upload sensor against a real instance, a real uploads folder and S3 through moto_server."""
 
 import shutil
+from pathlib import Path
 
 import boto3
 import dagster as dg
@@ -124,7 +125,7 @@ def test_s3_upload_through_moto_server(layout, instance, media, moto_endpoint, m
     resources = build_resources(layout)
     result = dg.materialize([source_video], partition_key=key, instance=instance, resources=resources)
     assert result.success
-    stored = resources["media_store"].folder(upload.sha256) / "original.mp4"
+    stored = Path(resources["media_store"].folder(upload.sha256)) / "original.mp4"
     assert sha256_file(stored) == upload.sha256
     assert client.head_object(Bucket="talks", Key="incoming/Panel Q&A.mp4")["ContentLength"] == upload.size
 
