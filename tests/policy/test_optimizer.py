@@ -255,8 +255,9 @@ def test_sensor_upgrades_from_metrics_in_duckdb_and_requests_observation(layout,
             model="tiny.en", params={"class": "noisy", "rule_sha": rule_sha(rule), "batch_size": 8},
                                audio_seconds=100.0, realtime_factor=0.06, confidence=0.38, policy_version=0))
     resources = build_resources(layout)
-    context = dg.build_sensor_context(instance=instance, resources=resources)
-    result = optimization_sensor(context)
+    # A context manager: the storage root nested in the policy resource is opened and closed with it.
+    with dg.build_sensor_context(instance=instance, resources=resources) as context:
+        result = optimization_sensor(context)
     assert isinstance(result, dg.RunRequest)
     stored = PolicyStore(layout.metrics_db).current("asr")
     assert (stored.version, stored.author) == (1, "sensor")
@@ -269,8 +270,8 @@ def test_sensor_upgrades_from_metrics_in_duckdb_and_requests_observation(layout,
     assert "| noisy | tiny.en beam 5 batch 8 | 4 | 0.380 | – | 0.060 | 0 | – |" in decision.evidence
     # Same metrics, next tick: the new rule has no samples yet, so nothing changes; that is recorded too, once.
     for _ in range(2):
-        again = optimization_sensor(dg.build_sensor_context(instance=instance, resources=resources,
-            cursor=context.cursor))
+        with dg.build_sensor_context(instance=instance, resources=resources, cursor=context.cursor) as tick:
+            again = optimization_sensor(tick)
         assert isinstance(again, dg.SkipReason)
     assert PolicyStore(layout.metrics_db).current("asr").version == 1
     latest = PolicyStore(layout.metrics_db).decisions("asr")
