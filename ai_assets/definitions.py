@@ -74,6 +74,10 @@ def llm_resource(layout: Layout) -> LlmResource:
     settings = endpoint_settings("AI_ASSETS_LLM", layout.home / "llm_cache")
     if "AI_ASSETS_MODERATION_MODEL" in os.environ:
         settings["moderation_model"] = os.environ["AI_ASSETS_MODERATION_MODEL"] or None
+    if os.environ.get("AI_ASSETS_LLM_RESPONSE_FORMAT"):
+        settings["response_format"] = os.environ["AI_ASSETS_LLM_RESPONSE_FORMAT"]
+    if os.environ.get("AI_ASSETS_LLM_MAX_TOKENS"):
+        settings["max_output_tokens"] = int(os.environ["AI_ASSETS_LLM_MAX_TOKENS"])
     return LlmResource(**settings)
 
 

@@ -31,6 +31,7 @@ class FakeOpenAI:
         self.calls = 0
         self.images = 0
         self.text_calls = 0  # answered chat completions without images: clip copy
+        self.chat_bodies: list[dict] = []  # every chat completion request, as sent
         self.fail_status: int | None = None
         self.fail_times = 0  # fail this many calls, then answer; -1 fails every call
         self.delay_s = 0.0
@@ -70,6 +71,7 @@ class FakeOpenAI:
                     return self._moderate(body)
                 with fake._lock:
                     fake.calls += 1
+                    fake.chat_bodies.append(body)
                     fake.in_flight += 1
                     fake.max_in_flight = max(fake.max_in_flight, fake.in_flight)
                     fake.api_keys.add(self.headers.get("Authorization", ""))
@@ -110,6 +112,8 @@ class FakeOpenAI:
                         fake.fail_times -= 1
                 if failing:
                     return self._send(fake.fail_status, {"error": {"message": "try later", "type": "server_error"}})
+                if fake.garbage:  # a 200 that is not a moderation answer
+                    return self._send(200, {"id": "modr-test", "model": body["model"], "answer": "looks fine"})
                 texts = body["input"] if isinstance(body["input"], list) else [body["input"]]
                 results = []
                 for text in texts:

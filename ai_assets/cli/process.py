@@ -151,3 +151,7 @@ def _print_clips(layout, key: str) -> None:
         print(f"  #{first['rank']} {first['width']}x{first['height']} {first['duration']:.1f} s {first['layout']:<10} "
             f"{platforms}")
         print(f"     {path}")
+    held = [r for r in rows if r.get("held_reason")]
+    if held:
+        print(f"  held for review: {len(held)} clips, {held[0]['held_reason']}; after a look, `ai-assets render "
+              f"{held[0]['clip_id']}` renders one")

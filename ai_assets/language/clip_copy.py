@@ -3,7 +3,8 @@
 - Cache: one JSON file per (sha256 of the segment text, model, prompt version), so a rerun or a
   repeated segment costs no call.
 - Calls: one JSON chat completion per distinct text, at most `max_concurrency` in flight, retried
-  inside one retry budget by `ai_assets.llm.chat_json`.
+  inside one retry budget by `ai_assets.language.llm.chat_json`; where the endpoint takes a JSON schema
+  (`response_format`), the answer's shape is sent along, so a small local model decodes valid JSON.
 - Limits: every answer, the LLM's or the local one, is cut to the platform's limits on word
   boundaries, so a model that ignores them cannot produce copy a platform rejects.
 - Failures: a text whose answer is missing, unusable or refused gets extractive copy made here from
@@ -20,14 +21,21 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ai_assets.language.llm import CallSettings, CallTally, JsonCache, chat_json
+from ai_assets.language.llm import CallSettings, CallTally, JsonCache, chat_json, json_response_format
 from ai_assets.language.sentences import SENTENCE_END
 from ai_assets.language.topics import keywords, term_counts, term_weights, trim_words
 from ai_assets.policy.platforms import ALIASES, PLATFORMS
 
-PROMPT_VERSION = "copy-v1"
+# v2: the answer's shape in words, not an example; small local models copied the example's "..." as their copy.
+PROMPT_VERSION = "copy-v2"
 NO_ENDPOINT = "no LLM endpoint configured"
 CUT_MARK = "…"
+# Where a schema bounds the answer (local servers decode by it), a description stops here: a clip's description
+# is a sentence or two, and a small model left unbounded can ramble until the token limit.
+SCHEMA_DESCRIPTION_CHARS = 400
+HASHTAG_CHARS = 40
+_WORD = re.compile(r"[^\W_]")
+_FENCE = re.compile(r"^```[a-zA-Z]*\s*(.*?)\s*```$", re.DOTALL)
 _AFTER_SENTENCE_END = re.compile(rf"(?<=[{re.escape(''.join(SENTENCE_END))}])\s+")
 
 
@@ -55,8 +63,8 @@ Limits:
 {limits}
 Use the speaker's own terms; no clickbait, no emoji, no quotation marks around the title.
 Hashtags: 3 to 5 each, CamelCase, starting with #.
-Answer with exactly this JSON shape and one entry for every platform listed, no other keys:
-{{"platforms": {{"<platform>": {{"title": "...", "description": "...", "hashtags": ["#Word", "..."]}}}}}}
+Answer with one JSON object whose "platforms" maps every platform listed to an object with its "title" (a string),
+"description" (a string) and "hashtags" (a list of strings), and no other keys.
 Transcript:
 \"\"\"
 {text}
@@ -160,9 +168,30 @@ def prompt(text: str, platforms: list[str]) -> str:
     return PROMPT.format(names=", ".join(platforms), limits="\n".join(lines), text=text)
 
 
+def copy_schema(platforms: list[str], bounded: bool) -> dict:
+    """The JSON schema of an answer for `platforms`. `bounded` adds the platforms' length limits, which grammar-based
+    local servers enforce; OpenAI's strict structured outputs reject such keywords, so it is off for them."""
+    def text(limit: int) -> dict:
+        return {"type": "string", **({"maxLength": limit} if bounded else {})}
+
+    def copy(platform: str) -> dict:
+        limits = limits_for(platform)
+        tags = {"type": "array", "items": text(HASHTAG_CHARS), **({"maxItems": limits.hashtags} if bounded else {})}
+        return {"type": "object", "additionalProperties": False, "required": ["title", "description", "hashtags"],
+                "properties": {"title": text(limits.title),
+                               "description": text(min(limits.caption, SCHEMA_DESCRIPTION_CHARS)), "hashtags": tags}}
+
+    by_platform = {"type": "object", "additionalProperties": False, "required": list(platforms),
+                   "properties": {p: copy(p) for p in platforms}}
+    return {"type": "object", "additionalProperties": False, "required": ["platforms"],
+            "properties": {"platforms": by_platform}}
+
+
 def _parse(content: str | None, platforms: list[str]) -> dict[str, dict]:
+    text = (content or "").strip()
+    fenced = _FENCE.match(text)  # models without a JSON mode like to wrap the object in a Markdown code block
     try:
-        answer = json.loads(content or "")["platforms"]
+        answer = json.loads(fenced.group(1) if fenced else text)["platforms"]
         by_name = {str(name).strip().lower(): copy for name, copy in answer.items()}
     except (json.JSONDecodeError, KeyError, TypeError, AttributeError):
         raise ValueError("not the requested JSON object") from None
@@ -177,6 +206,8 @@ def _parse(content: str | None, platforms: list[str]) -> dict[str, dict]:
         title, description, tags = copy.get("title"), copy.get("description"), copy.get("hashtags")
         if not isinstance(title, str) or not title.strip() or not isinstance(description, str):
             raise ValueError(f"{platform}: title and description must be strings")
+        if not _WORD.search(title) or (description.strip() and not _WORD.search(description)):
+            raise ValueError(f"{platform}: a title or description without words")  # e.g. "..." placeholders
         if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
             raise ValueError(f"{platform}: hashtags must be a list of strings")
         copies[platform] = fit({"title": title, "description": description, "hashtags": tags}, platform)
@@ -185,7 +216,9 @@ def _parse(content: str | None, platforms: list[str]) -> dict[str, dict]:
 
 def _ask(client, text: str, platforms: list[str], settings: CopySettings, deadline: float):
     messages = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": prompt(text, platforms)}]
-    content, usage, error = chat_json(client, settings.model, messages, deadline, settings.backoff_s)
+    schema = copy_schema(platforms, bounded=settings.response_format == "json_object_schema")
+    content, usage, error = chat_json(client, settings.model, messages, deadline, settings.backoff_s,
+        json_response_format(settings.response_format, schema, "clip_copy"), settings.max_output_tokens)
     if error:
         return None, usage, error
     try:

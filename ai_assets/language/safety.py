@@ -1,9 +1,13 @@
 """Brand safety: flags for profanity, hate, sexual content, violence and self-harm, with times.
 
 Two sources with one shape: `lexicon_flags` is local and always available (word-level, so it can say exactly which
-words to bleep or which seconds to avoid); `moderation_flags` asks an OpenAI-compatible moderation endpoint, which
+words to bleep or which seconds to avoid); `moderate` asks an OpenAI-compatible moderation endpoint, which
 reads context the lexicon cannot. Every flag keeps its score, and the policy's threshold decides later what blocks a
 clip; lower scores still count as a ranking `penalty`.
+
+Moderation never fails open: calls are retried within the endpoint's budget, and a span it still could not check
+gets an `UNMODERATED` row (score 0, the reason as its text), so ranking knows the lexicon alone judged it and the
+clip policy's `safety_mode` decides whether such a clip is held for review or published.
 
 The lexicon scores a term by how reliably it is harmful in a talk or podcast: strong terms 0.7 and up, mild or
 context-dependent ones ("damn", "kill", "shoot", "bomb") below the default threshold of 0.5, so "kill time" or
@@ -14,13 +18,17 @@ dehumanising phrases, and by the moderation endpoint.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 from ai_assets.language.emotion import word_forms
+from ai_assets.language.llm import BUDGET_SPENT, with_retries
 from ai_assets.language.sentences import SENTENCE_END, join_words
 
 CATEGORIES = ("profanity", "hate", "sexual", "violence", "self_harm")
+# The category of a safety row that says the moderation endpoint was asked about a span and did not answer.
+UNMODERATED = "unmoderated"
 # Moderation scores below this are noise; anything above is kept for the policy's threshold to decide.
 MODERATION_MIN_SCORE = 0.01
 # OpenAI moderation categories folded into ours; the rest (illicit, illicit/violent) are not brand-safety concerns here.
@@ -286,24 +294,64 @@ def _covers(outer: Flag, inner: Flag) -> bool:
             and outer.score >= inner.score and outer != inner)
 
 
-def moderation_flags(client, model: str, spans: list[tuple[float, float, str]], batch: int = 32) -> list[Flag]:
+@dataclass
+class Moderation:
+    flags: list[Flag] = field(default_factory=list)  # scores, and one UNMODERATED flag per batch left unchecked
+    calls: int = 0
+    unmoderated: int = 0  # spans the endpoint did not check
+    error: str | None = None  # the first reason why
+
+
+def moderate(client, model: str, spans: list[tuple[float, float, str]], deadline: float, backoff_s: float,
+        batch: int = 32) -> Moderation:
     """Flags from an OpenAI-compatible moderation endpoint, one per span and category scoring at least
     MODERATION_MIN_SCORE (the highest of the OpenAI categories folded into it). Blank spans are not sent.
-    API errors propagate: the caller decides whether to degrade to the lexicon alone."""
+
+    Each batch is retried by `with_retries` until `deadline` (a time.monotonic() value); a batch that still fails
+    or gets an unusable answer becomes one UNMODERATED flag over its spans; once a batch has failed for the whole
+    budget, the endpoint is taken as down and the batches left are not tried. Errors name only the exception type
+    and status code, never the request."""
     spans = [s for s in spans if s[2].strip()]
-    flags = []
+    result = Moderation()
+    down = False
     for offset in range(0, len(spans), batch):
         chunk = spans[offset : offset + batch]
-        response = client.moderations.create(model=model, input=[text for _, _, text in chunk])
-        for (start, end, text), result in zip(chunk, response.results, strict=True):
-            scores: dict[str, float] = {}
-            for name, score in result.category_scores.model_dump(by_alias=True).items():
-                if name in OPENAI_CATEGORIES and score is not None:
-                    ours = OPENAI_CATEGORIES[name]
-                    scores[ours] = max(scores.get(ours, 0.0), float(score))
-            flags += [Flag(start, end, c, round(s, 4), text, "moderation") for c, s in scores.items()
-                if s >= MODERATION_MIN_SCORE]
+        if down:
+            error = result.error
+        else:
+            response, attempts, error = with_retries(
+                lambda chunk=chunk: client.moderations.create(model=model, input=[t for _, _, t in chunk]),
+                deadline, backoff_s)
+            result.calls += attempts
+            if error is None:
+                try:
+                    result.flags += _moderation_flags(chunk, response)
+                    continue
+                except (AttributeError, TypeError, ValueError) as exc:  # a 200 that is not a moderation answer
+                    error = f"unusable response ({type(exc).__name__})"
+        result.error = result.error or error
+        down = down or error.endswith(BUDGET_SPENT) or time.monotonic() >= deadline
+        result.unmoderated += len(chunk)
+        result.flags.append(Flag(chunk[0][0], chunk[-1][1], UNMODERATED, 0.0, error, "moderation"))
+    return result
+
+
+def _moderation_flags(chunk: list[tuple[float, float, str]], response) -> list[Flag]:
+    flags = []
+    for (start, end, text), answer in zip(chunk, response.results, strict=True):
+        scores: dict[str, float] = {}
+        for name, score in answer.category_scores.model_dump(by_alias=True).items():
+            if name in OPENAI_CATEGORIES and score is not None:
+                ours = OPENAI_CATEGORIES[name]
+                scores[ours] = max(scores.get(ours, 0.0), float(score))
+        flags += [Flag(start, end, c, round(s, 4), text, "moderation") for c, s in scores.items()
+            if s >= MODERATION_MIN_SCORE]
     return flags
+
+
+def unmoderated(flags: list[Flag], start: float, end: float) -> list[Flag]:
+    """The UNMODERATED rows in [start, end): the moderation endpoint did not check this part of a clip."""
+    return [f for f in flags if f.category == UNMODERATED and _overlaps(f, start, end)]
 
 
 def _overlaps(flag: Flag, start: float, end: float) -> bool:

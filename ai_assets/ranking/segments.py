@@ -17,7 +17,8 @@ so the reason for a rank can be read off the row (the `reason` column spells it 
 
 A safety flag at or above the policy threshold that overlaps a span keeps it out of the ranking (it
 stays in the table, unranked, with `blocked_reason`); below the threshold, the highest flag score
-costs `safety_weight` × score.
+costs `safety_weight` × score. Where the moderation endpoint was configured but could not check a span,
+only the lexicon's flags count there, and the segment says `moderation` "unavailable".
 """
 
 from __future__ import annotations
@@ -30,10 +31,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from ai_assets.language.safety import Flag, blocking_flags, penalty, reason
+from ai_assets.language.safety import UNMODERATED, Flag, blocking_flags, penalty, reason, unmoderated
 from ai_assets.language.sentences import SENTENCE_END, Sentence
 from ai_assets.policy.documents import SegmentPolicy
-from ai_assets.storage.tables import SIGNALS
+from ai_assets.storage.tables import MODERATION_UNAVAILABLE, SIGNALS
 
 # Motion energy (mean absolute grey difference, 0–1) and cuts per minute at which their parts saturate.
 FULL_MOTION, FULL_CUTS_PER_MIN = 0.1, 10.0
@@ -76,7 +77,8 @@ COLUMNS = [
     "platform", "rank", "start", "end", "duration", "score",
     *(c for s in SIGNALS for c in (s, f"{s}_contrib")), "safety", "safety_contrib",
     "coherence", "face_share", "motion_level", "cut_rate", "vlm_interest", "hook_kind", "speakers", "chapter",
-    "starts_on_boundary", "ends_on_boundary", "first_sentence", "last_sentence", "reason", "blocked_reason", "text",
+    "starts_on_boundary", "ends_on_boundary", "first_sentence", "last_sentence", "reason", "blocked_reason",
+    "moderation", "text",
 ]
 
 
@@ -284,8 +286,10 @@ def score_row(values: dict, flags: Timeline, policy: SegmentPolicy) -> dict:
     for name in SIGNALS:
         row[f"{name}_contrib"] = round(policy.weights[name] * values[name], 4)
     start, end = values["start"], values["end"]
-    hits = [Flag(f["start"], f["end"], f["category"], f["score"], f["text"], f.get("source", "")) for f,
+    found = [Flag(f["start"], f["end"], f["category"], f["score"], f["text"], f.get("source", "")) for f,
         _ in flags.overlapping(start, end)]
+    hits = [f for f in found if f.category != UNMODERATED]
+    row["moderation"] = MODERATION_UNAVAILABLE if unmoderated(found, start, end) else None
     below = [f for f in hits if f.score < policy.safety_threshold]
     row["safety"] = round(penalty(hits, start, end), 4)
     row["safety_contrib"] = round(-policy.safety_weight * penalty(below, start, end), 4)

@@ -1,5 +1,6 @@
 """Clip copy against an OpenAI-compatible server on loopback: limits, caching, retries, fallbacks, concurrency."""
 
+import json
 from types import SimpleNamespace
 
 import openai
@@ -146,10 +147,11 @@ def test_concurrency_is_bounded(server, cache):
 class StubClient:
     """Stands in for openai.OpenAI where the loopback server cannot answer the case: refusals, partial answers."""
 
-    def __init__(self, content: str | None, refusal: str | None = None):
+    def __init__(self, content: str | None, refusal: str | None = None, finish_reason: str = "stop"):
         message = SimpleNamespace(content=content, refusal=refusal)
         usage = SimpleNamespace(prompt_tokens=10, completion_tokens=5)
-        response = SimpleNamespace(choices=[SimpleNamespace(message=message)], usage=usage)
+        response = SimpleNamespace(choices=[SimpleNamespace(message=message, finish_reason=finish_reason)],
+            usage=usage)
         self.chat = SimpleNamespace(completions=SimpleNamespace(create=lambda **kwargs: response))
 
 
@@ -159,11 +161,55 @@ class StubClient:
     (StubClient('{"platforms": {"tiktok": {"title": "T", "description": "D", "hashtags": "#a"}, "shorts": {}}}'),
      "tiktok: hashtags must be a list of strings"),
     (StubClient(None, refusal="I can't help with that."), "model refused: I can't help with that."),
+    (StubClient('{"platforms": {"tiktok": {"title": "...", "description": "...", "hashtags": ["#Word"]}, '
+                '"shorts": {"title": "T", "description": "", "hashtags": []}}}'),
+     "tiktok: a title or description without words"),
+    (StubClient('{"platforms": {"tiktok": {"title": "T", "descr', finish_reason="length"),
+     "answer cut off at the token limit"),
 ])
 def test_partial_answers_and_refusals_fall_back(client, reason, cache):
     result = write_copy(client, TEXTS[:1], ["tiktok", "shorts"], settings(), cache)
     assert result.degraded.endswith(reason) and result.source == {text_key(TEXTS[0]): "extractive"}
     assert (result.calls, result.input_tokens, result.output_tokens) == (1, 10, 5)
+
+
+def test_an_answer_in_a_markdown_code_block_is_still_strict_json(cache):
+    answer = {p: {"title": "T", "description": "D", "hashtags": ["#a"]} for p in ("tiktok", "shorts")}
+    client = StubClient(f"```json\n{json.dumps({'platforms': answer})}\n```")
+    result = write_copy(client, TEXTS[:1], ["tiktok", "shorts"], settings(), cache)
+    assert result.degraded is None and result.by_hash[text_key(TEXTS[0])]["shorts"]["title"] == "T"
+    sloppy = StubClient(f"Sure! ```json\n{json.dumps({'platforms': answer})}\n```")  # prose around it: refused
+    degraded = write_copy(sloppy, TEXTS[1:], ["tiktok"], settings(), cache).degraded
+    assert degraded.endswith("not the requested JSON object")
+
+
+@pytest.mark.parametrize("mode", ["json_object", "json_schema", "json_object_schema"])
+def test_the_answer_schema_goes_along_where_the_endpoint_takes_one(server, cache, mode):
+    result = write_copy(client_for(server), TEXTS[:1], ["tiktok", "shorts"],
+        settings(response_format=mode, max_output_tokens=300), cache)
+    assert result.degraded is None and result.source == {text_key(TEXTS[0]): "llm"}
+    [body] = server.chat_bodies
+    assert body["max_tokens"] == 300
+    sent = body["response_format"]
+    if mode == "json_object":
+        assert sent == {"type": "json_object"}
+        return
+    schema = sent["json_schema"]["schema"] if mode == "json_schema" else sent["schema"]
+    assert sent["type"] == {"json_schema": "json_schema", "json_object_schema": "json_object"}[mode]
+    platforms = schema["properties"]["platforms"]
+    assert platforms["required"] == ["tiktok", "shorts"] and platforms["additionalProperties"] is False
+    tiktok = platforms["properties"]["tiktok"]["properties"]
+    if mode == "json_schema":  # OpenAI's strict mode: no length keywords
+        assert sent["json_schema"]["strict"] is True and "maxLength" not in json.dumps(schema)
+    else:  # a grammar on local servers: the platform's limits bound the answer
+        assert tiktok["title"]["maxLength"] == PLATFORM_LIMITS["tiktok"].title
+        assert tiktok["description"]["maxLength"] == PLATFORM_LIMITS["tiktok"].caption
+        assert tiktok["hashtags"]["maxItems"] == PLATFORM_LIMITS["tiktok"].hashtags
+
+
+def test_without_max_output_tokens_none_is_sent(server, cache):
+    write_copy(client_for(server), TEXTS[:1], ["tiktok"], settings(), cache)
+    assert "max_tokens" not in server.chat_bodies[0]
 
 
 def test_extractive_copy_uses_the_key_sentence_and_keywords():

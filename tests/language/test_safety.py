@@ -1,9 +1,21 @@
 """Brand-safety flags: lexicon matching on Whisper-style words, thresholds, reasons, and the moderation endpoint."""
 
+import time
+
 import openai
 import pytest
 
-from ai_assets.language.safety import CATEGORIES, Flag, blocking_flags, lexicon_flags, moderation_flags, penalty, reason
+from ai_assets.language.safety import (
+    CATEGORIES,
+    UNMODERATED,
+    Flag,
+    blocking_flags,
+    lexicon_flags,
+    moderate,
+    penalty,
+    reason,
+    unmoderated,
+)
 from tests.fake_openai import FakeOpenAI
 
 THRESHOLD = 0.5
@@ -165,26 +177,60 @@ def client_for(fake):
     return openai.OpenAI(base_url=fake.base_url, api_key="test", max_retries=0)
 
 
+def moderated(server, spans, budget_s: float = 5.0, **kwargs):
+    return moderate(client_for(server), "omni-moderation-latest", spans, time.monotonic() + budget_s, 0.02, **kwargs)
+
+
+SPANS = [(0.0, 5.0, "I will hurt you"), (5.0, 9.0, "Some explicit content"), (9.0, 12.0, "a faint echo"),
+         (12.0, 14.0, "   "), (14.0, 20.0, "goodbye forever"), (20.0, 22.0, "hello")]
+
+
 def test_moderation_flags_map_categories_and_keep_low_scores(server):
-    spans = [(0.0, 5.0, "I will hurt you"), (5.0, 9.0, "Some explicit content"), (9.0, 12.0, "a faint echo"),
-             (12.0, 14.0, "   "), (14.0, 20.0, "goodbye forever"), (20.0, 22.0, "hello")]
-    flags = moderation_flags(client_for(server), "omni-moderation-latest", spans, batch=2)
-    got = {(f.start, f.category): f.score for f in flags}
+    result = moderated(server, SPANS, batch=2)
+    got = {(f.start, f.category): f.score for f in result.flags}
     assert got == {(0.0, "hate"): 0.8, (0.0, "violence"): 0.6, (5.0, "sexual"): 0.7, (14.0, "self_harm"): 0.9}
-    assert {f.source for f in flags} == {"moderation"}
-    assert next(f for f in flags if f.start == 5.0).text == "Some explicit content"
+    assert {f.source for f in result.flags} == {"moderation"}
+    assert next(f for f in result.flags if f.start == 5.0).text == "Some explicit content"
     assert server.moderation_calls == 3 and server.calls == 0  # five non-blank spans in batches of two
-    assert moderation_flags(client_for(server), "m", []) == [] and server.moderation_calls == 3
+    assert (result.calls, result.unmoderated, result.error) == (3, 0, None)
+    assert moderated(server, []).flags == [] and server.moderation_calls == 3
 
 
-def test_moderation_errors_propagate(server):
-    server.fail_status, server.fail_times = 500, -1
-    with pytest.raises(openai.InternalServerError):
-        moderation_flags(client_for(server), "omni-moderation-latest", [(0.0, 1.0, "hello")])
+def test_a_failed_moderation_call_is_retried_within_the_budget(server):
+    server.fail_status, server.fail_times = 500, 2
+    result = moderated(server, [(0.0, 1.0, "I will hurt you")])
+    assert server.moderation_calls == 3 and result.calls == 3 and result.error is None
+    assert {f.category for f in result.flags} == {"hate", "violence"}
     server.fail_status, server.fail_times = 429, 1
-    with pytest.raises(openai.RateLimitError):
-        moderation_flags(client_for(server), "omni-moderation-latest", [(0.0, 1.0, "hello")])
-    assert moderation_flags(client_for(server), "omni-moderation-latest", [(0.0, 1.0, "I will hurt you")]) != []
+    assert moderated(server, [(0.0, 1.0, "hello")]).error is None and server.moderation_calls == 5
+
+
+def test_moderation_that_stays_down_marks_every_span_unmoderated_never_clean(server):
+    server.fail_status, server.fail_times = 500, -1
+    began = time.monotonic()
+    result = moderated(server, SPANS, budget_s=0.5, batch=2)
+    assert time.monotonic() - began < 2.0  # the budget bounds the whole run, not each batch
+    assert server.moderation_calls >= 2 and result.calls == server.moderation_calls  # retried, then given up
+    assert result.unmoderated == 5 and result.error.startswith("InternalServerError 500 after")
+    assert "retry budget spent" in result.error and "test" not in result.error  # no request detail, no key
+    rows = [(f.start, f.end, f.category, f.score, f.source) for f in result.flags]
+    assert rows == [(0.0, 9.0, UNMODERATED, 0.0, "moderation"), (9.0, 20.0, UNMODERATED, 0.0, "moderation"),
+                    (20.0, 22.0, UNMODERATED, 0.0, "moderation")]  # one per batch; batches 2 and 3 not even tried
+    assert [f.start for f in unmoderated(result.flags, 10.0, 15.0)] == [9.0]
+    assert unmoderated(result.flags, 22.0, 30.0) == []
+
+
+@pytest.mark.parametrize("fault, expected", [
+    ({"fail_status": 404, "fail_times": -1}, "endpoint refused the request (404)"),  # e.g. a server without the route
+    ({"garbage": True}, "unusable response"),
+])
+def test_a_moderation_endpoint_that_cannot_answer_is_not_retried_and_leaves_spans_unmoderated(server, fault,
+        expected):
+    for name, value in fault.items():
+        setattr(server, name, value)
+    result = moderated(server, [(0.0, 1.0, "I will hurt you")])
+    assert server.moderation_calls == 1 and result.unmoderated == 1 and result.error.startswith(expected)
+    assert [f.category for f in result.flags] == [UNMODERATED]
 
 
 def test_a_threat_at_a_sentence_end_is_not_excused_by_the_next_sentence():

@@ -141,6 +141,21 @@ def test_a_flag_below_the_threshold_only_costs_score():
     assert set(clean["safety_contrib"]) == {0.0}
 
 
+def test_spans_moderation_did_not_check_rank_on_the_lexicon_alone_and_say_so():
+    items, words = _talk(30, 6.0)
+    lexicon = {"start": 20.0, "end": 20.8, "category": "profanity", "score": 0.3, "text": "damn", "source": "lexicon"}
+    down = {"start": 40.0, "end": 90.0, "category": "unmoderated", "score": 0.0, "source": "moderation",
+            "text": "InternalServerError 500 after 4 attempts; retry budget spent"}
+    checked = rank_segments(items, words, Evidence(_vectors(len(items)), flags=[lexicon]), POLICY)
+    ranked = rank_segments(items, words, Evidence(_vectors(len(items)), flags=[lexicon, down]), POLICY)
+    same = ["platform", "rank", "start", "end", "score", "safety", "safety_contrib", "reason", "blocked_reason"]
+    assert ranked[same].equals(checked[same])  # the lexicon's verdict alone: no penalty, no block of its own
+    unchecked = (ranked.start < 90.0) & (ranked.end > 40.0)
+    assert unchecked.any() and (~unchecked).any()
+    assert (ranked[unchecked]["moderation"] == "unavailable").all()
+    assert ranked[~unchecked]["moderation"].isna().all() and checked["moderation"].isna().all()
+
+
 def test_a_dangling_opener_lowers_completeness():
     items, words = _talk(30, 6.0)
     dangling, dwords = _talk(30, 6.0, opener="And")
