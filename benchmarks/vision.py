@@ -17,6 +17,8 @@
     policy; tracking and ffmpeg time per minute of output, and the crop's jitter. render_vs_ffmpeg_ratio is
     tracking plus rendering against a bare `ffmpeg -ss -i -vf crop,scale -c:v libx264` of the same span at the
     same size, preset and crf: the physical floor for a render.
+(e), (f) face detectors compared (BlazeFace, Haar) on real and harder faces, and active-speaker framing on a
+    conversation built from real faces: see benchmarks/faces.py. `--faces-only` runs just these.
 
 Generated videos are cached in <tmp>/ai-assets-bench. One 2-minute cycle of six scenes is encoded and
 then repeated by stream copy, so an hour takes seconds to make; a cycle ends on a different pattern
@@ -251,14 +253,25 @@ def measure_render(seconds: float = 30.0) -> dict:
     }
 
 
+def measure_faces() -> dict:
+    """(e) and (f), from benchmarks/faces.py; null without ../shared/media."""
+    from benchmarks.faces import active_speaker, compare_detectors
+
+    return {"face_detectors": compare_detectors(), **(active_speaker() or {"active_speaker_share": None})}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--minutes", type=float, default=10.0, help="length of the generated video")
     parser.add_argument("--hour", action="store_true", help="also scan a 60-minute video (peak RSS and throughput)")
+    parser.add_argument("--faces-only", action="store_true", help="only (e) and (f): detectors and active speaker")
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
         child(*args.child)
+        return 0
+    if args.faces_only:
+        print(json.dumps(measure_faces()))
         return 0
     if args.minutes <= 0:
         parser.error("--minutes must be positive")
@@ -276,6 +289,7 @@ def main(argv: list[str] | None = None) -> int:
                        keyframes_cpu_s_per_min_1h=long["keyframes_cpu_s_per_min"],
                        keyframes_count_1h=long["keyframes_count"], synthetic_cuts_1h=long["synthetic_cuts"])
     summary.update(measure_render())
+    summary.update(measure_faces())
     summary.update(resolution=SIZE, fps=FPS, vision_policy=POLICY.model_dump())
     print(json.dumps(summary))
     return 0

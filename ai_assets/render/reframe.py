@@ -9,7 +9,7 @@ pixels per second, cut frames excluded.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import pairwise
 from pathlib import Path
 
@@ -20,11 +20,26 @@ DETECT_WIDTH = 480
 
 
 @dataclass(frozen=True)
+class SeenFace:
+    """One tracked face at one sample: its id through the shot, box centre and height in source pixels, and how
+    much its mouth moved since the previous sample (grey levels per pixel and frame, head motion taken out)."""
+
+    id: int
+    cx: float
+    cy: float
+    h: float
+    motion: float = 0.0
+
+
+@dataclass(frozen=True)
 class FaceSample:
     time: float  # seconds on the clip's clock
-    cx: float | None  # face centre in source pixels, None when no face was found
+    cx: float | None  # the followed face's centre in source pixels, None when no face was found
     cy: float | None
-    size: float = 0.0  # face height in source pixels
+    size: float = 0.0  # its height in source pixels
+    faces: tuple[SeenFace, ...] = ()  # every face seen at this sample
+    face: int | None = None  # which of them is followed
+    switch_at: float | None = None  # the followed speaker changed at this clip time, since the previous sample
 
 
 @dataclass(frozen=True)
@@ -49,16 +64,25 @@ def crop_size(src_w: int, src_h: int, aspect_w: int, aspect_h: int) -> tuple[int
     return width - width % 2, height - height % 2
 
 
-def track_faces(video: Path, start: float, end: float, track_fps: float) -> list[FaceSample]:
-    """Largest face, preferring the one nearest the previous pick, at `track_fps` over [start, end)."""
+def track_faces(video: Path, start: float, end: float, track_fps: float, detector: str = "blazeface",
+                cut_times: list[float] = ()) -> list[FaceSample]:
+    """Every face at `track_fps` over [start, end), with ids through each shot (cut_times on the clip clock) and,
+    while two or more faces are in view, their mouth motion measured on every frame between samples. Each sample
+    follows the largest face, preferring the one followed before; `follow_speakers` may then pick another."""
     import av
 
-    from ai_assets.vision.visual_analysis import face_boxes
+    from ai_assets.vision.faces import FaceTracker, detect_faces
 
     samples: list[FaceSample] = []
     step = 1.0 / track_fps
     next_t = 0.0
-    previous: tuple[float, float] | None = None
+    tracker = FaceTracker()
+    live: list[tuple[int, object]] = []  # (id, Face) at the last sample, in detection pixels
+    motion: dict[int, list[float]] = {}
+    previous_gray: np.ndarray | None = None
+    followed: int | None = None
+    last_small = -np.inf
+    cuts = sorted(cut_times)
     with av.open(str(video)) as container:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
@@ -69,31 +93,96 @@ def track_faces(video: Path, start: float, end: float, track_fps: float) -> list
             t = frame.time - start
             if frame.time >= end:
                 break
-            if t + 1e-6 < next_t:
+            scale = DETECT_WIDTH / frame.width if frame.width > DETECT_WIDTH else 1.0
+            size = {"width": round(frame.width * scale) // 2 * 2, "height": round(frame.height * scale) // 2 * 2}
+            sampling = t + 1e-6 >= next_t
+            if not sampling and len(live) < 2:
+                previous_gray = None  # mouth motion is only needed to tell two faces apart
+                continue
+            # The same conversion on every frame: a different grey at sample frames would read as motion.
+            gray = frame.to_ndarray(format="gray", **size)
+            if previous_gray is not None and len(live) >= 2:
+                for face_id, face in live:
+                    motion.setdefault(face_id, []).append(_mouth_motion(previous_gray, gray, face))
+            previous_gray = gray
+            if not sampling:
                 continue
             next_t += step * max(1, int((t - next_t) / step) + 1)
-            scale = DETECT_WIDTH / frame.width if frame.width > DETECT_WIDTH else 1.0
-            image = frame.to_ndarray(format="gray", width=round(frame.width * scale) // 2 * 2,
-                height=round(frame.height * scale) // 2 * 2)
-            boxes = [(x / scale, y / scale, w / scale, h / scale) for x, y, w, h in face_boxes(image)]
-            pick = _pick_face(boxes, previous, frame.width)
-            if pick is None:
-                samples.append(FaceSample(round(t, 3), None, None))
-                continue
-            x, y, w, h = pick
-            previous = (x + w / 2, y + h / 2)
-            samples.append(FaceSample(round(t, 3), previous[0], previous[1], h))
+            if any(samples and samples[-1].time < c <= t for c in cuts):
+                tracker.reset()
+                followed = None
+            sx = frame.width / size["width"]
+            # Small faces (a wide shot of a stage) are followed by searching around where they were; the search of
+            # the whole frame for them takes several detector runs, so it runs at most once a second.
+            small = not live and t - last_small >= 1.0
+            if small:
+                last_small = t
+            image = frame.to_ndarray(format="bgr24", **size)
+            live = tracker.update(t, detect_faces(image, detector, small_faces=small, near=[f for _, f in live]))
+            seen = tuple(SeenFace(i, (f.x + f.w / 2) * sx, (f.y + f.h / 2) * sx, f.h * sx,
+                                  round(float(np.mean(motion[i])), 3) if motion.get(i) else 0.0) for i, f in live)
+            motion.clear()
+            pick = _pick_face(seen, followed, frame.width)
+            followed = pick.id if pick else None
+            samples.append(FaceSample(round(t, 3), pick.cx if pick else None, pick.cy if pick else None,
+                                      pick.h if pick else 0.0, seen, followed))
     return samples
 
 
-def _pick_face(boxes, previous, frame_width: int):
-    if not boxes:
+def _mouth_motion(before: np.ndarray, after: np.ndarray, face) -> float:
+    """Mean absolute change in the mouth region, less that of the upper face (a moving head or camera moves
+    both; a talking mouth only the lower one)."""
+    x, y, w, h = face.mouth_box()
+    upper = (round(face.x + face.w * 0.2), round(face.y + face.h * 0.1), max(2, round(face.w * 0.6)),
+             max(2, round(face.h * 0.3)))
+
+    def change(box) -> float:
+        bx, by, bw, bh = box
+        bx, by = max(0, bx), max(0, by)
+        a = before[by : by + bh, bx : bx + bw].astype(np.int16)
+        b = after[by : by + bh, bx : bx + bw].astype(np.int16)
+        return float(np.abs(a - b).mean()) if a.size and a.shape == b.shape else 0.0
+
+    return max(0.0, change((x, y, w, h)) - change(upper))
+
+
+def _pick_face(faces: tuple[SeenFace, ...], followed: int | None, frame_width: int) -> SeenFace | None:
+    if not faces:
         return None
-    if previous is None:
-        return max(boxes, key=lambda b: b[2] * b[3])
-    # Continuity matters more than size: a bigger face elsewhere must be much bigger to take over.
-    largest = max(b[2] * b[3] for b in boxes)
-    return max(boxes, key=lambda b: b[2] * b[3] / largest - 2.0 * abs(b[0] + b[2] / 2 - previous[0]) / frame_width)
+    same = [f for f in faces if f.id == followed]
+    largest = max(f.h for f in faces)
+    if same and same[0].h >= 0.5 * largest:
+        return same[0]  # continuity: the same person unless someone much bigger appears
+    return max(faces, key=lambda f: f.h)
+
+
+def follow_speakers(samples: list[FaceSample], speech: list[tuple[float, float]] | None,
+                    turns: list[tuple[float, float]] | None, cut_times: list[float]) -> tuple[list[FaceSample], list]:
+    """Follow the speaking face instead of the largest one where two or more faces are seen; returns the samples
+    with the followed face replaced and the speaker shots (`ai_assets.vision.speaking.SpeakerShot`)."""
+    from ai_assets.vision.speaking import choose_speakers, face_at
+
+    ids = sorted({f.id for s in samples for f in s.faces})
+    if len(ids) < 2:
+        return samples, []
+    times = np.array([s.time for s in samples])
+    motion = {i: np.full(len(samples), np.nan) for i in ids}
+    sizes = {i: np.full(len(samples), np.nan) for i in ids}
+    for k, sample in enumerate(samples):
+        for f in sample.faces:
+            motion[f.id][k], sizes[f.id][k] = f.motion, f.h
+    shots = choose_speakers(times, motion, sizes, speech, turns, cut_times)
+    switches = [shot.start for shot in shots[1:]]
+    out, previous_time = [], -np.inf
+    for sample in samples:
+        face_id = face_at(shots, sample.time)
+        pick = next((f for f in sample.faces if f.id == face_id), None)
+        switch = next((t for t in switches if previous_time < t <= sample.time), None)
+        previous_time = sample.time
+        if pick:
+            sample = replace(sample, cx=pick.cx, cy=pick.cy, size=pick.h, face=pick.id)
+        out.append(replace(sample, switch_at=switch))
+    return out, shots
 
 
 def _targets(samples: list[FaceSample], times: np.ndarray, default: float, axis: str,
@@ -185,3 +274,77 @@ def plan_crop(
         width, height, np.round(paths["cx"] - width / 2).astype(int), np.round(paths["cy"] - height / 2).astype(int),
         round(motion, 3), found, round(found / len(samples), 3) if samples else 0.0,
     )
+
+
+def speech_regions(words: list[dict], gap: float = 0.3) -> list[tuple[float, float]]:
+    """Where someone speaks, from word timestamps (source seconds): words closer than `gap` join up."""
+    regions: list[list[float]] = []
+    for w in sorted(words, key=lambda w: w["start"]):
+        if regions and w["start"] - regions[-1][1] <= gap:
+            regions[-1][1] = max(regions[-1][1], w["end"])
+        else:
+            regions.append([w["start"], w["end"]])
+    return [(a, b) for a, b in regions]
+
+
+def stacked_pair(samples: list[FaceSample], layout: str, quick_turn_seconds: float, overlap_share: float,
+                 min_height: float = 0.0) -> tuple[SeenFace, SeenFace] | None:
+    """The two faces to stack (left one first, at their median place), or None to follow one face. Both must be
+    in view for at least half of the clip, and at least `min_height` pixels tall (smaller ones would be blown up
+    into a blur)."""
+    from collections import Counter
+
+    from ai_assets.vision.speaking import MOTION_FLOOR, SpeakerShot, two_speaker_layout
+
+    if layout == "active_speaker" or not samples:
+        return None
+    counts = Counter(f.id for s in samples for f in s.faces)
+    ids = [i for i, n in counts.most_common(2) if n >= 0.5 * len(samples)]
+    if len(ids) < 2:
+        return None
+    if layout == "auto":
+        shots, talking, both = [], 0, 0
+        for sample in samples:
+            if sample.face is not None:  # a dropped detection does not split a speaker's turn
+                if shots and shots[-1].face == sample.face:
+                    shots[-1] = SpeakerShot(shots[-1].start, sample.time, sample.face)
+                else:
+                    if shots:  # a shot lasts until the next one starts
+                        shots[-1] = SpeakerShot(shots[-1].start, sample.time, shots[-1].face)
+                    shots.append(SpeakerShot(sample.time, sample.time, sample.face))
+            moving = sum(f.motion > MOTION_FLOOR for f in sample.faces if f.id in ids)
+            talking += moving >= 1
+            both += moving >= 2
+        share = both / talking if talking else 0.0
+        if shots:  # the last shot runs to the end of the samples
+            step = samples[1].time - samples[0].time if len(samples) > 1 else 0.0
+            shots[-1] = SpeakerShot(shots[-1].start, samples[-1].time + step, shots[-1].face)
+        if not two_speaker_layout(shots, samples[-1].time, quick_turn_seconds, overlap_share, share):
+            return None
+    pair = []
+    for face_id in ids:
+        seen = [f for s in samples for f in s.faces if f.id == face_id]
+        pair.append(SeenFace(face_id, float(np.median([f.cx for f in seen])), float(np.median([f.cy for f in seen])),
+                             float(np.median([f.h for f in seen]))))
+    if min(f.h for f in pair) < min_height:
+        return None
+    left, right = sorted(pair, key=lambda f: f.cx)
+    return left, right
+
+
+def stack_crops(pair: tuple[SeenFace, SeenFace], src_w: int, src_h: int, out_w: int,
+                out_h: int) -> tuple[tuple[int, int, int, int], ...]:
+    """A still crop (x, y, w, h) per face for the two halves of the output: about 2.5 face heights tall, the face
+    a little above the centre, kept inside the source."""
+    panel_w, panel_h = out_w, out_h // 2
+    crops = []
+    for face in pair:
+        height = min(src_h, max(16.0, 2.5 * face.h))
+        width = height * panel_w / panel_h
+        if width > src_w:
+            width, height = src_w, src_w * panel_h / panel_w
+        w, h = int(width) // 2 * 2, int(height) // 2 * 2
+        x = int(np.clip(face.cx - w / 2, 0, src_w - w))
+        y = int(np.clip(face.cy - 0.45 * h, 0, src_h - h))
+        crops.append((x, y, w, h))
+    return tuple(crops)

@@ -1,35 +1,18 @@
 """Local visual signals for one keyframe: faces, motion, exposure, sharpness, colour, on-screen text.
 
-Everything here runs on the CPU with OpenCV and needs no model download; a VLM adds descriptions on
-top when one is configured.
+Everything here runs on the CPU with OpenCV (faces: BlazeFace, `ai_assets.vision.faces`) and needs no model
+download; a VLM adds descriptions on top when one is configured.
 """
 
 from __future__ import annotations
 
-import threading
-
 import numpy as np
+
+from ai_assets.vision.faces import detect_faces
 
 # Largest face height as a share of the frame height: at least CLOSE_UP is a close-up, at least
 # MEDIUM a medium shot; smaller faces, or none, make a wide shot.
 CLOSE_UP, MEDIUM = 0.30, 0.12
-_CASCADE = threading.local()
-
-
-def _face_detector():
-    import cv2
-
-    if not hasattr(_CASCADE, "detector"):
-        _CASCADE.detector = cv2.CascadeClassifier(cv2.data.haarcascades + "haarcascade_frontalface_default.xml")
-    return _CASCADE.detector
-
-
-def face_boxes(gray: np.ndarray) -> list[tuple[int, int, int, int]]:
-    """Frontal faces as (x, y, w, h) pixels; faces under a twentieth of the frame height are ignored."""
-    height = gray.shape[0]
-    found = _face_detector().detectMultiScale(gray, scaleFactor=1.1, minNeighbors=5,
-        minSize=(max(12, height // 20),) * 2)
-    return [tuple(int(v) for v in box) for box in found]
 
 
 def shot_type(face_heights: list[float]) -> str:
@@ -71,8 +54,9 @@ def frame_signals(image_bgr: np.ndarray, previous_gray: np.ndarray | None) -> tu
 
     gray = cv2.cvtColor(image_bgr, cv2.COLOR_BGR2GRAY)
     height, width = gray.shape
-    boxes = [[round(x / width, 4), round(y / height, 4), round(w / width, 4), round(h / height, 4)] for x, y, w,
-        h in face_boxes(gray)]
+    # Keyframes are few, so the detector also searches for small faces (a wide shot of a stage).
+    boxes = [[round(f.x / width, 4), round(f.y / height, 4), round(f.w / width, 4), round(f.h / height, 4)]
+             for f in detect_faces(image_bgr, small_faces=True)]
     largest = max(boxes, key=lambda b: b[2] * b[3], default=None)
     motion = None
     if previous_gray is not None and previous_gray.shape == gray.shape:
