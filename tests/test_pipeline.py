@@ -239,6 +239,8 @@ def test_clips_render_each_platform_at_its_size_with_audio_and_exact_length(proc
         assert clip["start"] <= top["start"] and clip["end"] >= top["end"] and clip["end"] - clip["start"] <= 60
         assert clip["layout"] == "blur"  # test patterns have no face
         assert Path(clip["thumbnail_path"]).stat().st_size > 1000 and clip["captions_burned"]
+        # The default policy highlights words on the vertical apps and keeps whole cues on LinkedIn's square.
+        assert clip["caption_style"] == ("word_highlight" if clip["aspect"] == "9:16" else "cue")
     assert {(c["width"], c["height"]) for c in clips} == {(1080, 1920), (1080, 1080)}
 
 

@@ -12,6 +12,7 @@ from ai_assets.partitions import videos
 from ai_assets.policy.views import view_version
 from ai_assets.render.clips import SourceVideo, clip_id, plan_jobs, platform_ranking, render_clips
 from ai_assets.render.encode import ClipCut
+from ai_assets.render.review import hold
 from ai_assets.storage.tables import to_table
 from resources import ClipStore, MetricsResource
 from resources.policies import PolicyResource
@@ -22,8 +23,8 @@ from resources.policies import PolicyResource
     deps=[clip_policy], automation_condition=ON_CHANGE, pool="encode", retry_policy=TRANSIENT,
 )
 def clips(
-    context: dg.AssetExecutionContext, source_video: pa.Table, transcript: pa.Table, segments: pa.Table,
-    keyframes: pa.Table, clip_store: ClipStore, policies: PolicyResource, metrics: MetricsResource,
+    context: dg.AssetExecutionContext, source_video: pa.Table, transcript: pa.Table, diarization: pa.Table,
+    segments: pa.Table, keyframes: pa.Table, clip_store: ClipStore, policies: PolicyResource, metrics: MetricsResource,
 ) -> dg.Output[pa.Table]:
     """MP4 (H.264/AAC), SRT and JPEG thumbnail per clip under clips/(video)/: cut on exact frames, reframed to
     each platform's aspect following the face (or a blurred layout without one), captions burned in. The policy's
@@ -31,7 +32,7 @@ def clips(
     video = source_video.to_pylist()[0]
     policy = policies.current("clip")
     rule = policy.parsed()
-    rows, rendered, deferred, skipped = [], [], [], []
+    rows, rendered, deferred, skipped, held = [], [], [], [], {}
     folder = clip_store.folder(context.partition_key)
     stored = lambda path: clip_store.objects.location_in(folder, path.name)  # noqa: E731
     segment_rows = segments.to_pylist()
@@ -41,12 +42,18 @@ def clips(
             transcript_rows = transcript.to_pylist()
             words = [w for seg in transcript_rows for w in seg["words"] or []]
             jobs, skipped = plan_jobs(segment_rows, sentences(transcript_rows), rule, video["duration"])
+            # Clips moderation could not check wait for review under safety_mode "hold": planned, not rendered.
+            held = hold(jobs, lambda job: [platform_ranking(segment_rows, p)[job.rank - 1] for p in job.platforms],
+                rule.safety_mode)
             source = SourceVideo(clip_store.objects.local(video["media_path"]), video["width"], video["height"],
                 video["fps"], video["duration"], video["has_audio"], video["media_path"])
             cut_times = sorted({k["time"] for k in keyframes.to_pylist() if k["reason"] == "scene_start"
                 and k["time"] > 0})
             with clip_store.objects.synced_dir(folder) as out_dir:
-                rendered, deferred = render_clips(jobs, source, words, cut_times, rule, out_dir, clip_store.font())
+                # Diarization turns tell the crop when the voice changes, so a change of speaker cuts on time.
+                turns = [(t["start"], t["end"]) for t in diarization.to_pylist()]
+                rendered, deferred = render_clips(jobs, source, words, cut_times, rule, out_dir, clip_store.font(),
+                                                  turns)
         for job, clip in [(c.job, c) for c in rendered] + [(j, None) for j in deferred]:
             cut = clip.cut if clip else ClipCut.snap(job.start, job.end, video["fps"])
             for platform in job.platforms:
@@ -55,16 +62,19 @@ def clips(
                     "video": context.partition_key,
                     "clip_id": clip_id(context.partition_key, platform, segment["start"], segment["end"]),
                     "platform": platform, "rank": job.rank, "start": round(cut.start, 4),
-                    "end": round(cut.start + cut.duration, 4), "duration": round(cut.duration, 4),
-                    "frames": cut.frames, "fps": cut.fps, "width": job.spec.width, "height": job.spec.height,
+                    # duration and frames are the clip's own: less any pauses cut out (the policy's `pauses`).
+                    "end": round(cut.start + cut.duration, 4), "duration": round(cut.out_duration, 4),
+                    "frames": cut.out_frames, "fps": cut.fps, "width": job.spec.width, "height": job.spec.height,
                     "aspect": job.spec.aspect, "rendered": clip is not None,
                     "layout": clip.layout if clip else "not rendered", "jitter": clip.jitter if clip else None,
                     "face_coverage": clip.face_coverage if clip else None, "trimmed": job.trimmed,
                     "captions_burned": clip.captions_burned if clip else False,
+                    "caption_style": clip.caption_style if clip else None,
                     "caption_cues": clip.cues if clip else None, "path": stored(clip.video_path) if clip else None,
                     "srt_path": stored(clip.srt_path) if clip else None,
                     "thumbnail_path": stored(clip.thumbnail_path) if clip else None,
                     "score": segment["score"], "text": segment["text"],
+                    "moderation": segment.get("moderation"), "held_reason": None if clip else held.get(job.stem),
                     "policy_version": policy.version, "policy_sha256": policy.sha256,
                 })
         rows.sort(key=lambda r: (r["rank"], r["platform"]))
@@ -76,6 +86,7 @@ def clips(
         to_table("clips", rows),
         metadata={
             "clips": len(rows), "renders": len(rendered), "not_rendered": len(deferred),
+            "held_for_review": sum(r["held_reason"] is not None for r in rows),
             "folder": folder,
             "max_jitter_px_s": max(jitters, default=0.0),
             "layouts": dg.MetadataValue.json(sorted({c.layout for c in rendered})),

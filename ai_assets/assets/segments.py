@@ -65,6 +65,8 @@ def segments(
         to_table("segments", ranked.to_dict("records")),
         metadata={
             "ranked": int(ranked["rank"].notna().sum()), "blocked": len(blocked),
+            # Candidates the moderation endpoint could not check: ranked on the lexicon alone.
+            "moderation_unavailable": int(ranked["moderation"].notna().sum()),
             "platforms": dg.MetadataValue.json(list(rule.platforms)), "weights": dg.MetadataValue.json(rule.weights),
             f"top_{first}": dg.MetadataValue.md(top[["rank", "start", "end", "score",
                 "reason"]].to_markdown(index=False))

@@ -35,6 +35,8 @@ def render_command(clip_id: str) -> int:
     if row is None:
         print(f"error: no clip {clip_id} in the clips table (see `ai-assets feedback --list`)", file=sys.stderr)
         return 1
+    if row.get("held_reason"):  # rendering a held clip by hand is the review that lets it out
+        print(f"note: this clip was held for review ({row['held_reason']}); rendering it as asked", file=sys.stderr)
     resources = build_resources(layout)
     policy = resources["policies"].current("clip")
     if policy.sha256 != row["policy_sha256"]:
@@ -48,6 +50,9 @@ def render_command(clip_id: str) -> int:
         print(f"error: the current clip policy plans no clip {clip_id}", file=sys.stderr)
         return 1
     words = [w for seg in tables["transcript"] for w in seg["words"] or []]
+    diarized = lake_location(objects, "diarization", video_key)
+    turns = [(t["start"], t["end"]) for t in objects.read_table(diarized).to_pylist()] \
+        if objects.exists(diarized) else []
     cut_times = sorted({k["time"] for k in tables["keyframes"] if k["reason"] == "scene_start" and k["time"] > 0})
     source = SourceVideo(objects.local(video["media_path"]), video["width"], video["height"], video["fps"],
                          video["duration"], video["has_audio"], video["media_path"])
@@ -55,7 +60,7 @@ def render_command(clip_id: str) -> int:
     folder = store.folder(video_key)
     try:
         with objects.synced_dir(folder) as out_dir:
-            clip = render_one(job, jobs, source, words, cut_times, rule, out_dir, store.font())
+            clip = render_one(job, jobs, source, words, cut_times, rule, out_dir, store.font(), turns)
     except RenderError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from ai_assets.policy.platforms import PLATFORMS
 from ai_assets.speech.transcript import HealParams
@@ -128,6 +129,8 @@ class EmbedPolicy(_Strict):
 
 
 ASPECTS = {"9:16": (9, 16), "4:5": (4, 5), "1:1": (1, 1), "16:9": (16, 9)}
+CAPTION_STYLES = ("cue", "word_highlight", "word_pop")
+HEX_COLOUR = re.compile(r"#[0-9A-Fa-f]{6}")
 
 
 class PlatformSpec(_Strict):
@@ -137,6 +140,8 @@ class PlatformSpec(_Strict):
     max_seconds: float = Field(60.0, ge=5, le=600)
     caption_bottom: float = Field(0.08, ge=0, le=0.5,
         description="Captions sit this share of the height above the bottom, clear of the app's buttons.")
+    caption_style: Literal[CAPTION_STYLES] | None = Field(None,  # type: ignore[valid-type]
+        description="This platform's caption style; unset, the clip policy's `captions.style` decides.")
 
     @model_validator(mode="after")
     def _size_matches_aspect(self):
@@ -156,6 +161,17 @@ class ReframeRule(_Strict):
     max_speed: float = Field(0.5, gt=0, le=5, description="Fastest crop motion, in source widths per second.")
     no_face_layout: Literal["blur", "centre"] = Field("blur",
         description="Without a face: the whole frame over a blurred copy, or a centre crop.")
+    detector: Literal["blazeface", "haar"] = Field("blazeface", description=(
+        "Face detector: MediaPipe's BlazeFace (turned heads, small and dark faces; benchmarks/vision.py), or "
+        "OpenCV's frontal Haar cascade. BlazeFace falls back to Haar where its model package is missing."))
+    layout: Literal["auto", "active_speaker", "two_speaker"] = Field("auto", description=(
+        "With two or more people in view: follow whoever speaks (active_speaker), stack two faces in the top and "
+        "bottom halves with the captions on the seam (two_speaker), or stack only when they alternate quickly or "
+        "talk over each other (auto)."))
+    quick_turn_seconds: float = Field(2.5, gt=0, le=30, description=(
+        "auto: a median speaker turn shorter than this (over three turns or more) stacks the two faces."))
+    overlap_share: float = Field(0.25, gt=0, le=1, description=(
+        "auto: two faces moving their mouths at once for this share of the speech stacks them."))
 
 
 class CaptionRule(_Strict):
@@ -164,6 +180,51 @@ class CaptionRule(_Strict):
     max_lines: int = Field(2, ge=1, le=3)
     max_cue_seconds: float = Field(3.5, ge=0.5, le=10)
     pause_break_seconds: float = Field(0.6, ge=0.1, le=5, description="A pause this long starts a new caption.")
+    style: Literal[("auto", *CAPTION_STYLES)] = Field("auto", description=(  # type: ignore[valid-type]
+        "cue: whole cues; word_highlight: the whole cue with the spoken word in the highlight colour; word_pop: one "
+        "or two words at a time, larger. auto: word_highlight on 9:16 frames, cue on the others. A platform's own "
+        "`caption_style` overrides this."))
+    text_colour: str = Field("#FFFFFF", description="Caption text, as #RRGGBB.")
+    highlight_colour: str = Field("#FFD400", description="The word being spoken (word_highlight, word_pop).")
+    outline_colour: str = Field("#000000", description="The outline around every glyph.")
+    outline_share: float = Field(0.07, ge=0, le=0.3, description="Outline width as a share of the font size.")
+    pop_scale: float = Field(1.4, ge=1, le=3, description="word_pop's font size relative to `font_scale`.")
+    pop_words: int = Field(2, ge=1, le=3, description="word_pop: the most words shown at once.")
+
+    @field_validator("text_colour", "highlight_colour", "outline_colour")
+    @classmethod
+    def _hex_colour(cls, value: str) -> str:
+        if not HEX_COLOUR.fullmatch(value):
+            raise ValueError(f"must be a hex colour #RRGGBB such as #FFD400 (got {value!r})")
+        return value.upper()
+
+    def style_for(self, spec: PlatformSpec) -> str:
+        """The caption style one platform renders with: its own setting, else this rule's, else by aspect.
+
+        Word highlighting is the look of the vertical apps (TikTok, Shorts, Reels), where clips are watched muted
+        on a phone. Square and landscape clips go to LinkedIn-like feeds and desktops, where a calm whole cue reads
+        better than animated words, so `auto` keeps cues there."""
+        if spec.caption_style is not None:
+            return spec.caption_style
+        if self.style != "auto":
+            return self.style
+        return "word_highlight" if spec.aspect == "9:16" else "cue"
+
+
+class PauseRule(_Strict):
+    """Cutting long pauses between words out of a clip (off by default): the picture jumps, the speech tightens."""
+
+    remove: bool = False
+    min_seconds: float = Field(0.6, ge=0.2, le=5, description="Pauses between words longer than this are cut.")
+    keep_seconds: float = Field(0.1, ge=0, le=1,
+        description="Silence kept after the word before and before the word after a cut, so no word is clipped.")
+
+    @model_validator(mode="after")
+    def _keeps_less_than_the_pause(self):
+        if 2 * self.keep_seconds >= self.min_seconds:
+            raise ValueError(f"keep_seconds ({self.keep_seconds:g}) on both sides must leave something of a "
+                             f"{self.min_seconds:g} s pause to cut")
+        return self
 
 
 class ClipPolicy(_Strict):
@@ -176,10 +237,15 @@ class ClipPolicy(_Strict):
     pad_after: float = Field(0.35, ge=0, le=2, description="Seconds kept after the last word.")
     reframe: ReframeRule = ReframeRule()
     captions: CaptionRule = CaptionRule()
+    pauses: PauseRule = PauseRule()
     # The fastest x264 preset whose loss is invisible (SSIM >= 0.98 against a slow, crf 16 reference):
     # benchmarks/render_quality.py measured ultrafast 0.992 at 2.6x veryfast's speed, files 2.5x larger.
     preset: Literal["ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow"] = "ultrafast"
     crf: int = Field(21, ge=0, le=51)
+    safety_mode: Literal["hold", "publish"] = Field("hold", description=(
+        "A clip the moderation endpoint could not check (configured but unavailable; the lexicon alone judged it) "
+        "is held for review, not rendered, with its reason in the clips table (hold), or rendered as usual and "
+        "marked (publish)."))
 
     @model_validator(mode="after")
     def _named_platforms(self):

@@ -21,12 +21,26 @@ from ai_assets.language.sentences import Sentence
 from ai_assets.policy.documents import ASPECTS, ClipPolicy, PlatformSpec
 from ai_assets.render.captions import CaptionStyle, clip_words, group_cues, to_ass, to_srt
 from ai_assets.render.encode import ClipCut, ClipOutput, Encoding, render_outputs, render_thumbnail
-from ai_assets.render.reframe import CropPath, FaceSample, crop_size, plan_crop, track_faces
+from ai_assets.render.pauses import keep_path, kept_frames, remap_cues
+from ai_assets.render.reframe import (
+    CropPath,
+    FaceSample,
+    crop_size,
+    follow_speakers,
+    plan_crop,
+    speech_regions,
+    stack_crops,
+    stacked_pair,
+    track_faces,
+)
 from ai_assets.storage.files import write_bytes_atomic
 from ai_assets.storage.settings import step_threads
 
 # Below this share of track samples with a face, the clip uses the no-face layout.
 MIN_FACE_COVERAGE = 0.3
+# Two faces are stacked only if both are at least this share of the source height: a half-frame panel shows about
+# 2.5 face heights, so a smaller face would be scaled up more than about 3x on a 1080p source.
+MIN_STACKED_FACE = 0.08
 CLIP_FILE = re.compile(r"^rank\d{2}_[a-z0-9_-]+\.(mp4|srt|jpg|json)$")
 
 
@@ -39,6 +53,7 @@ class ClipJob:
     platforms: list[str] = field(default_factory=list)
     trimmed: bool = False
     eager: bool = False  # within render_top for one of its platforms: rendered with the asset
+    held: bool = False  # waiting for review (render/review.py): only a render a person asked for is kept
 
     @property
     def stem(self) -> str:
@@ -48,7 +63,7 @@ class ClipJob:
         """What decides this render's bytes: the span, the frame, the source and the policy's render settings."""
         rule = {"span": [round(self.start, 4), round(self.end, 4)], "spec": self.spec.model_dump(),
                 "source": str(source), "reframe": policy.reframe.model_dump(), "captions": policy.captions.model_dump(),
-                "encoding": [policy.preset, policy.crf]}
+                "pauses": policy.pauses.model_dump(), "encoding": [policy.preset, policy.crf]}
         return hashlib.sha256(json.dumps(rule, sort_keys=True).encode()).hexdigest()
 
 
@@ -86,7 +101,8 @@ def plan_jobs(segments: list[dict], items: list[Sentence], policy: ClipPolicy,
                 )
                 continue
             start, end, trimmed = span
-            key = (seg["rank"], round(start, 3), round(end, 3), spec.width, spec.height, spec.caption_bottom)
+            key = (seg["rank"], round(start, 3), round(end, 3), spec.width, spec.height, spec.caption_bottom,
+                   policy.captions.style_for(spec))
             job = jobs.setdefault(key, ClipJob(seg["rank"], start, end, spec, trimmed=trimmed))
             job.platforms.append(name)
             job.eager = job.eager or taken < policy.render_top
@@ -138,6 +154,7 @@ class RenderedClip:
     thumbnail_path: Path
     cues: int
     captions_burned: bool
+    caption_style: str = "none"  # cue, word_highlight or word_pop as burned in; none without burned captions
 
 
 def _layout(spec: PlatformSpec, source: SourceVideo, samples: list[FaceSample], policy: ClipPolicy) -> str:
@@ -146,7 +163,11 @@ def _layout(spec: PlatformSpec, source: SourceVideo, samples: list[FaceSample], 
         return "full"
     coverage = sum(s.cx is not None for s in samples) / len(samples) if samples else 0.0
     if coverage >= MIN_FACE_COVERAGE:
-        return "face-track"
+        rule = policy.reframe
+        if stacked_pair(samples, rule.layout, rule.quick_turn_seconds, rule.overlap_share,
+                        MIN_STACKED_FACE * source.height) is not None:
+            return "two-speaker"
+        return "active-speaker" if any(s.switch_at is not None for s in samples) else "face-track"
     return policy.reframe.no_face_layout
 
 
@@ -161,30 +182,54 @@ class _Planned:
     cues: int
     burned: bool
     output: ClipOutput
+    caption_style: str = "none"
 
 
 def _plan_render(job: ClipJob, source: SourceVideo, words: list[dict], cut_times: list[float], policy: ClipPolicy,
                  out_dir: Path, font: Path | None, samples: list[FaceSample]) -> _Planned:
     spec, rule = job.spec, policy.reframe
     cut = ClipCut.snap(job.start, job.end, source.fps)
+    here = clip_words(words, cut.start, cut.start + cut.duration)
+    if policy.pauses.remove:  # the crop path and the words stay on the span's clock; the output drops the pauses
+        cut = replace(cut, kept=kept_frames(here, cut.frames, cut.fps, policy.pauses.min_seconds,
+                                            policy.pauses.keep_seconds))
     layout = _layout(spec, source, samples, policy)
     path: CropPath | None = None
     if layout != "blur":
         clip_samples = [] if layout == "centre" else [s for s in samples if s.time < cut.duration]
         local_cuts = [t - cut.start for t in cut_times if cut.start < t < cut.start + cut.duration]
+        # A change of speaker is a cut, not a pan.
+        local_cuts += [s.switch_at for s in clip_samples if s.switch_at is not None and s.switch_at > 0]
         path = plan_crop(clip_samples, source.width, source.height, ASPECTS[spec.aspect], spec.width, cut.fps,
             cut.frames, local_cuts, rule.dead_zone, rule.ease_seconds, rule.max_speed)
 
-    style = CaptionStyle.for_frame(font, spec.width, spec.height, policy.captions.font_scale,
-        spec.caption_bottom) if font else None
+    captions = policy.captions
+    mode = captions.style_for(spec)
+    stack = ()
+    bottom = spec.caption_bottom
+    pair = stacked_pair([s for s in samples if s.time < cut.duration], "two_speaker", 1, 1,
+                        MIN_STACKED_FACE * source.height) if layout == "two-speaker" else None
+    if layout == "two-speaker" and pair is None:  # both faces were in view over the longer span only
+        layout = "active-speaker" if any(s.switch_at is not None for s in samples) else "face-track"
+    if pair is not None:
+        stack = stack_crops(pair, source.width, source.height, spec.width, spec.height)
+        # Captions on the seam between the two faces: the block's middle at half height (lines ~1.25 em apart).
+        block = 1.25 * spec.width * captions.font_scale * captions.max_lines
+        bottom = max(0.0, 0.5 - block / 2 / spec.height)
+    style = CaptionStyle.for_frame(font, spec.width, spec.height, captions.font_scale, bottom,
+        captions.outline_share, mode=mode, text_colour=captions.text_colour, highlight_colour=captions.highlight_colour,
+        outline_colour=captions.outline_colour, pop_scale=captions.pop_scale, pop_words=captions.pop_words,
+    ) if font else None
     fits = style.fits() if style else (lambda text: len(text) <= 42)
-    cues = group_cues(clip_words(words, cut.start, cut.start + cut.duration), fits, policy.captions.max_lines,
-                      policy.captions.max_cue_seconds, policy.captions.pause_break_seconds)
-    burn = bool(policy.captions.burn_in and style and cues)
+    # Cues are grouped on the span's clock, so a cut pause still ends a cue, then follow the cut.
+    cues = remap_cues(group_cues(here, fits, captions.max_lines, captions.max_cue_seconds,
+                                 captions.pause_break_seconds), cut.kept, cut.fps)
+    burn = bool(captions.burn_in and style and cues)
     write_bytes_atomic(out_dir / f"{job.stem}.srt", to_srt(cues).encode())
-    output = ClipOutput(out_dir / f"{job.stem}.mp4", spec.width, spec.height, path,
-                        to_ass(cues, spec.width, spec.height, style) if burn else None, font.parent if burn else None)
-    return _Planned(job, cut, layout, path, len(cues), burn, output)
+    output = ClipOutput(out_dir / f"{job.stem}.mp4", spec.width, spec.height, keep_path(path, cut.kept),
+                        to_ass(cues, spec.width, spec.height, style) if burn else None, font.parent if burn else None,
+                        stack)
+    return _Planned(job, cut, layout, path, len(cues), burn, output, mode if burn else "none")
 
 
 def _finish(planned: _Planned, source: SourceVideo, policy: ClipPolicy, out_dir: Path,
@@ -195,13 +240,15 @@ def _finish(planned: _Planned, source: SourceVideo, policy: ClipPolicy, out_dir:
     at = thumbnail_time(samples, cut.duration)
     frame = min(cut.frames - 1, round(at * cut.fps))
     crop = (int(path.xs[frame]), int(path.ys[frame]), path.width, path.height) if path is not None else None
-    render_thumbnail(source.path, thumb_path, cut.start + at, job.spec.width, job.spec.height, crop)
+    render_thumbnail(source.path, thumb_path, cut.start + at, job.spec.width, job.spec.height, crop,
+                     planned.output.stack)
     jitter, coverage = (path.jitter, path.face_coverage) if path is not None else (0.0, 0.0)
     write_bytes_atomic(out_dir / f"{job.stem}.json", json.dumps({
         "signature": job.signature(policy, source.identity), "layout": planned.layout, "cues": planned.cues,
-        "burned": planned.burned, "jitter": jitter, "face_coverage": coverage}).encode())
+        "burned": planned.burned, "jitter": jitter, "face_coverage": coverage,
+        "caption_style": planned.caption_style, "kept": cut.kept}).encode())
     return RenderedClip(job, cut, planned.layout, jitter, coverage, planned.output.target,
-                        out_dir / f"{job.stem}.srt", thumb_path, planned.cues, planned.burned)
+                        out_dir / f"{job.stem}.srt", thumb_path, planned.cues, planned.burned, planned.caption_style)
 
 
 def render_jobs(
@@ -210,9 +257,9 @@ def render_jobs(
 ) -> list[RenderedClip]:
     """Jobs over the same frames (a 9:16 and a 1:1 version of one segment) encoded from one decode."""
     planned = [_plan_render(job, source, words, cut_times, policy, out_dir, font, samples) for job in jobs]
-    groups: dict[tuple[float, int], list[_Planned]] = {}
+    groups: dict[ClipCut, list[_Planned]] = {}
     for item in planned:
-        groups.setdefault((item.cut.start, item.cut.frames), []).append(item)
+        groups.setdefault(item.cut, []).append(item)
     for group in groups.values():
         render_outputs(source.path, group[0].cut, [item.output for item in group],
                        Encoding(policy.preset, policy.crf, threads=step_threads()), source.has_audio)
@@ -233,10 +280,13 @@ def thumbnail_time(samples: list[FaceSample], duration: float) -> float:
     return max(faces, key=lambda s: s.size).time if faces else duration / 3
 
 
-def _tracks(starts: list[float], jobs: list[ClipJob], source: SourceVideo,
-            policy: ClipPolicy) -> dict[float, list[FaceSample]]:
+def _tracks(starts: list[float], jobs: list[ClipJob], source: SourceVideo, policy: ClipPolicy,
+            words: list[dict] = (), cut_times: list[float] = (),
+            turns: list[tuple[float, float]] = ()) -> dict[float, list[FaceSample]]:
     """Face samples for each start in `starts`, on its own clock, over the longest job from it. Spans that overlap
-    are tracked once as their union (a platform's rank 1 often overlaps another's), and each start gets its part."""
+    are tracked once as their union (a platform's rank 1 often overlaps another's), and each start gets its part.
+    Where two or more faces are seen, each clip follows the speaking one (speech from `words`, diarization
+    `turns`, all in source seconds)."""
     spans = sorted(((ClipCut.snap(start, max(j.end for j in jobs if j.start == start), source.fps), start)
                     for start in starts), key=lambda span: span[0].start)
     merged: list[tuple[float, float, list[tuple[ClipCut, float]]]] = []
@@ -247,13 +297,22 @@ def _tracks(starts: list[float], jobs: list[ClipJob], source: SourceVideo,
             merged[-1] = (lo, max(hi, end), [*members, (cut, start)])
         else:
             merged.append((cut.start, end, [(cut, start)]))
+    rule = policy.reframe
+    speech = speech_regions(words) if words else None
     out: dict[float, list[FaceSample]] = {}
     for lo, hi, members in merged:
-        samples = track_faces(source.path, lo, hi, policy.reframe.track_fps)
+        samples = track_faces(source.path, lo, hi, rule.track_fps, rule.detector,
+                              [t - lo for t in cut_times if lo < t < hi])
         for cut, start in members:
-            offset = cut.start - lo
-            out[start] = [replace(s, time=round(s.time - offset, 3)) for s in samples
-                          if offset - 1e-6 <= s.time < offset + cut.duration]
+            offset, clip_end = cut.start - lo, cut.start + cut.duration
+
+            def clock(spans, at=cut.start, until=clip_end):
+                return [(a - at, b - at) for a, b in spans if b > at and a < until]
+
+            mine = [replace(s, time=round(s.time - offset, 3)) for s in samples
+                    if offset - 1e-6 <= s.time < offset + cut.duration]
+            out[start], _ = follow_speakers(mine, clock(speech) if speech is not None else None, clock(turns),
+                                            [t - cut.start for t in cut_times if cut.start < t < clip_end])
     return out
 
 
@@ -266,13 +325,14 @@ def existing_render(job: ClipJob, source: SourceVideo, policy: ClipPolicy, out_d
     files = [out_dir / f"{job.stem}.{ext}" for ext in ("mp4", "srt", "jpg")]
     if made.get("signature") != job.signature(policy, source.identity) or not all(f.is_file() for f in files):
         return None
-    return RenderedClip(job, ClipCut.snap(job.start, job.end, source.fps), made["layout"], made["jitter"],
-                        made["face_coverage"], *files, made["cues"], made["burned"])
+    cut = replace(ClipCut.snap(job.start, job.end, source.fps), kept=tuple(map(tuple, made.get("kept", []))))
+    return RenderedClip(job, cut, made["layout"], made["jitter"], made["face_coverage"], *files, made["cues"],
+                        made["burned"], made.get("caption_style", "none"))
 
 
 def render_clips(
     jobs: list[ClipJob], source: SourceVideo, words: list[dict], cut_times: list[float], policy: ClipPolicy,
-    out_dir: Path, font: Path | None,
+    out_dir: Path, font: Path | None, turns: list[tuple[float, float]] = (),
 ) -> tuple[list[RenderedClip], list[ClipJob]]:
     """Render the eager jobs (faces tracked once per segment, shared by its platforms) and keep on-demand renders
     that still match their job; returns those and the jobs left unrendered. Files of clips no longer planned, or
@@ -285,11 +345,13 @@ def render_clips(
             by_start.setdefault(job.start, []).append(job)
             continue
         kept = existing_render(job, source, policy, out_dir)
+        if kept is not None and job.held and not _made_on_demand(out_dir, job):
+            kept = None  # rendered before its clip was held (under safety_mode publish): not published now
         if kept is None:
             deferred.append(job)
         else:
             rendered.append(kept)
-    tracks = _tracks(list(by_start), jobs, source, policy)
+    tracks = _tracks(list(by_start), jobs, source, policy, words, cut_times, turns)
     for start, same_start in by_start.items():
         rendered += render_jobs(same_start, source, words, cut_times, policy, out_dir, font, tracks[start])
     rendered.sort(key=lambda clip: (clip.job.rank, clip.job.stem))
@@ -300,12 +362,23 @@ def render_clips(
     return rendered, deferred
 
 
+def _made_on_demand(out_dir: Path, job: ClipJob) -> bool:
+    try:
+        return bool(json.loads((out_dir / f"{job.stem}.json").read_text()).get("on_demand"))
+    except (OSError, ValueError):
+        return False
+
+
 def render_one(job: ClipJob, jobs: list[ClipJob], source: SourceVideo, words: list[dict], cut_times: list[float],
-               policy: ClipPolicy, out_dir: Path, font: Path | None) -> RenderedClip:
+               policy: ClipPolicy, out_dir: Path, font: Path | None,
+               turns: list[tuple[float, float]] = ()) -> RenderedClip:
     """Render one planned job now (on demand), unless an identical render is already there."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    kept = existing_render(job, source, policy, out_dir)
-    if kept is not None:
-        return kept
-    samples = _tracks([job.start], jobs, source, policy)[job.start]
-    return render_job(job, source, words, cut_times, policy, out_dir, font, samples)
+    clip = existing_render(job, source, policy, out_dir)
+    if clip is None:
+        samples = _tracks([job.start], jobs, source, policy, words, cut_times, turns)[job.start]
+        clip = render_job(job, source, words, cut_times, policy, out_dir, font, samples)
+    # Asked for by a person: for a clip held for review, this render is the review that lets it out.
+    made = json.loads((out_dir / f"{job.stem}.json").read_text())
+    write_bytes_atomic(out_dir / f"{job.stem}.json", json.dumps({**made, "on_demand": True}).encode())
+    return clip

@@ -92,10 +92,22 @@ class ClipCut:
     start: float  # seconds in the source, already on a frame boundary
     frames: int
     fps: float
+    # Frame ranges [first, end) of the span that are kept when pauses are cut (render/pauses.py); () keeps all.
+    kept: tuple[tuple[int, int], ...] = ()
 
     @property
     def duration(self) -> float:
+        """Seconds of source the clip spans."""
         return self.frames / self.fps
+
+    @property
+    def out_frames(self) -> int:
+        """Frames the clip has once its pauses are cut."""
+        return sum(end - first for first, end in self.kept) if self.kept else self.frames
+
+    @property
+    def out_duration(self) -> float:
+        return self.out_frames / self.fps
 
     @classmethod
     def snap(cls, start: float, end: float, fps: float) -> ClipCut:
@@ -134,6 +146,15 @@ def _blurred_layout(width: int, height: int, tag: str = "") -> str:
     )
 
 
+def _stacked_layout(stack: Sequence[tuple[int, int, int, int]], width: int, height: int, tag: str = "") -> str:
+    """Two still crops (x, y, w, h) scaled into the top and bottom halves of the frame (filter graph on one input)."""
+    top = height // 4 * 2  # even heights for 4:2:0 chroma
+    heights = (top, height - top)
+    parts = [f"[st{tag}_{i}]crop={w}:{h}:{x}:{y}:exact=1,scale={width}:{heights[i]}:flags=lanczos,setsar=1"
+             f"[half{tag}_{i}]" for i, (x, y, w, h) in enumerate(stack)]
+    return f"split=2[st{tag}_0][st{tag}_1];" + ";".join(parts) + f";[half{tag}_0][half{tag}_1]vstack=inputs=2"
+
+
 @dataclass(frozen=True)
 class ClipOutput:
     """One file an encode writes: its frame, its crop path (None: the blurred layout) and its captions."""
@@ -144,12 +165,16 @@ class ClipOutput:
     path: CropPath | None
     ass: str | None = None
     fonts_dir: Path | None = None
+    # Two still crops (x, y, w, h) stacked top and bottom, each scaled to half the height: the two-speaker layout.
+    stack: tuple[tuple[int, int, int, int], ...] = ()
 
 
 def _output_chain(out: ClipOutput, k: int, source_label: str) -> str:
     """Filters from `source_label` to [v{k}]: crop (moving, via sendcmd) or blurred layout, captions, pixel format.
     Filter names and labels carry k, so several outputs live in one graph."""
-    if out.path is not None:
+    if out.stack:
+        chain = source_label + _stacked_layout(out.stack, out.width, out.height, str(k))
+    elif out.path is not None:
         chain = (
             f"{source_label}sendcmd=f=crop{k}.cmd,crop@reframe{k}=w={out.path.width}:h={out.path.height}:"
             f"x={out.path.xs[0]}:y={out.path.ys[0]}:exact=1,scale={out.width}:{out.height}:flags=lanczos,setsar=1"
@@ -161,12 +186,33 @@ def _output_chain(out: ClipOutput, k: int, source_label: str) -> str:
     return chain + f",format=yuv420p[v{k}]"
 
 
-def _video_filter(fps: float, outputs: Sequence[ClipOutput]) -> str:
-    """The source decoded once at the clip's frame rate, split to each output's chain."""
+def _kept_video(cut: ClipCut) -> str:
+    """Filters after `fps` that keep only the cut's kept frames, renumbered without gaps ("" keeps all)."""
+    if not cut.kept:
+        return ""
+    frames = "+".join(f"between(n,{first},{end - 1})" for first, end in cut.kept)
+    return f"select='{frames}',setpts=N/FRAME_RATE/TB,"
+
+
+def _kept_audio(cut: ClipCut) -> str:
+    """Audio filters keeping the same spans as the video, cut at the frame boundaries to the sample ("" keeps all).
+    atrim, not aselect: aselect keeps whole audio frames, and its ~20 ms steps would add up over several cuts."""
+    if not cut.kept:
+        return ""
+    spans = [(first / cut.fps, end / cut.fps) for first, end in cut.kept]
+    labels = "".join(f"[k{i}]" for i in range(len(spans)))
+    trims = ";".join(f"[k{i}]atrim=start={a:.6f}:end={b:.6f},asetpts=PTS-STARTPTS[t{i}]"
+                     for i, (a, b) in enumerate(spans))
+    joined = "".join(f"[t{i}]" for i in range(len(spans)))
+    return f",asplit={len(spans)}{labels};{trims};{joined}concat=n={len(spans)}:v=0:a=1"
+
+
+def _video_filter(fps: float, outputs: Sequence[ClipOutput], keep: str = "") -> str:
+    """The source decoded once at the clip's frame rate (less any cut pauses: `keep`), split to each output's chain."""
     if len(outputs) == 1:
-        return _output_chain(outputs[0], 0, f"[0:v]fps={fps},")
+        return _output_chain(outputs[0], 0, f"[0:v]fps={fps},{keep}")
     labels = "".join(f"[s{k}]" for k in range(len(outputs)))
-    return ";".join([f"[0:v]fps={fps},split={len(outputs)}{labels}",
+    return ";".join([f"[0:v]fps={fps},{keep}split={len(outputs)}{labels}",
                      *(_output_chain(out, k, f"[s{k}]") for k, out in enumerate(outputs))])
 
 
@@ -185,17 +231,17 @@ def render_outputs(source: Path, cut: ClipCut, outputs: Sequence[ClipOutput], en
                 (work_dir / f"captions{k}.ass").write_text(out.ass, encoding="utf-8")
         threads = ["-filter_complex_threads", str(encoding.threads)] if encoding.threads else []
         args = ["ffmpeg", "-nostdin", "-y", "-loglevel", "error", *threads, "-ss", f"{cut.start:.6f}", "-i",
-            str(source.resolve()), "-filter_complex", _video_filter(cut.fps, outputs)]
+            str(source.resolve()), "-filter_complex", _video_filter(cut.fps, outputs, _kept_video(cut))]
         for k, partial in enumerate(partials):
-            args += ["-map", f"[v{k}]", "-frames:v", str(cut.frames), "-c:v", "libx264", "-preset", encoding.preset,
+            args += ["-map", f"[v{k}]", "-frames:v", str(cut.out_frames), "-c:v", "libx264", "-preset", encoding.preset,
                      "-crf", str(encoding.crf), "-profile:v", "high", "-movflags", "+faststart"]
             if encoding.threads:
                 args += ["-threads:v", str(encoding.threads)]
             if has_audio:
                 args += ["-map", "0:a:0", "-c:a", "aac", "-b:a", encoding.audio_bitrate, "-ar", "48000", "-af",
-                    "aresample=async=1:first_pts=0"]
-            args += ["-t", f"{cut.duration:.6f}", "-f", "mp4", str(partial.resolve())]
-        # Each output is encoded in full, so the time limit grows with their number.
+                    "aresample=async=1:first_pts=0" + _kept_audio(cut)]
+            args += ["-t", f"{cut.out_duration:.6f}", "-f", "mp4", str(partial.resolve())]
+        # Each output is encoded in full, so the time limit grows with their number (all of the span is decoded).
         run_media_tool(args, cut.duration * len(outputs), f"rendering clip {names}", cwd=work_dir)
 
 
@@ -208,9 +254,12 @@ def render_clip(
 
 
 def render_thumbnail(source: Path, target: Path, at: float, width: int, height: int,
-        crop: tuple[int, int, int, int] | None) -> None:
-    """One JPEG from the source at `at` seconds, with the clip's crop (x, y, w, h) or its blurred layout."""
-    if crop is not None:
+        crop: tuple[int, int, int, int] | None, stack: Sequence[tuple[int, int, int, int]] = ()) -> None:
+    """One JPEG from the source at `at` seconds, with the clip's crop (x, y, w, h), its two stacked crops, or its
+    blurred layout."""
+    if stack:
+        chain = _stacked_layout(stack, width, height)
+    elif crop is not None:
         x, y, w, h = crop
         chain = f"crop={w}:{h}:{x}:{y},scale={width}:{height}:flags=lanczos,setsar=1"
     else:

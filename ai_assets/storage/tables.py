@@ -7,6 +7,9 @@ import pyarrow as pa
 # The named signals a segment's score is built from; each lies in [0, 1] (see ai_assets/ranking/segments.py).
 # Each is a column of `segments`, with its weighted contribution beside it, and of `feedback`.
 SIGNALS = ("hook", "emotion", "speech_rate", "speaker_dynamics", "visual", "completeness", "speech_density")
+# The `moderation` of a segment, and of its clips, that the configured moderation endpoint did not check (null where
+# it did, or where none is configured): the lexicon alone judged it.
+MODERATION_UNAVAILABLE = "unavailable"
 
 WORD = pa.struct([("start", pa.float64()), ("end", pa.float64()), ("word", pa.string()), ("probability", pa.float64())])
 REGION = pa.struct([("start", pa.float64()), ("end", pa.float64())])
@@ -258,6 +261,7 @@ SCHEMAS: dict[str, pa.Schema] = {
             ("last_sentence", pa.int32()),
             ("reason", pa.string()),
             ("blocked_reason", pa.string()),
+            ("moderation", pa.string()),  # MODERATION_UNAVAILABLE or null
             ("text", pa.string()),
             ("policy_version", pa.int32()),
             ("policy_sha256", pa.string()),
@@ -318,12 +322,15 @@ SCHEMAS: dict[str, pa.Schema] = {
             ("face_coverage", pa.float64()),
             ("trimmed", pa.bool_()),
             ("captions_burned", pa.bool_()),
+            ("caption_style", pa.string()),  # cue, word_highlight or word_pop as burned in; none without captions
             ("caption_cues", pa.int32()),
             ("path", pa.string()),
             ("srt_path", pa.string()),
             ("thumbnail_path", pa.string()),
             ("score", pa.float64()),
             ("text", pa.string()),
+            ("moderation", pa.string()),  # MODERATION_UNAVAILABLE or null, from the segment
+            ("held_reason", pa.string()),  # why the clip waits for review instead of rendering (safety_mode hold)
             ("policy_version", pa.int32()),
             ("policy_sha256", pa.string()),
         ]

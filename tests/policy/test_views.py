@@ -68,7 +68,10 @@ def _candidates(value):
     if isinstance(value, list):
         return [value[:-1], value + value[:1]]
     if isinstance(value, str):
-        return ["veryfast", "centre", "small", "float32", value + "x"]
+        return ["veryfast", "centre", "small", "float32", "publish", "#123456", "word_pop", "haar", "two_speaker",
+                value + "x"]
+    if value is None:
+        return ["word_pop"]
     return []
 
 

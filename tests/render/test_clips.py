@@ -27,7 +27,7 @@ from ai_assets.render.captions import (
 from ai_assets.render.clips import SourceVideo, clip_span, plan_jobs, platform_ranking, render_clips, render_one
 from ai_assets.render.encode import ClipCut, ClipOutput, Encoding, probe_clip, render_clip, render_outputs
 from ai_assets.render.reframe import FaceSample, crop_size, follow, plan_crop, track_faces
-from ai_assets.vision.visual_analysis import face_boxes
+from ai_assets.vision.faces import detect_faces
 
 FONT = find_font()
 needs_font = pytest.mark.skipif(FONT is None, reason="no TrueType font installed (apt-get install fonts-dejavu-core)")
@@ -198,7 +198,8 @@ def test_vertical_render_has_exact_frames_size_and_audio_and_keeps_the_face_cent
     with av.open(str(target)) as container:
         for i, frame in enumerate(container.decode(video=0)):
             if i % 25 == 0:
-                found = face_boxes(frame.to_ndarray(format="gray", width=540, height=960))
+                image = frame.to_ndarray(format="bgr24", width=540, height=960)
+                found = [(f.x, f.y, f.w, f.h) for f in detect_faces(image)]
                 assert found, f"no face in output frame {i}"
                 x, _, w, _ = max(found, key=lambda b: b[2])
                 offsets.append(abs(x + w / 2 - 270) / 540)
