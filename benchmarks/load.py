@@ -22,7 +22,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -35,6 +34,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from benchmarks.common import build_speech, log, make_speech_video  # noqa: E402
+from tests.processes import stop_group  # noqa: E402
 
 RUNS = ("{ runsOrError(limit: 1000) { ... on Runs { results { runId jobName status startTime endTime "
         "tags { key value } } } } }")
@@ -226,11 +226,7 @@ def run_daemon(videos: list[Path], home: Path, timeout_s: float, max_runs: int |
         from resources import model_worker
 
         model_worker.stop(home)  # the runs' shared model worker lives in its own session
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
+        stop_group(server, 60)
         log_file.close()
 
 

@@ -17,6 +17,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tests.processes import processes
+
 WORKER_RESOURCE = "ai_assets_worker"
 HEAD_RESOURCE = "ai_assets_head"
 
@@ -66,15 +68,8 @@ class Node:
 def descendants(pid: int) -> list[int]:
     """Every process below `pid`, from /proc (children of children included)."""
     parents: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        parents.setdefault(ppid, []).append(int(entry.name))
+    for process in processes():
+        parents.setdefault(process.ppid, []).append(process.pid)
     found, queue = [], [pid]
     while queue:
         for child in parents.get(queue.pop(), []):

@@ -3,7 +3,6 @@
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import urllib.request
@@ -15,6 +14,7 @@ from ai_assets.instance import ensure_instance_config
 from resources import model_worker
 from resources.lake import lake_file
 from tests.conftest import REPO, child_env, free_port, wait_for
+from tests.processes import stop_group
 
 pytestmark = pytest.mark.slow
 
@@ -76,11 +76,7 @@ def test_upload_sensor_runs_a_dropped_file_under_dagster_dev(layout, media, tmp_
         served = (layout.home / "run" / "model-worker.log").read_text()
         assert "ready" in served and "Processing audio" in served  # faster-whisper's own line, from the worker
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
+        stop_group(server)
         log.close()
         # Its own session: stopping dagster dev leaves it running (it exits when idle), so it is stopped here.
         outlived = model_worker.ping(layout.home)

@@ -9,7 +9,6 @@ import importlib.util
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -26,6 +25,7 @@ from ai_assets.storage.catalog import connect
 from ai_assets.storage.settings import Layout
 from resources.lake import lake_location
 from tests.conftest import QUICK_CLIPS, REPO, add_video, child_env, free_port, wait_for
+from tests.processes import stop_group
 from tests.ray_cluster import WORKER_RESOURCE, RayCluster, RayUnavailable
 
 pytestmark = pytest.mark.slow
@@ -131,11 +131,7 @@ def test_uploads_run_on_the_ray_worker_and_survive_losing_it(layout, cluster, me
                 assert placement.get("ray_job", "").startswith("dagster-run-"), (asset, placement)
                 assert placement.get("ray_node") in worker_ids and placement["ray_node"] != head_id, (asset, placement)
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
+        stop_group(server)
         log.close()
     cluster.stop()
 

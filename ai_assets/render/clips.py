@@ -157,18 +157,21 @@ class RenderedClip:
     caption_style: str = "none"  # cue, word_highlight or word_pop as burned in; none without burned captions
 
 
-def _layout(spec: PlatformSpec, source: SourceVideo, samples: list[FaceSample], policy: ClipPolicy) -> str:
+def _layout(spec: PlatformSpec, source: SourceVideo, samples: list[FaceSample],
+            policy: ClipPolicy) -> tuple[str, tuple | None]:
+    """The clip's layout from its own face samples, and for the two-speaker layout the two faces to stack."""
     crop = crop_size(source.width, source.height, *ASPECTS[spec.aspect])
     if crop == (source.width - source.width % 2, source.height - source.height % 2):
-        return "full"
+        return "full", None
     coverage = sum(s.cx is not None for s in samples) / len(samples) if samples else 0.0
-    if coverage >= MIN_FACE_COVERAGE:
-        rule = policy.reframe
-        if stacked_pair(samples, rule.layout, rule.quick_turn_seconds, rule.overlap_share,
-                        MIN_STACKED_FACE * source.height) is not None:
-            return "two-speaker"
-        return "active-speaker" if any(s.switch_at is not None for s in samples) else "face-track"
-    return policy.reframe.no_face_layout
+    if coverage < MIN_FACE_COVERAGE:
+        return policy.reframe.no_face_layout, None
+    rule = policy.reframe
+    pair = stacked_pair(samples, rule.layout, rule.quick_turn_seconds, rule.overlap_share,
+                        MIN_STACKED_FACE * source.height)
+    if pair is not None:
+        return "two-speaker", pair
+    return ("active-speaker" if any(s.switch_at is not None for s in samples) else "face-track"), None
 
 
 @dataclass(frozen=True)
@@ -193,10 +196,11 @@ def _plan_render(job: ClipJob, source: SourceVideo, words: list[dict], cut_times
     if policy.pauses.remove:  # the crop path and the words stay on the span's clock; the output drops the pauses
         cut = replace(cut, kept=kept_frames(here, cut.frames, cut.fps, policy.pauses.min_seconds,
                                             policy.pauses.keep_seconds))
-    layout = _layout(spec, source, samples, policy)
+    own = [s for s in samples if s.time < cut.duration]
+    layout, pair = _layout(spec, source, own, policy)
     path: CropPath | None = None
     if layout != "blur":
-        clip_samples = [] if layout == "centre" else [s for s in samples if s.time < cut.duration]
+        clip_samples = [] if layout == "centre" else own
         local_cuts = [t - cut.start for t in cut_times if cut.start < t < cut.start + cut.duration]
         # A change of speaker is a cut, not a pan.
         local_cuts += [s.switch_at for s in clip_samples if s.switch_at is not None and s.switch_at > 0]
@@ -207,10 +211,6 @@ def _plan_render(job: ClipJob, source: SourceVideo, words: list[dict], cut_times
     mode = captions.style_for(spec)
     stack = ()
     bottom = spec.caption_bottom
-    pair = stacked_pair([s for s in samples if s.time < cut.duration], "two_speaker", 1, 1,
-                        MIN_STACKED_FACE * source.height) if layout == "two-speaker" else None
-    if layout == "two-speaker" and pair is None:  # both faces were in view over the longer span only
-        layout = "active-speaker" if any(s.switch_at is not None for s in samples) else "face-track"
     if pair is not None:
         stack = stack_crops(pair, source.width, source.height, spec.width, spec.height)
         # Captions on the seam between the two faces: the block's middle at half height (lines ~1.25 em apart).

@@ -122,7 +122,7 @@ def track_faces(video: Path, start: float, end: float, track_fps: float, detecto
             seen = tuple(SeenFace(i, (f.x + f.w / 2) * sx, (f.y + f.h / 2) * sx, f.h * sx,
                                   round(float(np.mean(motion[i])), 3) if motion.get(i) else 0.0) for i, f in live)
             motion.clear()
-            pick = _pick_face(seen, followed, frame.width)
+            pick = _pick_face(seen, followed)
             followed = pick.id if pick else None
             samples.append(FaceSample(round(t, 3), pick.cx if pick else None, pick.cy if pick else None,
                                       pick.h if pick else 0.0, seen, followed))
@@ -146,7 +146,7 @@ def _mouth_motion(before: np.ndarray, after: np.ndarray, face) -> float:
     return max(0.0, change((x, y, w, h)) - change(upper))
 
 
-def _pick_face(faces: tuple[SeenFace, ...], followed: int | None, frame_width: int) -> SeenFace | None:
+def _pick_face(faces: tuple[SeenFace, ...], followed: int | None) -> SeenFace | None:
     if not faces:
         return None
     same = [f for f in faces if f.id == followed]
@@ -319,7 +319,7 @@ def stacked_pair(samples: list[FaceSample], layout: str, quick_turn_seconds: flo
         if shots:  # the last shot runs to the end of the samples
             step = samples[1].time - samples[0].time if len(samples) > 1 else 0.0
             shots[-1] = SpeakerShot(shots[-1].start, samples[-1].time + step, shots[-1].face)
-        if not two_speaker_layout(shots, samples[-1].time, quick_turn_seconds, overlap_share, share):
+        if not two_speaker_layout(shots, quick_turn_seconds, overlap_share, share):
             return None
     pair = []
     for face_id in ids:

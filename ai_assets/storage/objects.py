@@ -98,19 +98,19 @@ class ObjectStore:
     def location_in(folder: str, name: str) -> str:
         return f"{folder.rstrip('/')}/{name}" if is_remote(folder) else str(Path(folder, name))
 
+    def _made_once(self, attribute: str, make):
+        with self._lock:
+            if getattr(self, attribute) is None:
+                setattr(self, attribute, make())
+        return getattr(self, attribute)
+
     @property
     def fs(self):
-        with self._lock:
-            if self._fs is None:
-                self._fs = self._s3.filesystem()
-        return self._fs
+        return self._made_once("_fs", self._s3.filesystem)
 
     @property
     def client(self):
-        with self._lock:
-            if self._client is None:
-                self._client = self._s3.client()
-        return self._client
+        return self._made_once("_client", self._s3.client)
 
     @staticmethod
     def _key(location: str) -> str:

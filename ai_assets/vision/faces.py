@@ -267,7 +267,6 @@ class Track:
     id: int
     last: Face
     last_time: float
-    hits: int = 1
 
 
 @dataclass
@@ -301,7 +300,7 @@ class FaceTracker:
             taken_tracks.add(ti)
             taken_faces.add(fi)
             track = self.tracks[ti]
-            track.last, track.last_time, track.hits = faces[fi], time, track.hits + 1
+            track.last, track.last_time = faces[fi], time
             out.append((track.id, faces[fi]))
         for fi, face in enumerate(faces):
             if fi not in taken_faces:

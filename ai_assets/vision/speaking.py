@@ -189,8 +189,8 @@ def face_at(shots: list[SpeakerShot], t: float) -> int | None:
     return shots[-1].face if shots and t >= shots[-1].end else None
 
 
-def two_speaker_layout(shots: list[SpeakerShot], duration: float, quick_seconds: float,
-                       overlap_share: float, both_speaking: float) -> bool:
+def two_speaker_layout(shots: list[SpeakerShot], quick_seconds: float, overlap_share: float,
+                       both_speaking: float) -> bool:
     """Stack two faces when the speaker changes quickly (a median turn shorter than `quick_seconds` over at
     least three turns between two faces) or when two faces speak at once for `overlap_share` of the clip
     (`both_speaking`, a share measured by the caller)."""
@@ -200,4 +200,4 @@ def two_speaker_layout(shots: list[SpeakerShot], duration: float, quick_seconds:
     if both_speaking >= overlap_share:
         return True
     lengths = [s.end - s.start for s in shots if s.face is not None]
-    return len(lengths) >= 3 and float(np.median(lengths)) < quick_seconds and duration > 0
+    return len(lengths) >= 3 and float(np.median(lengths)) < quick_seconds

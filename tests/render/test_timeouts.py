@@ -20,6 +20,7 @@ from ai_assets.render.encode import (
     render_clip,
     run_media_tool,
 )
+from tests.processes import processes
 
 
 def _processes_with(marker: str) -> list[int]:
@@ -38,19 +39,7 @@ def _processes_with(marker: str) -> list[int]:
 
 def _our_children() -> list[tuple[int, str, str]]:
     """(pid, name, state) of this process's children, zombies included."""
-    children = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        name = stat[stat.index("(") + 1:stat.rindex(")")]
-        state, ppid = stat[stat.rindex(")") + 2:].split()[:2]
-        if int(ppid) == os.getpid():
-            children.append((int(entry.name), name, state))
-    return children
+    return [(p.pid, p.name, p.state) for p in processes() if p.ppid == os.getpid()]
 
 
 def _gone(pid: int) -> bool:

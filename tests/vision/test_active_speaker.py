@@ -95,7 +95,7 @@ def test_quick_turns_stack_two_faces_slow_turns_follow_one_and_the_policy_can_fo
     # A detection dropped now and then does not cut one speaker's turn into quick ones.
     gappy = [replace(s, face=None) if k % 4 == 3 else s for k, s in enumerate(slow)]
     assert stacked_pair(gappy, "auto", 2.5, 0.25) is None
-    assert not two_speaker_layout([], 10.0, 2.5, 0.25, 0.0)
+    assert not two_speaker_layout([], 2.5, 0.25, 0.0)
 
 
 def test_stack_crops_hold_each_face_inside_the_source():
