@@ -158,11 +158,12 @@ def _spawn(home: Path) -> subprocess.Popen:
                                 stderr=subprocess.STDOUT, env=env, cwd=str(repo), start_new_session=True)
 
 
-def call(resource, method: str, *args):
-    """`resource.method(*args)` run in the worker; raises WorkerUnavailable when that cannot happen."""
+def call(resource, method: str, *args, progress=None):
+    """`resource.method(*args)` run in the worker; raises WorkerUnavailable when that cannot happen. With
+    `progress`, the method gets a `progress` argument whose calls the worker sends back here as they happen."""
     home = Layout.from_env().home
     cls = type(resource)
-    request = (cls.__module__, cls.__qualname__, resource.model_dump(), method, args)
+    request = (cls.__module__, cls.__qualname__, resource.model_dump(), method, args, progress is not None)
     try:
         conn = connect(home)
     except (OSError, EOFError, AuthenticationError) as exc:
@@ -170,6 +171,9 @@ def call(resource, method: str, *args):
     try:
         conn.send(request)
         status, payload = conn.recv()
+        while status == "progress":
+            progress(payload)
+            status, payload = conn.recv()
     except (EOFError, OSError) as exc:
         raise WorkerUnavailable(f"the model worker stopped during {cls.__name__}.{method}: "
                                 f"{exc or type(exc).__name__}") from None
@@ -180,14 +184,16 @@ def call(resource, method: str, *args):
     return payload
 
 
-def run(resource, method: str, *args):
-    """`resource.method(*args)`: in the worker when it is on and reachable, else here."""
+def run(resource, method: str, *args, progress=None):
+    """`resource.method(*args)`: in the worker when it is on and reachable, else here. `progress`, when given, is
+    passed on to the method as its `progress` argument (across the socket in the worker's case)."""
+    extra = {"progress": progress} if progress is not None else {}
     if enabled():
         try:
-            return call(resource, method, *args)
+            return call(resource, method, *args, **extra)
         except WorkerUnavailable as exc:
             log.warning(f"{exc}; loading the models in this process instead")
-    return getattr(resource, method)(*args)
+    return getattr(resource, method)(*args, **extra)
 
 
 def ping(home: Path) -> int | None:
@@ -291,14 +297,16 @@ class _Worker:
             if request == ("stop",):
                 conn.send(("ok", None))
                 self.exit()
-            module, name, config, method, args = request
             try:
+                module, name, config, method, args, *wants_progress = request
+                # Progress goes back on the same connection, ahead of the result.
+                extra = {"progress": lambda share: conn.send(("progress", share))} if any(wants_progress) else {}
                 resource, lock = self.resource(module, name, config)
                 if method not in getattr(type(resource), "WORKER_METHODS", ()):
                     raise PermissionError(f"{name}.{method} is not callable in the model worker")
                 # One call per resource class at a time: its model uses every core it is given.
                 with lock:
-                    result = getattr(resource, method)(*args)
+                    result = getattr(resource, method)(*args, **extra)
                 reply = ("ok", result)
             except Exception as exc:
                 reply = ("error", _portable(exc))

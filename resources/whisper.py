@@ -54,15 +54,17 @@ class WhisperResource(dg.ConfigurableResource):
 
     def transcribe(
         self, audio: np.ndarray, regions: list[tuple[float, float]], rule: AsrRule | None = None,
-        multilingual_model: str | None = None, heal: HealParams | None = DEFAULT_HEAL
+        multilingual_model: str | None = None, heal: HealParams | None = DEFAULT_HEAL, progress=None
     ) -> tuple[Transcription, str, DecodeParams]:
         """Each stretch of speech in its own language (see ai_assets.speech.transcript.transcribe). Without a
-        rule, the built-in default policy's `clean_single` rule applies."""
-        return model_worker.run(self, "transcribe_here", audio, regions, rule, multilingual_model, heal)
+        rule, the built-in default policy's `clean_single` rule applies. `progress(share)` hears each tenth of
+        the speech decoded."""
+        return model_worker.run(self, "transcribe_here", audio, regions, rule, multilingual_model, heal,
+                                progress=progress)
 
     def transcribe_here(
         self, audio: np.ndarray, regions: list[tuple[float, float]], rule: AsrRule | None = None,
-        multilingual_model: str | None = None, heal: HealParams | None = DEFAULT_HEAL
+        multilingual_model: str | None = None, heal: HealParams | None = DEFAULT_HEAL, progress=None
     ) -> tuple[Transcription, str, DecodeParams]:
         """`transcribe` with the models loaded in this process."""
         if rule is None or multilingual_model is None:
@@ -72,6 +74,6 @@ class WhisperResource(dg.ConfigurableResource):
         params = DecodeParams(beam_size=rule.beam_size, batch_size=rule.batch_size)
         result, model_name = transcribe(
             lambda name: self.load(name, rule.compute_type), audio, regions, rule.model, multilingual_model, params,
-            language=self.language, heal=heal,
+            language=self.language, heal=heal, progress=progress,
         )
         return result, model_name, params

@@ -46,10 +46,11 @@ def test_calls_run_in_one_shared_worker_with_the_same_results_as_in_process(work
     samples, regions = speech
     whisper, speakers, embedder = WhisperResource(), SpeakerEncoderResource(), TextEmbedder()
     # Two runs asking at once start one worker between them.
-    results = {}
+    results, heard = {}, {"a": [], "b": []}
 
     def ask(name):
-        results[name] = whisper.transcribe(samples, regions)
+        # Progress crosses the socket as the worker decodes, ahead of the result.
+        results[name] = whisper.transcribe(samples, regions, progress=heard[name].append)
 
     threads = [threading.Thread(target=ask, args=(n,)) for n in ("a", "b")]
     for thread in threads:
@@ -60,6 +61,8 @@ def test_calls_run_in_one_shared_worker_with_the_same_results_as_in_process(work
     assert pid is not None and pid != os.getpid()
     assert (worker_home / "run" / "model-worker.log").read_text().count("ready (pid") == 1
 
+    for shares in heard.values():
+        assert shares == sorted(shares) and shares[-1] == 1.0 and 1 <= len(shares) <= 10, shares
     here, model, _ = whisper.transcribe_here(samples, regions)
     for remote, remote_model, _ in results.values():
         assert remote_model == model == "tiny.en"

@@ -159,8 +159,23 @@ class Decoded:
     healed_chunks: int = 0
 
 
+class ProgressSteps:
+    """Passes on the share of the speech decoded (0–1) each time it crosses the next `step`, and never goes back:
+    an hour of audio logs about ten lines, not one per segment."""
+
+    def __init__(self, report, step: float = 0.1):
+        self.report, self.step, self.next = report, step, step
+
+    def __call__(self, share: float) -> None:
+        share = min(max(share, 0.0), 1.0)
+        if share + 1e-9 < self.next:
+            return
+        self.report(share)
+        self.next = (int(share / self.step + 1e-9) + 1) * self.step
+
+
 def transcribe_batched(pipeline, audio: np.ndarray, runs: list[list[tuple[float, float]]], language: str,
-        params: DecodeParams, heal: HealParams | None = DEFAULT_HEAL) -> Decoded:
+        params: DecodeParams, heal: HealParams | None = DEFAULT_HEAL, progress=None) -> Decoded:
     """Transcribe runs of speech regions in one language with a faster-whisper BatchedInferencePipeline.
 
     First pass: each run's regions packed into 30 s chunks (a chunk never crosses into another run, which may be
@@ -173,6 +188,8 @@ def transcribe_batched(pipeline, audio: np.ndarray, runs: list[list[tuple[float,
 
     A batch that fails is decoded again chunk by chunk; a chunk that still fails is reported in
     `untranscribed` with its reason. Only when nothing at all could be decoded does it raise NothingDecoded.
+
+    `progress(share)`, when given, hears how far the first pass (nearly all of the work) has come, 0 to 1.
     """
     duration = len(audio) / SAMPLE_RATE
     runs = [clean_regions(run, duration) for run in runs]
@@ -181,7 +198,10 @@ def transcribe_batched(pipeline, audio: np.ndarray, runs: list[list[tuple[float,
         return Decoded([], [], [])
     leveled = level_regions(audio, regions)
     layout, compact_chunks = first_pass_chunks(runs)
-    rows, failed = _decode_contained(pipeline, layout.audio(leveled), compact_chunks, language, params)
+    compact = layout.audio(leveled)
+    # Batched segments arrive batch by batch, in order on the compacted clock: their end is the work done.
+    on_segment = (lambda end: progress(end * SAMPLE_RATE / max(len(compact), 1))) if progress else None
+    rows, failed = _decode_contained(pipeline, compact, compact_chunks, language, params, on_segment)
     rows = [_on_source(layout, row) for row in rows]
     failed = [(layout.span_to_source(span), why) for span, why in failed]
     chunks = [layout.span_to_source(chunk) for chunk in compact_chunks]
@@ -312,11 +332,12 @@ def _shifted(row: dict, offset: float) -> dict:
 
 def transcribe(load, audio: np.ndarray, regions: list[tuple[float, float]], english_model: str,
         multilingual_model: str, params: DecodeParams, language: str | None = None,
-        heal: HealParams | None = DEFAULT_HEAL) -> tuple[Transcription, str]:
+        heal: HealParams | None = DEFAULT_HEAL, progress=None) -> tuple[Transcription, str]:
     """Find the language of each stretch of speech and transcribe each in its own language: English with
     `english_model`, any other with `multilingual_model`. `load(name)` gives a loaded WhisperModel; `language`
     forces one language and skips identification. Returns the transcription (each row carries its language,
-    identification probability and model) and the model of the dominant language.
+    identification probability and model) and the model of the dominant language. `progress(share)` hears the
+    share of the speech decoded, each time it passes another tenth.
 
     Only when nothing at all could be decoded, in any language, does it raise NothingDecoded."""
     from faster_whisper import BatchedInferencePipeline
@@ -332,14 +353,24 @@ def transcribe(load, audio: np.ndarray, regions: list[tuple[float, float]], engl
     dominant = next(iter(shares), "und")
     probability = max((r.probability for r in runs if r.language == dominant), default=0.0)
     result = Transcription(language=dominant, language_probability=probability, languages=shares)
+    steps = ProgressSteps(progress) if progress else None
+    total = sum(e - s for r in runs for s, e in r.regions) or 1.0
+    done = 0.0
     for spoken in shares:
         model_name = english_model if spoken == "en" else multilingual_model
         mine = [r for r in runs if r.language == spoken]
+        seconds = sum(e - s for r in mine for s, e in r.regions)
+        # Each language's share of the speech is its share of the progress.
+        on_share = (lambda share, base=done, part=seconds: steps((base + part * share) / total)) if steps else None
         pipeline = BatchedInferencePipeline(load(model_name))
         try:
-            decoded = transcribe_batched(pipeline, audio, [list(r.regions) for r in mine], spoken, params, heal)
+            decoded = transcribe_batched(pipeline, audio, [list(r.regions) for r in mine], spoken, params, heal,
+                                         on_share)
         except NothingDecoded as exc:  # another language may still decode
             decoded = Decoded([], exc.untranscribed, exc.failures)
+        done += seconds
+        if steps:
+            steps(done / total)
         for row in decoded.rows:
             run = next((r for r in mine if any(s - 0.5 <= row["start"] < e for s, e in r.regions)), mine[0])
             row.update(language=spoken, language_probability=round(run.probability, 4), model=model_name)
@@ -361,17 +392,17 @@ def _overlaps(a: tuple[float, float], b: tuple[float, float]) -> bool:
 
 
 def _decode_contained(pipeline, audio: np.ndarray, chunks: list[tuple[float, float]], language: str,
-        params: DecodeParams) -> tuple[list[dict], list[tuple[tuple[float, float], str]]]:
+        params: DecodeParams, on_segment=None) -> tuple[list[dict], list[tuple[tuple[float, float], str]]]:
     """Rows, and the chunks that failed with their reason: a failed batch is split in halves and each half
     retried, down to single chunks, so one bad chunk costs a few extra batches, not a chunk-by-chunk decode."""
     try:
-        return _decode(pipeline, audio, chunks, language, params), []
+        return _decode(pipeline, audio, chunks, language, params, on_segment), []
     except Exception as exc:  # the decoder's own errors; one bad chunk must not cost the others
         if len(chunks) == 1:
             return [], [(chunks[0], _reason(exc))]
     half = len(chunks) // 2
-    rows, failed = _decode_contained(pipeline, audio, chunks[:half], language, params)
-    more_rows, more_failed = _decode_contained(pipeline, audio, chunks[half:], language, params)
+    rows, failed = _decode_contained(pipeline, audio, chunks[:half], language, params, on_segment)
+    more_rows, more_failed = _decode_contained(pipeline, audio, chunks[half:], language, params, on_segment)
     return rows + more_rows, failed + more_failed
 
 
@@ -395,7 +426,7 @@ def clamp_times(row: dict, duration: float) -> dict:
 
 
 def _decode(pipeline, audio: np.ndarray, chunks: list[tuple[float, float]], language: str,
-        params: DecodeParams) -> list[dict]:
+        params: DecodeParams, on_segment=None) -> list[dict]:
     segments, _ = pipeline.transcribe(
         audio,
         language=language,
@@ -406,7 +437,11 @@ def _decode(pipeline, audio: np.ndarray, chunks: list[tuple[float, float]], lang
         condition_on_previous_text=params.condition_on_previous_text,
         temperature=params.temperature,
     )
-    rows = [segment_row(s) for s in segments]
+    rows = []
+    for segment in segments:
+        rows.append(segment_row(segment))
+        if on_segment:
+            on_segment(segment.end)
     return [r for r in rows if r["text"] and r["words"]]
 
 
