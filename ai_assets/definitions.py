@@ -65,6 +65,23 @@ def endpoint_settings(prefix: str, cache_dir: Path) -> dict:
     return settings
 
 
+def endpoint_configured(prefix: str) -> bool:
+    return bool(os.environ.get(f"{prefix}_BASE_URL") or os.environ.get(f"{prefix}_API_KEY"))
+
+
+def with_endpoint_kinds(assets: list) -> list:
+    """The `openai` kind only on the steps that will call an endpoint: copy and moderation with an LLM
+    configured (moderation unless AI_ASSETS_MODERATION_MODEL is set empty), visual analysis with a VLM."""
+    llm = endpoint_configured("AI_ASSETS_LLM")
+    calls = {"clip_copy": llm, "safety": llm and os.environ.get("AI_ASSETS_MODERATION_MODEL", "x") != "",
+             "visual_analysis": endpoint_configured("AI_ASSETS_VLM")}
+    return [
+        dg.map_asset_specs(lambda spec: spec.merge_attributes(kinds={"openai"}), [a])[0]
+        if calls.get(a.key.to_user_string()) else a
+        for a in assets
+    ]
+
+
 def vlm_resource(layout: Layout) -> VlmResource:
     return VlmResource(**endpoint_settings("AI_ASSETS_VLM", layout.home / "vlm_cache"))
 
@@ -117,7 +134,7 @@ def build_resources(layout: Layout) -> dict:
 def build_defs(layout: Layout | None = None) -> dg.Definitions:
     layout = layout or Layout.from_env()
     return dg.Definitions(
-        assets=ALL_ASSETS,
+        assets=with_endpoint_kinds(ALL_ASSETS),
         asset_checks=TRANSCRIPT_CHECKS,
         jobs=[process_video, observe_policies,
             compact_metrics, intake_uploads], sensors=[upload_sensor, optimization_sensor, automation_sensor],

@@ -15,10 +15,11 @@ POLICIES = dg.AssetSelection.groups("policies", include_sources=True)
 
 # Every stage for one video, in one process, so each model loads once per run. The policies are
 # observed first in the same run, so the outputs are never older than the policy versions they used.
-# Shadow evaluation is left to automation: it is evidence for the optimizer, not part of the result.
+# Shadow evaluation is left to automation: it is evidence for the optimizer, not part of the result (the WER
+# against an uploaded reference, in the same `evaluation` group, is).
 process_video = dg.define_asset_job(
     "process_video",
-    selection=dg.AssetSelection.all(include_sources=True) - dg.AssetSelection.groups("evaluation"),
+    selection=dg.AssetSelection.all(include_sources=True) - dg.AssetSelection.assets("transcript_shadow"),
     partitions_def=videos,
     executor_def=dg.in_process_executor,
     description="All stages for one video partition.",

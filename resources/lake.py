@@ -33,7 +33,8 @@ class LakeIOManager(dg.ConfigurableIOManager):
     def handle_output(self, context: dg.OutputContext, obj: pa.Table) -> None:
         location = self.storage.store().write_table(self._location(context.asset_key, context.asset_partition_key),
             obj)
-        context.add_output_metadata({"rows": dg.MetadataValue.int(obj.num_rows),
+        # dagster/row_count: the UI shows it on the asset's page and plots it per partition.
+        context.add_output_metadata({"dagster/row_count": dg.MetadataValue.int(obj.num_rows),
             "path": dg.MetadataValue.path(location)})
 
     def load_input(self, context: dg.InputContext) -> pa.Table:

@@ -27,6 +27,7 @@ def graph_shape(defs: dg.Definitions) -> dict:
             "deps": sorted(p.to_user_string() for p in node.parent_keys),
             "partitions": getattr(partitions, "name", None) or (type(partitions).__name__ if partitions else None),
             "group": node.group_name,
+            "kinds": sorted(node.kinds),
             # The modules a code version covers (the hash itself changes with every edit, on purpose).
             "code_version": list(covered(f"ai_assets.assets.{key.to_user_string()}")) if node.code_version else None,
             "automation_condition": node.automation_condition.get_label() if node.automation_condition else None,
@@ -74,3 +75,34 @@ def test_every_stage_has_its_derived_code_version(tmp_path, instance):
         node = graph.get(key)
         if node.partitions_def is not None:
             assert node.code_version == code_version(f"ai_assets.assets.{key.to_user_string()}"), key
+
+
+# The domains, as the lineage view groups them.
+GROUPS = {"ingest", "speech", "speakers", "language", "vision", "ranking", "render", "policies", "evaluation"}
+
+
+def test_groups_are_the_domains_and_descriptions_hold_no_markup(tmp_path, instance):
+    graph = build_defs(Layout(tmp_path)).resolve_asset_graph()
+    nodes = [graph.get(key) for key in graph.get_all_asset_keys()]
+    assert {n.group_name for n in nodes} == GROUPS
+    for node in nodes:
+        # The UI renders descriptions as markdown: `<video>` would be taken for a tag and vanish.
+        assert node.description and "<" not in node.description and ">" not in node.description, node.key
+
+
+def _openai_assets(tmp_path) -> list[str]:
+    graph = build_defs(Layout(tmp_path)).resolve_asset_graph()
+    return sorted(k.to_user_string() for k in graph.get_all_asset_keys() if "openai" in graph.get(k).kinds)
+
+
+def test_the_openai_kind_shows_only_where_an_endpoint_is_configured(tmp_path, instance, monkeypatch):
+    for name in ("AI_ASSETS_LLM_BASE_URL", "AI_ASSETS_LLM_API_KEY", "AI_ASSETS_VLM_BASE_URL", "AI_ASSETS_VLM_API_KEY",
+                 "AI_ASSETS_MODERATION_MODEL"):
+        monkeypatch.delenv(name, raising=False)
+    assert _openai_assets(tmp_path) == []
+    monkeypatch.setenv("AI_ASSETS_LLM_BASE_URL", "http://127.0.0.1:9/v1")
+    assert _openai_assets(tmp_path) == ["clip_copy", "safety"]
+    monkeypatch.setenv("AI_ASSETS_MODERATION_MODEL", "")  # moderation off: safety is the lexicon alone
+    assert _openai_assets(tmp_path) == ["clip_copy"]
+    monkeypatch.setenv("AI_ASSETS_VLM_API_KEY", "not-a-real-key")
+    assert _openai_assets(tmp_path) == ["clip_copy", "visual_analysis"]

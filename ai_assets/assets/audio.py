@@ -17,7 +17,7 @@ from resources import MediaStore, MetricsResource
 
 
 @dg.asset(
-    partitions_def=videos, group_name="audio", code_version=code_version(__name__), kinds={"audio"},
+    partitions_def=videos, group_name="ingest", code_version=code_version(__name__), kinds={"audio"},
     automation_condition=ON_CHANGE,
 )
 def audio(
@@ -49,5 +49,6 @@ def audio(
     )
     return table_output(
         table, metadata={"duration_s": round(duration, 2), "speech_ratio": round(speech / duration, 3),
-            "speech_regions": len(regions)}
+            "speech_regions": len(regions)},
+        row=row,
     )

@@ -17,7 +17,7 @@ from resources.policies import PolicyResource
 
 
 @dg.asset(
-    partitions_def=videos, group_name="audio", code_version=code_version(__name__), kinds={"numpy"},
+    partitions_def=videos, group_name="speech", code_version=code_version(__name__), kinds={"numpy"},
     deps=[asr_thresholds], automation_condition=ON_CHANGE,
 )
 def audio_profile(
@@ -49,4 +49,4 @@ def audio_profile(
                 "policy_version": policy.version, "policy_sha256": policy.sha256}
     # No view version in the data version: the thresholds reach the output only through the class, which is in
     # the table, so a threshold edit that moves no video reruns nothing below.
-    return table_output(table, metadata=metadata)
+    return table_output(table, metadata=metadata, row=row)

@@ -17,7 +17,7 @@ from resources.policies import PolicyResource
 
 
 @dg.asset(
-    partitions_def=videos, group_name="clips", code_version=code_version(__name__), kinds={"openai"},
+    partitions_def=videos, group_name="language", code_version=code_version(__name__),
     deps=[segment_copy], automation_condition=ON_CHANGE, pool="llm", retry_policy=TRANSIENT,
 )
 def clip_copy(
@@ -53,8 +53,9 @@ def clip_copy(
         })
     return table_output(
         to_table("clip_copy", rows),
-        metadata={"rows": len(rows), "degraded": result.degraded or False, "calls": result.calls,
+        metadata={"degraded": result.degraded or False, "calls": result.calls,
                   "cached": result.cached, "cost_usd": result.cost_usd(settings),
                   "titles": dg.MetadataValue.json(sorted({r["title"] for r in rows})[:10])},
         used=view_version("segment_copy", policy.body),
+        row=row,
     )

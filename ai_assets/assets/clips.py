@@ -1,25 +1,31 @@
 """clips: the top segments rendered for each platform, reframed, captioned, with a thumbnail each."""
 
+import os
+
 import dagster as dg
 import pyarrow as pa
 
 from ai_assets.assets.automation import ON_CHANGE, TRANSIENT
-from ai_assets.assets.outputs import table_output
+from ai_assets.assets.outputs import markdown_table, table_output
 from ai_assets.assets.policies import clip_policy
 from ai_assets.code_version import code_version
 from ai_assets.language.sentences import sentences
 from ai_assets.partitions import videos
 from ai_assets.policy.views import view_version
 from ai_assets.render.clips import SourceVideo, clip_id, plan_jobs, platform_ranking, render_clips
-from ai_assets.render.encode import ClipCut
+from ai_assets.render.encode import ClipCut, preview_data_uri
 from ai_assets.render.review import hold
 from ai_assets.storage.tables import to_table
 from resources import ClipStore, MetricsResource
 from resources.policies import PolicyResource
 
+REVIEW_URL_ENV = "AI_ASSETS_REVIEW_URL"
+DEFAULT_REVIEW_URL = "http://127.0.0.1:8765"  # where `ai-assets review` listens by default
+MAX_PREVIEWS = 12
+
 
 @dg.asset(
-    partitions_def=videos, group_name="clips", code_version=code_version(__name__), kinds={"ffmpeg"},
+    partitions_def=videos, group_name="render", code_version=code_version(__name__), kinds={"ffmpeg"},
     deps=[clip_policy], automation_condition=ON_CHANGE, pool="encode", retry_policy=TRANSIENT,
 )
 def clips(
@@ -32,7 +38,7 @@ def clips(
     video = source_video.to_pylist()[0]
     policy = policies.current("clip")
     rule = policy.parsed()
-    rows, rendered, deferred, skipped, held = [], [], [], [], {}
+    rows, rendered, deferred, skipped, held, previews = [], [], [], [], {}, {}
     folder = clip_store.folder(context.partition_key)
     stored = lambda path: clip_store.objects.location_in(folder, path.name)  # noqa: E731
     segment_rows = segments.to_pylist()
@@ -54,6 +60,8 @@ def clips(
                 turns = [(t["start"], t["end"]) for t in diarization.to_pylist()]
                 rendered, deferred = render_clips(jobs, source, words, cut_times, rule, out_dir, clip_store.font(),
                                                   turns)
+                # Read while the files are still here: under S3 the folder is uploaded and dropped on exit.
+                previews = {c.video_path.name: preview_data_uri(c.thumbnail_path) for c in rendered[:MAX_PREVIEWS]}
         for job, clip in [(c.job, c) for c in rendered] + [(j, None) for j in deferred]:
             cut = clip.cut if clip else ClipCut.snap(job.start, job.end, video["fps"])
             for platform in job.platforms:
@@ -82,6 +90,10 @@ def clips(
         row.params = {"renders": len(rendered), "rows": len(rows), "not_rendered": len(deferred),
             "skipped": len(skipped), "preset": rule.preset, "crf": rule.crf, "render_top": rule.render_top}
     jitters = [c.jitter for c in rendered if c.layout == "face-track"]
+    review = f"{os.environ.get(REVIEW_URL_ENV, DEFAULT_REVIEW_URL).rstrip('/')}/videos/{context.partition_key}"
+    shown = [{"thumbnail": f"![rank {c.job.rank}]({previews[c.video_path.name]})" if previews.get(c.video_path.name)
+              else f"[review page]({review})", "rank": c.job.rank, "platforms": ", ".join(c.job.platforms),
+              "seconds": c.cut.out_duration, "layout": c.layout, "file": c.video_path.name} for c in rendered]
     return table_output(
         to_table("clips", rows),
         metadata={
@@ -91,9 +103,11 @@ def clips(
             "max_jitter_px_s": max(jitters, default=0.0),
             "layouts": dg.MetadataValue.json(sorted({c.layout for c in rendered})),
             "skipped": dg.MetadataValue.json(skipped), "policy_version": policy.version, "policy_sha256": policy.sha256,
-            "files": dg.MetadataValue.md("\n".join(f"- `{c.video_path.name}` {c.cut.duration:.2f} s, {c.layout}"
-                for c in rendered))
-            if rendered else "nothing rendered",
+            # Thumbnails inline (the UI's markdown shows data: images); the review page plays and rates them.
+            "rendered": markdown_table(shown, {"thumbnail": "thumbnail", "rank": "#", "platforms": "platforms",
+                "seconds": "seconds", "layout": "layout", "file": "file"}) if rendered else "nothing rendered",
+            "review": dg.MetadataValue.url(review),
         },
         used=view_version("clip_policy", policy.body),
+        row=row,
     )

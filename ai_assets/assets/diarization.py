@@ -16,7 +16,7 @@ from resources.speakers import SpeakerEncoderResource
 
 
 @dg.asset(
-    partitions_def=videos, group_name="audio", code_version=code_version(__name__), kinds={"torch"},
+    partitions_def=videos, group_name="speakers", code_version=code_version(__name__), kinds={"torch"},
     automation_condition=ON_CHANGE, pool="speaker",
 )
 def diarization(
@@ -46,4 +46,4 @@ def diarization(
         "method": row.model, "seconds_by_speaker": dg.MetadataValue.json(stats.get("seconds", {}))}
     if missing:
         metadata["degraded"] = f"no overlap detection, speech from VAD only: {missing}"
-    return table_output(table, metadata=metadata)
+    return table_output(table, metadata=metadata, row=row)

@@ -15,7 +15,7 @@ from ai_assets.storage.tables import to_table
 from resources import MediaStore, MetricsResource
 
 
-@dg.asset(partitions_def=videos, group_name="understanding", code_version=code_version(__name__), kinds={"numpy"},
+@dg.asset(partitions_def=videos, group_name="language", code_version=code_version(__name__), kinds={"numpy"},
     automation_condition=ON_CHANGE)
 def emotion(context: dg.AssetExecutionContext, audio: pa.Table, transcript: pa.Table,
         media_store: MediaStore, metrics: MetricsResource) -> dg.Output[pa.Table]:
@@ -29,4 +29,5 @@ def emotion(context: dg.AssetExecutionContext, audio: pa.Table, transcript: pa.T
         to_table("emotion", [{"video": context.partition_key, **r} for r in rows]),
         metadata={"segments": len(rows), "labels": dg.MetadataValue.json(dict(Counter(r["emotion"] for r in rows))),
                   "laughter_or_applause": sum(bool(r["laughter"]) or r["applause"] >= 0.5 for r in rows)},
+        row=row,
     )

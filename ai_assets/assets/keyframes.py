@@ -52,4 +52,4 @@ def keyframes(
         **(row.params or {})}
     if video["has_video"]:
         metadata["cuts_s"] = dg.MetadataValue.json(scan.cuts)
-    return table_output(to_table("keyframes", rows), metadata=metadata, used=used)
+    return table_output(to_table("keyframes", rows), metadata=metadata, used=used, row=row)

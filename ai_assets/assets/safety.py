@@ -17,7 +17,7 @@ from resources import MetricsResource
 from resources.llm import LlmResource
 
 
-@dg.asset(partitions_def=videos, group_name="understanding", code_version=code_version(__name__), kinds={"openai"},
+@dg.asset(partitions_def=videos, group_name="language", code_version=code_version(__name__),
     automation_condition=ON_CHANGE, pool="llm", retry_policy=TRANSIENT)
 def safety(context: dg.AssetExecutionContext, transcript: pa.Table, llm: LlmResource,
         metrics: MetricsResource) -> dg.Output[pa.Table]:
@@ -51,4 +51,4 @@ def safety(context: dg.AssetExecutionContext, transcript: pa.Table, llm: LlmReso
     return table_output(to_table("safety", rows), metadata={"flags": len(found),
         "unmoderated_rows": len(flags) - len(found),
         "by_category": dg.MetadataValue.json(dict(Counter(f.category for f in found))),
-        "degraded": degraded or False, "moderation": moderation, "moderation_calls": calls})
+        "degraded": degraded or False, "moderation": moderation, "moderation_calls": calls}, row=row)

@@ -5,14 +5,14 @@ import numpy as np
 import pyarrow as pa
 
 from ai_assets.assets.automation import ON_CHANGE
-from ai_assets.assets.outputs import table_output
+from ai_assets.assets.outputs import excerpt, markdown_table, table_output
 from ai_assets.assets.policies import segment_policy
 from ai_assets.code_version import code_version
 from ai_assets.language.sentences import sentences
 from ai_assets.partitions import videos
 from ai_assets.policy.views import view_version
 from ai_assets.ranking.segments import Evidence, rank_segments
-from ai_assets.storage.tables import SIGNALS, to_table
+from ai_assets.storage.tables import SIGNALS, clock, to_table
 from resources import MetricsResource
 from resources.policies import PolicyResource
 
@@ -28,7 +28,7 @@ def upstream_policies(transcript: pa.Table, embeddings: pa.Table) -> dict:
 
 
 @dg.asset(
-    partitions_def=videos, group_name="text", code_version=code_version(__name__), kinds={"pandas"},
+    partitions_def=videos, group_name="ranking", code_version=code_version(__name__), kinds={"pandas"},
     deps=[segment_policy], automation_condition=ON_CHANGE,
 )
 def segments(
@@ -58,8 +58,14 @@ def segments(
         row.confidence = float(ranked["score"].max()) if len(ranked) else None
     ranked.insert(0, "video", context.partition_key)
     ranked["policy_version"], ranked["policy_sha256"] = policy.version, policy.sha256
-    first = next(iter(rule.platforms))
-    top = ranked[(ranked["platform"] == first) & ranked["rank"].notna()].head(5)
+    tops = {}
+    for platform in rule.platforms:  # each platform's list, as a reviewer reads it on the asset's page
+        top = ranked[(ranked["platform"] == platform) & ranked["rank"].notna()].sort_values("rank").head(5)
+        tops[f"top_{platform}"] = markdown_table(
+            [{"rank": int(r["rank"]), "span": f"{clock(r['start'])}–{clock(r['end'])}", "score": float(r["score"]),
+              "reason": r["reason"], "text": excerpt(r["text"], 90)} for r in top.to_dict("records")],
+            {"rank": "#", "span": "span", "score": "score", "reason": "reason", "text": "text"},
+        ) if len(top) else "no span of speech fits the platform's length"
     blocked = ranked[ranked["blocked_reason"].notna()]
     return table_output(
         to_table("segments", ranked.to_dict("records")),
@@ -68,12 +74,11 @@ def segments(
             # Candidates the moderation endpoint could not check: ranked on the lexicon alone.
             "moderation_unavailable": int(ranked["moderation"].notna().sum()),
             "platforms": dg.MetadataValue.json(list(rule.platforms)), "weights": dg.MetadataValue.json(rule.weights),
-            f"top_{first}": dg.MetadataValue.md(top[["rank", "start", "end", "score",
-                "reason"]].to_markdown(index=False))
-            if len(top) else "no span of speech fits the platform's length",
+            **tops,
             "blocked_reasons": dg.MetadataValue.json(sorted(set(blocked["blocked_reason"]))[:10]),
             "policy_version": policy.version, "policy_sha256": policy.sha256, **lineage,
             "signals": dg.MetadataValue.json(list(SIGNALS)),
         },
         used=view_version("segment_policy", policy.body),
+        row=row,
     )

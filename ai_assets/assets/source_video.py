@@ -58,4 +58,5 @@ def source_video(
             "codecs": f"{info.video_codec or '-'} / {info.audio_codec}",
             "media_path": dg.MetadataValue.path(location),
         },
+        row=row,
     )

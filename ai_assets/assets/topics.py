@@ -14,7 +14,7 @@ from ai_assets.storage.tables import to_table
 from resources import MetricsResource
 
 
-@dg.asset(partitions_def=videos, group_name="understanding", code_version=code_version(__name__), kinds={"numpy"},
+@dg.asset(partitions_def=videos, group_name="language", code_version=code_version(__name__), kinds={"numpy"},
     automation_condition=ON_CHANGE)
 def topics(
     context: dg.AssetExecutionContext, transcript: pa.Table, transcript_embeddings: pa.Table, metrics: MetricsResource
@@ -41,4 +41,5 @@ def topics(
         to_table("topics", rows),
         metadata={"chapters": len(rows), "youtube": dg.MetadataValue.md("\n".join(f"    {line}" for line in lines)
             or "not enough chapters"), "titles": dg.MetadataValue.json([c.title for c in found])},
+        row=row,
     )

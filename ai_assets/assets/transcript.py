@@ -7,7 +7,7 @@ import pyarrow as pa
 
 from ai_assets.assets.automation import ON_CHANGE
 from ai_assets.assets.failures import media_failures
-from ai_assets.assets.outputs import table_output
+from ai_assets.assets.outputs import excerpt, markdown_table, table_output
 from ai_assets.assets.policies import asr_policy
 from ai_assets.code_version import code_version
 from ai_assets.ingest.audio import load_wav
@@ -15,13 +15,13 @@ from ai_assets.partitions import videos
 from ai_assets.policy.documents import rule_sha
 from ai_assets.policy.views import view_version
 from ai_assets.speech.vad import VadParams, speech_regions
-from ai_assets.storage.tables import to_table
+from ai_assets.storage.tables import clock, to_table
 from resources import MediaStore, MetricsResource, WhisperResource
 from resources.policies import PolicyResource
 
 
 @dg.asset(
-    partitions_def=videos, group_name="audio", code_version=code_version(__name__), kinds={"whisper"},
+    partitions_def=videos, group_name="speech", code_version=code_version(__name__), kinds={"whisper"},
     deps=[asr_policy], automation_condition=ON_CHANGE, pool="asr",
 )
 def transcript(
@@ -44,8 +44,13 @@ def transcript(
         # Known before decoding, so a failed run is still attributed to its class and rule.
         row.params = {"class": complexity, "rule_sha": rule_sha(rule), "batch_size": rule.batch_size}
         row.policy_version, row.policy_sha256 = policy.version, policy.sha256
+        speech_s = sum(e - s for s, e in regions)
+
+        def progress(share: float) -> None:  # every tenth of the speech: an hour of audio is a long step
+            context.log.info(f"transcript: {int(share * 100)}% of {speech_s:.0f} s of speech decoded")
+
         result, model_name, decode = whisper.transcribe(samples, regions, rule, asr.multilingual_model,
-            asr.healing.params())
+            asr.healing.params(), progress=progress)
         params = {
             **row.params,
             **decode.as_dict(),
@@ -80,6 +85,11 @@ def transcript(
             "model": model_name,
             "model_path": dg.MetadataValue.path(str(whisper.model_path(model_name))),
             "params": dg.MetadataValue.json(params),
+            # What a reviewer reads first: the opening lines, with their time and language.
+            "excerpt": markdown_table(
+                [{**seg, "at": clock(seg["start"]), "text": excerpt(seg["text"])} for seg in result.segments[:8]],
+                {"at": "at", "language": "language", "text": "text"},
+            ),
             "language": result.language,
             "language_probability": round(result.language_probability, 4),
             # Every language heard, with its share of the speech; each row says its own.
@@ -96,4 +106,5 @@ def transcript(
             "rule_version": used,
         },
         used=used,
+        row=row,
     )

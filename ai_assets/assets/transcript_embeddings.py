@@ -16,7 +16,7 @@ from resources.policies import PolicyResource
 
 
 @dg.asset(
-    partitions_def=videos, group_name="text", code_version=code_version(__name__), kinds={"sentence_transformers"},
+    partitions_def=videos, group_name="language", code_version=code_version(__name__), kinds={"sentence_transformers"},
     deps=[embed_policy], automation_condition=ON_CHANGE, pool="embed",
 )
 def transcript_embeddings(
@@ -45,4 +45,5 @@ def transcript_embeddings(
         metadata={"model": embed.model, "windows": len(windows), "window_sentences": embed.window_sentences,
                   "policy_version": policy.version, "policy_sha256": policy.sha256},
         used=view_version("embed_policy", policy.body),
+        row=row,
     )

@@ -15,12 +15,12 @@ from ai_assets.storage.tables import to_table
 from resources import MetricsResource, UploadSource
 
 
-@dg.asset(partitions_def=videos, group_name="audio", code_version=code_version(__name__), kinds={"jiwer"},
+@dg.asset(partitions_def=videos, group_name="evaluation", code_version=code_version(__name__), kinds={"jiwer"},
           automation_condition=ON_CHANGE)
 def transcript_quality(
     context: dg.AssetExecutionContext, transcript: pa.Table, uploads: UploadSource, metrics: MetricsResource
 ) -> dg.Output[pa.Table]:
-    """Word error rate of the transcript against `<name>.txt` / `<name>.srt` from the upload; empty without one."""
+    """Word error rate of the transcript against `NAME.txt` / `NAME.srt` from the upload; empty without one."""
     reference = read_reference(Path(uploads.intake_dir), context.partition_key)
     rows = transcript.to_pylist()
     with metrics.track(context) as row:
@@ -38,4 +38,4 @@ def transcript_quality(
     metadata = {"reference": reference is not None}
     if result:
         metadata |= {"wer": result[0]["wer"], "reference_words": result[0]["reference_words"]}
-    return table_output(to_table("transcript_quality", result), metadata=metadata)
+    return table_output(to_table("transcript_quality", result), metadata=metadata, row=row)

@@ -68,5 +68,5 @@ def transcript_shadow(
                          "policy_version": policy.version, "policy_sha256": policy.sha256})
     return table_output(to_table("transcript_shadow", rows),
         metadata={"sampled": row.params["sampled"], "evaluated": bool(rows)},
-        used=view_version("asr_policy", policy.body, complexity))
+        used=view_version("asr_policy", policy.body, complexity), row=row)
 

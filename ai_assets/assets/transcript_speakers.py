@@ -13,7 +13,7 @@ from ai_assets.storage.tables import to_table
 from resources import MetricsResource
 
 
-@dg.asset(partitions_def=videos, group_name="text", code_version=code_version(__name__), kinds={"pandas"},
+@dg.asset(partitions_def=videos, group_name="speakers", code_version=code_version(__name__), kinds={"pandas"},
           automation_condition=ON_CHANGE)
 def transcript_speakers(
     context: dg.AssetExecutionContext, transcript: pa.Table, diarization: pa.Table, metrics: MetricsResource
@@ -29,4 +29,5 @@ def transcript_speakers(
         to_table("transcript_speakers", [{"video": context.partition_key, **r} for r in rows]),
         metadata={"segments": len(rows), "speakers": len({r["speaker"] for r in rows if r["speaker"]}),
             "unassigned_words": unassigned},
+        row=row,
     )

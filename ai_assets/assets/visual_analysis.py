@@ -20,7 +20,7 @@ from resources.vlm import VlmResource
 
 
 @dg.asset(
-    partitions_def=videos, group_name="vision", code_version=code_version(__name__), kinds={"opencv", "openai"},
+    partitions_def=videos, group_name="vision", code_version=code_version(__name__), kinds={"opencv"},
     deps=[vision_vlm], automation_condition=ON_CHANGE, pool="llm", retry_policy=TRANSIENT,
 )
 def visual_analysis(
@@ -62,4 +62,5 @@ def visual_analysis(
                   "degraded": degraded or False, "described": sum(r["vlm_description"] is not None for r in rows),
                   **{k: v for k, v in row.params.items() if k in ("vlm_calls", "vlm_cached", "cost_usd")}},
         used=view_version("vision_vlm", policy.body),
+        row=row,
     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ai_assets.cli.format import clock
+from ai_assets.storage.tables import clock
 
 
 def chapters_command(video: str | None) -> int:

@@ -8,7 +8,7 @@ import time
 import uuid
 from pathlib import Path
 
-from ai_assets.cli.format import clock
+from ai_assets.storage.tables import clock
 
 STEP_EVENTS = {"STEP_START": "…", "STEP_SUCCESS": "✓", "STEP_FAILURE": "✗"}
 

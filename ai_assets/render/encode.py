@@ -272,6 +272,22 @@ def render_thumbnail(source: Path, target: Path, at: float, width: int, height: 
         run_media_tool(args, 0.0, f"writing thumbnail {target.name}")
 
 
+def preview_data_uri(image: Path, width: int = 120) -> str | None:
+    """A small JPEG of a thumbnail as a data: URI, for a table row or the Dagster UI's markdown (which shows
+    data: images inline); None if the image cannot be read."""
+    import base64
+
+    import cv2
+
+    picture = cv2.imread(str(image))
+    if picture is None:
+        return None
+    height = max(1, round(picture.shape[0] * width / picture.shape[1]))
+    small = cv2.resize(picture, (width, height), interpolation=cv2.INTER_AREA)
+    ok, data = cv2.imencode(".jpg", small, [cv2.IMWRITE_JPEG_QUALITY, 70])
+    return f"data:image/jpeg;base64,{base64.b64encode(data.tobytes()).decode()}" if ok else None
+
+
 def probe_duration(path: Path) -> float:
     """The container's duration from its header (no decoding, so only the base limit); 0.0 if it has none."""
     out = run_media_tool(["ffprobe", "-v", "error", "-show_entries", "format=duration", "-of", "json", str(path)],

@@ -14,6 +14,12 @@ MODERATION_UNAVAILABLE = "unavailable"
 WORD = pa.struct([("start", pa.float64()), ("end", pa.float64()), ("word", pa.string()), ("probability", pa.float64())])
 REGION = pa.struct([("start", pa.float64()), ("end", pa.float64())])
 
+
+def clock(seconds: float) -> str:
+    """A time column as people read it: 83.25 -> '1:23.2'."""
+    minutes, secs = divmod(seconds, 60)
+    return f"{int(minutes)}:{secs:04.1f}"
+
 SCHEMAS: dict[str, pa.Schema] = {
     "source_video": pa.schema(
         [
