@@ -11,7 +11,8 @@ from tests.conftest import REPO
 
 ROOTS = ("ai_assets", "resources", "sensors", "schedules")
 # The logic packages: plain functions that Dagster's graph, the resources and the CLI call into.
-DOMAINS = ("ingest", "speech", "speakers", "language", "vision", "ranking", "render", "policy", "storage")
+DOMAINS = ("ingest", "speech", "speakers", "language", "vision", "ranking", "render", "policy", "storage",
+           "review")
 # The only modules that may import both Dagster and `resources`: they wire the graph.
 WIRING = ("ai_assets.assets", "ai_assets.jobs", "ai_assets.definitions")
 MAX_TOP_LEVEL_MODULES = 8

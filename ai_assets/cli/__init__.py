@@ -13,6 +13,7 @@
     ai-assets feedback --list              clips to rate, and the feedback so far
     ai-assets chapters [VIDEO]             YouTube chapter lines per video
     ai-assets search QUERY [-k N]          semantic search over every video's transcript
+    ai-assets review [--port N]            a loopback web page to watch, keep, reject and rate clips
 """
 
 from __future__ import annotations
@@ -76,6 +77,11 @@ def main(argv: list[str] | None = None) -> int:
     search = sub.add_parser("search", help="semantic search over every transcript")
     search.add_argument("query")
     search.add_argument("-k", type=int, default=10)
+    review = sub.add_parser("review", help="serve a local page to watch, keep, reject and rate clips")
+    review.add_argument("--port", type=int, default=8765, help="default 8765")
+    review.add_argument("--host", default="127.0.0.1", help="a loopback address (default 127.0.0.1); no other")
+    review.add_argument("--dagster-url", help="the Dagster UI to link to (default $AI_ASSETS_DAGSTER_URL, else "
+        "http://127.0.0.1:3000)")
     args = parser.parse_args(argv)
     os.environ.setdefault("TQDM_DISABLE", "1")  # model loading progress bars would drown the progress lines
     if args.command == "sample":
@@ -115,6 +121,10 @@ def main(argv: list[str] | None = None) -> int:
         from ai_assets.cli.explore import search_command
 
         return search_command(args.query, args.k)
+    if args.command == "review":
+        from ai_assets.cli.review import review_command
+
+        return review_command(args.port, args.host, args.dagster_url)
     from ai_assets.cli.process import process_files
 
     return process_files(args.files, args.top)

@@ -1,0 +1,6 @@
+"""`ai-assets review`: a small loopback web page to watch rendered clips and keep, reject or rate them.
+
+`data` reads the lake (a fresh DuckDB connection per request, so new clips show without a restart), `pages`
+renders escaped HTML, and `app` wires both into a Starlette app that writes feedback through
+`ai_assets.ranking.feedback.record`, the same store as `ai-assets feedback`.
+"""
