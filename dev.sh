@@ -33,6 +33,8 @@ setup() {
     command -v ffmpeg >/dev/null || missing+=(ffmpeg)
     command -v espeak-ng >/dev/null || missing+=(espeak-ng)
     [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf ] || missing+=(fonts-dejavu-core)
+    # The browser tests drive Debian's chromium through Playwright (never `playwright install`: no download).
+    [ "${1:-}" != test ] || [ -x /usr/bin/chromium ] || missing+=(chromium)
     [ ${#missing[@]} -eq 0 ] || apt_install "${missing[@]}"
 
     local python
@@ -70,7 +72,7 @@ case "$command" in
         exec "$VENV/bin/ai-assets" process "$sample" "$@"
         ;;
     test)
-        setup
+        setup test
         echo "==> ruff check ."
         "$VENV/bin/ruff" check .
         exec "$VENV/bin/python" -m pytest "$@"

@@ -1,11 +1,9 @@
 """`dagster dev` end to end: the daemon's upload sensor turns a dropped file into a successful run."""
 
-import json
 import os
 import shutil
 import subprocess
 import sys
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -13,21 +11,12 @@ import pytest
 from ai_assets.instance import ensure_instance_config
 from resources import model_worker
 from resources.lake import lake_file
-from tests.conftest import REPO, child_env, free_port, wait_for
+from tests.conftest import REPO, child_env, dagster_graphql, free_port, wait_for
 from tests.processes import stop_group
 
 pytestmark = pytest.mark.slow
 
 RUNS = "{ runsOrError { ... on Runs { results { jobName status tags { key value } } } } }"
-
-
-def _graphql(port: int, query: str) -> dict:
-    request = urllib.request.Request(
-        f"http://127.0.0.1:{port}/graphql", data=json.dumps({"query": query}).encode(),
-        headers={"Content-Type": "application/json"}
-    )
-    with urllib.request.urlopen(request, timeout=10) as response:
-        return json.load(response)["data"]
 
 
 def test_upload_sensor_runs_a_dropped_file_under_dagster_dev(layout, media, tmp_path):
@@ -46,7 +35,7 @@ def test_upload_sensor_runs_a_dropped_file_under_dagster_dev(layout, media, tmp_
     try:
         def up():
             try:
-                return _graphql(port, "{ version }")
+                return dagster_graphql(port, "{ version }")
             except OSError:
                 assert server.poll() is None, (tmp_path / "dagster-dev.log").read_text()[-3000:]
                 return None
@@ -57,7 +46,7 @@ def test_upload_sensor_runs_a_dropped_file_under_dagster_dev(layout, media, tmp_
 
         def finished():
             # The sensor's intake run hashes the upload; its video run comes a tick later.
-            runs = [r for r in _graphql(port, RUNS)["runsOrError"]["results"]
+            runs = [r for r in dagster_graphql(port, RUNS)["runsOrError"]["results"]
                     if {"key": "dagster/sensor_name", "value": "upload_sensor"} in r["tags"]
                     and r["jobName"] == "process_video"]
             return runs if runs and runs[0]["status"] in ("SUCCESS", "FAILURE", "CANCELED") else None
