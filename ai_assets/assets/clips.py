@@ -58,8 +58,12 @@ def clips(
             with clip_store.objects.synced_dir(folder) as out_dir:
                 # Diarization turns tell the crop when the voice changes, so a change of speaker cuts on time.
                 turns = [(t["start"], t["end"]) for t in diarization.to_pylist()]
+                def progress(done: int, total: int, made: list) -> None:  # rendering is the longest step
+                    context.log.info(f"clips: segment {done} of {total} rendered: "
+                                     + ", ".join(f"{c.video_path.name} ({c.cut.out_duration:.1f} s)" for c in made))
+
                 rendered, deferred = render_clips(jobs, source, words, cut_times, rule, out_dir, clip_store.font(),
-                                                  turns)
+                                                  turns, progress)
                 # Read while the files are still here: under S3 the folder is uploaded and dropped on exit.
                 previews = {c.video_path.name: preview_data_uri(c.thumbnail_path) for c in rendered[:MAX_PREVIEWS]}
         for job, clip in [(c.job, c) for c in rendered] + [(j, None) for j in deferred]:

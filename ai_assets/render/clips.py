@@ -332,11 +332,12 @@ def existing_render(job: ClipJob, source: SourceVideo, policy: ClipPolicy, out_d
 
 def render_clips(
     jobs: list[ClipJob], source: SourceVideo, words: list[dict], cut_times: list[float], policy: ClipPolicy,
-    out_dir: Path, font: Path | None, turns: list[tuple[float, float]] = (),
+    out_dir: Path, font: Path | None, turns: list[tuple[float, float]] = (), progress=None,
 ) -> tuple[list[RenderedClip], list[ClipJob]]:
     """Render the eager jobs (faces tracked once per segment, shared by its platforms) and keep on-demand renders
     that still match their job; returns those and the jobs left unrendered. Files of clips no longer planned, or
-    rendered under other settings, are removed."""
+    rendered under other settings, are removed. `progress(done, total, clips)` hears each segment's renders as
+    they are written."""
     out_dir.mkdir(parents=True, exist_ok=True)
     rendered, deferred = [], []
     by_start: dict[float, list[ClipJob]] = {}
@@ -352,8 +353,11 @@ def render_clips(
         else:
             rendered.append(kept)
     tracks = _tracks(list(by_start), jobs, source, policy, words, cut_times, turns)
-    for start, same_start in by_start.items():
-        rendered += render_jobs(same_start, source, words, cut_times, policy, out_dir, font, tracks[start])
+    for done, (start, same_start) in enumerate(by_start.items(), 1):
+        made = render_jobs(same_start, source, words, cut_times, policy, out_dir, font, tracks[start])
+        rendered += made
+        if progress:
+            progress(done, len(by_start), made)
     rendered.sort(key=lambda clip: (clip.job.rank, clip.job.stem))
     keep = {f"{r.job.stem}.{ext}" for r in rendered for ext in ("mp4", "srt", "jpg", "json")}
     for old in out_dir.iterdir():

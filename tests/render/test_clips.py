@@ -307,8 +307,11 @@ def test_only_render_top_clips_are_rendered_and_an_on_demand_render_is_kept_whil
     source, policy, jobs = _budget_setup(tmp_path)
     assert [(j.rank, j.eager) for j in jobs] == [(1, True), (2, False)]
     out = tmp_path / "clips"
-    rendered, deferred = render_clips(jobs, source, [], [], policy, out, None)
+    heard = []
+    rendered, deferred = render_clips(jobs, source, [], [], policy, out, None,
+                                      progress=lambda done, total, made: heard.append((done, total, made)))
     assert [c.job.rank for c in rendered] == [1] and [j.rank for j in deferred] == [2]
+    assert heard == [(1, 1, rendered)]  # one segment rendered eagerly: one progress line, with its clips
     assert sorted(p.name for p in out.iterdir()) == [f"rank01_tiktok.{e}" for e in ("jpg", "json", "mp4", "srt")]
 
     made = render_one(deferred[0], jobs, source, [], [], policy, out, None)
