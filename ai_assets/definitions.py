@@ -65,16 +65,11 @@ def endpoint_settings(prefix: str, cache_dir: Path) -> dict:
     return settings
 
 
-def endpoint_configured(prefix: str) -> bool:
-    return bool(os.environ.get(f"{prefix}_BASE_URL") or os.environ.get(f"{prefix}_API_KEY"))
-
-
-def with_endpoint_kinds(assets: list) -> list:
-    """The `openai` kind only on the steps that will call an endpoint: copy and moderation with an LLM
-    configured (moderation unless AI_ASSETS_MODERATION_MODEL is set empty), visual analysis with a VLM."""
-    llm = endpoint_configured("AI_ASSETS_LLM")
-    calls = {"clip_copy": llm, "safety": llm and os.environ.get("AI_ASSETS_MODERATION_MODEL", "x") != "",
-             "visual_analysis": endpoint_configured("AI_ASSETS_VLM")}
+def with_endpoint_kinds(assets: list, llm: LlmResource, vlm: VlmResource) -> list:
+    """The `openai` kind only on the steps that will call an endpoint, by the same test the steps make: copy and
+    moderation (unless its model is off) with an LLM endpoint, visual analysis with a VLM endpoint."""
+    calls = {"clip_copy": llm.configured, "safety": llm.configured and bool(llm.moderation_model),
+             "visual_analysis": vlm.configured}
     return [
         dg.map_asset_specs(lambda spec: spec.merge_attributes(kinds={"openai"}), [a])[0]
         if calls.get(a.key.to_user_string()) else a
@@ -133,13 +128,14 @@ def build_resources(layout: Layout) -> dict:
 
 def build_defs(layout: Layout | None = None) -> dg.Definitions:
     layout = layout or Layout.from_env()
+    resources = build_resources(layout)
     return dg.Definitions(
-        assets=with_endpoint_kinds(ALL_ASSETS),
+        assets=with_endpoint_kinds(ALL_ASSETS, resources["llm"], resources["vlm"]),
         asset_checks=TRANSCRIPT_CHECKS,
         jobs=[process_video, observe_policies,
             compact_metrics, intake_uploads], sensors=[upload_sensor, optimization_sensor, automation_sensor],
         schedules=SCHEDULES,
-        resources=build_resources(layout),
+        resources=resources,
         executor=dg.in_process_executor,
     )
 

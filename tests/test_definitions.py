@@ -104,5 +104,7 @@ def test_the_openai_kind_shows_only_where_an_endpoint_is_configured(tmp_path, in
     assert _openai_assets(tmp_path) == ["clip_copy", "safety"]
     monkeypatch.setenv("AI_ASSETS_MODERATION_MODEL", "")  # moderation off: safety is the lexicon alone
     assert _openai_assets(tmp_path) == ["clip_copy"]
-    monkeypatch.setenv("AI_ASSETS_VLM_API_KEY", "not-a-real-key")
+    monkeypatch.setenv("AI_ASSETS_VLM_API_KEY", "not-a-real-key")  # a key alone names no endpoint to call
+    assert _openai_assets(tmp_path) == ["clip_copy"]
+    monkeypatch.setenv("AI_ASSETS_VLM_BASE_URL", "http://127.0.0.1:9/v1")
     assert _openai_assets(tmp_path) == ["clip_copy", "visual_analysis"]

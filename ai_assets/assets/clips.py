@@ -15,13 +15,12 @@ from ai_assets.policy.views import view_version
 from ai_assets.render.clips import SourceVideo, clip_id, plan_jobs, platform_ranking, render_clips
 from ai_assets.render.encode import ClipCut, preview_data_uri
 from ai_assets.render.review import hold
+from ai_assets.review import DEFAULT_REVIEW_URL, REVIEW_URL_ENV
 from ai_assets.storage.tables import to_table
 from resources import ClipStore, MetricsResource
 from resources.policies import PolicyResource
 
-REVIEW_URL_ENV = "AI_ASSETS_REVIEW_URL"
-DEFAULT_REVIEW_URL = "http://127.0.0.1:8765"  # where `ai-assets review` listens by default
-MAX_PREVIEWS = 12
+MAX_PREVIEWS = 8  # inline thumbnails kept in the event log with every materialization: a few KB each
 
 
 @dg.asset(
@@ -109,7 +108,8 @@ def clips(
             "skipped": dg.MetadataValue.json(skipped), "policy_version": policy.version, "policy_sha256": policy.sha256,
             # Thumbnails inline (the UI's markdown shows data: images); the review page plays and rates them.
             "rendered": markdown_table(shown, {"thumbnail": "thumbnail", "rank": "#", "platforms": "platforms",
-                "seconds": "seconds", "layout": "layout", "file": "file"}) if rendered else "nothing rendered",
+                "seconds": "seconds", "layout": "layout", "file": "file"}, markdown=("thumbnail",))
+            if rendered else "nothing rendered",
             "review": dg.MetadataValue.url(review),
         },
         used=view_version("clip_policy", policy.body),

@@ -31,15 +31,17 @@ def table_output(table: pa.Table, metadata: dict | None = None, used: str = "", 
     return dg.Output(table, metadata=metadata, data_version=dg.DataVersion(content_version(table, used)))
 
 
-def markdown_table(rows: list[dict], columns: dict[str, str]) -> dg.MetadataValue:
+def markdown_table(rows: list[dict], columns: dict[str, str], markdown: tuple[str, ...] = ()) -> dg.MetadataValue:
     """Rows as a markdown table for the UI; `columns` maps each row key to its header. Cells are made safe for a
-    table: no line breaks or pipes, and `<` escaped so the UI's markdown never takes text for an HTML tag."""
-    def cell(value) -> str:
+    table: no line breaks or pipes, `<` escaped so the UI's markdown never takes text for an HTML tag, and brackets
+    escaped so spoken text never becomes a link or an image; only the `markdown` columns (ours) keep theirs."""
+    def cell(key: str, value) -> str:
         text = f"{value:.2f}" if isinstance(value, float) else "" if value is None else str(value)
-        return " ".join(text.split()).replace("|", "\\|").replace("<", "&lt;")
+        text = " ".join(text.split()).replace("\\", "\\\\").replace("|", "\\|").replace("<", "&lt;")
+        return text if key in markdown else text.replace("[", "\\[").replace("]", "\\]")
 
     lines = ["| " + " | ".join(columns.values()) + " |", "|" + "---|" * len(columns)]
-    lines += ["| " + " | ".join(cell(row.get(key)) for key in columns) + " |" for row in rows]
+    lines += ["| " + " | ".join(cell(key, row.get(key)) for key in columns) + " |" for row in rows]
     return dg.MetadataValue.md("\n".join(lines))
 
 

@@ -22,6 +22,8 @@ import argparse
 import os
 from pathlib import Path
 
+from ai_assets.review import DEFAULT_PORT
+
 # Every command runs its jobs in this one process, which loads each model once itself; the shared model worker
 # (resources/model_worker.py) is for daemon runs. Set on import, so code calling a command module directly
 # (benchmarks call ai_assets.cli.process.process_files) gets the same.
@@ -78,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     search.add_argument("query")
     search.add_argument("-k", type=int, default=10)
     review = sub.add_parser("review", help="serve a local page to watch, keep, reject and rate clips")
-    review.add_argument("--port", type=int, default=8765, help="default 8765")
+    review.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"default {DEFAULT_PORT}")
     review.add_argument("--host", default="127.0.0.1", help="a loopback address (default 127.0.0.1); no other")
     review.add_argument("--dagster-url", help="the Dagster UI to link to (default $AI_ASSETS_DAGSTER_URL, else "
         "http://127.0.0.1:3000)")

@@ -5,8 +5,6 @@ from __future__ import annotations
 import os
 import sys
 
-DEFAULT_PORT = 8765
-
 
 def review_command(port: int, host: str, dagster_url: str | None) -> int:
     from ai_assets.review.app import DAGSTER_URL_ENV, DEFAULT_DAGSTER_URL, create_app, is_loopback

@@ -272,7 +272,7 @@ def render_thumbnail(source: Path, target: Path, at: float, width: int, height: 
         run_media_tool(args, 0.0, f"writing thumbnail {target.name}")
 
 
-def preview_data_uri(image: Path, width: int = 120) -> str | None:
+def preview_data_uri(image: Path, width: int = 96) -> str | None:
     """A small JPEG of a thumbnail as a data: URI, for a table row or the Dagster UI's markdown (which shows
     data: images inline); None if the image cannot be read."""
     import base64

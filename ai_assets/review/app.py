@@ -93,7 +93,7 @@ def create_app(layout: Layout | None = None, dagster_url: str = DEFAULT_DAGSTER_
         clip_id, kind = request.path_params["clip_id"], request.path_params["kind"]
         if kind not in ("video", "thumbnail"):
             raise HTTPException(404, "media is /media/CLIP_ID/video or /media/CLIP_ID/thumbnail")
-        with data.lake(layout) as conn:
+        with data.lake(layout, ("clips",)) as conn:
             row = data.clip(conn, clip_id)
         if row is None:
             raise HTTPException(404, f"no clip {_shown(clip_id)}")
@@ -113,7 +113,7 @@ def create_app(layout: Layout | None = None, dagster_url: str = DEFAULT_DAGSTER_
         body = await _body(request)
 
         def write():
-            with data.lake(layout) as conn:
+            with data.lake(layout, ("clips",)) as conn:
                 row = data.clip(conn, clip_id)
             if row is None:
                 raise HTTPException(404, f"no clip {_shown(clip_id)}")
@@ -122,7 +122,7 @@ def create_app(layout: Layout | None = None, dagster_url: str = DEFAULT_DAGSTER_
                 record(clip_id, rating=rating, selected=selected, home=layout.home)
             except FeedbackError as exc:
                 raise HTTPException(400, str(exc)) from exc
-            with data.lake(layout) as conn:
+            with data.lake(layout, ("feedback",)) as conn:
                 return row, data.feedback_of(conn, clip_id)
 
         row, summary = await run_in_threadpool(write)
@@ -133,7 +133,9 @@ def create_app(layout: Layout | None = None, dagster_url: str = DEFAULT_DAGSTER_
     async def problem(request: Request, exc: HTTPException):
         if _wants_json(request):
             return JSONResponse({"error": exc.detail}, exc.status_code, headers=exc.headers)
-        return PlainTextResponse(f"{exc.detail}\n", exc.status_code, headers=exc.headers)
+        # The message may echo a clip id from the URL: plain text that no browser may sniff into a page.
+        headers = {**(exc.headers or {}), "X-Content-Type-Options": "nosniff"}
+        return PlainTextResponse(f"{exc.detail}\n", exc.status_code, headers=headers)
 
     app = Starlette(routes=[
         Route("/", index),

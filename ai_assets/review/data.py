@@ -14,13 +14,17 @@ from ai_assets.storage.settings import Layout
 log = logging.getLogger(__name__)
 
 
+# What the pages read; media and feedback requests need less (a seek in the player is a request too).
+PAGE_TABLES = ("source_video", "clips", "clip_copy", "segments", "safety", "feedback")
+
+
 @contextmanager
-def lake(layout: Layout) -> Iterator:
-    """A fresh connection per request: views over the parquet files as they are now, so new clips show at once."""
+def lake(layout: Layout, tables: tuple[str, ...] = PAGE_TABLES) -> Iterator:
+    """A fresh connection per request: views over the parquet files as they are now, so new clips show at once.
+    Only the named tables, and never the metrics (nothing here shows them, and they may be locked by a writer)."""
     from ai_assets.storage.catalog import connect
 
-    # The metrics snapshot is not shown here: don't wait long for a pipeline writer's lock on it.
-    conn = connect(layout.home, lock_wait_s=0.2)
+    conn = connect(layout.home, tables=tables, metrics=False)
     try:
         yield conn
     finally:
@@ -39,8 +43,13 @@ def videos(conn) -> list[dict]:
         WITH keys AS (SELECT video FROM source_video UNION SELECT video FROM clips),
         src AS (SELECT video, any_value(name) AS name, max(duration) AS duration FROM source_video GROUP BY video),
         c AS (SELECT video, count(*) AS clips, count(*) FILTER (WHERE rendered) AS rendered FROM clips GROUP BY video),
-        f AS (SELECT video, count(*) AS feedback, avg(rating) AS rating, count(*) FILTER (WHERE selected) AS kept,
-              count(*) FILTER (WHERE NOT selected) AS rejected FROM feedback GROUP BY video)
+        latest AS (SELECT video, clip_id, count(*) AS entries,
+                   arg_max(rating, created_at) FILTER (WHERE rating IS NOT NULL) AS rating,
+                   arg_max(selected, created_at) FILTER (WHERE selected IS NOT NULL) AS selected
+                   FROM feedback GROUP BY video, clip_id),
+        -- each clip counted by its latest rating and keep/reject, as its card shows it
+        f AS (SELECT video, sum(entries) AS feedback, avg(rating) AS rating, count(*) FILTER (WHERE selected) AS kept,
+              count(*) FILTER (WHERE NOT selected) AS rejected FROM latest GROUP BY video)
         SELECT k.video, src.name, src.duration, coalesce(c.clips, 0) AS clips, coalesce(c.rendered, 0) AS rendered,
                coalesce(f.feedback, 0) AS feedback, f.rating, coalesce(f.kept, 0) AS kept,
                coalesce(f.rejected, 0) AS rejected

@@ -161,17 +161,22 @@ class Decoded:
 
 class ProgressSteps:
     """Passes on the share of the speech decoded (0–1) each time it crosses the next `step`, and never goes back:
-    an hour of audio logs about ten lines, not one per segment."""
+    an hour of audio logs about ten lines, not one per segment. Best effort: a report that fails (a log handler, a
+    caller gone from the model worker's socket) turns reporting off and never reaches the decoder, which would
+    take it for a decoding error and decode again."""
 
     def __init__(self, report, step: float = 0.1):
         self.report, self.step, self.next = report, step, step
 
     def __call__(self, share: float) -> None:
         share = min(max(share, 0.0), 1.0)
-        if share + 1e-9 < self.next:
+        if self.report is None or share + 1e-9 < self.next:
             return
-        self.report(share)
         self.next = (int(share / self.step + 1e-9) + 1) * self.step
+        try:
+            self.report(share)
+        except Exception:
+            self.report = None
 
 
 def transcribe_batched(pipeline, audio: np.ndarray, runs: list[list[tuple[float, float]]], language: str,

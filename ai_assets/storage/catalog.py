@@ -8,6 +8,7 @@ folder, or S3 when $AI_ASSETS_STORAGE is an s3:// URL), and a `metrics` table sn
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from pathlib import Path
 
 from ai_assets.storage.locking import retry_while_locked
@@ -16,9 +17,11 @@ from ai_assets.storage.settings import STORAGE_ENV, Layout
 from ai_assets.storage.tables import SCHEMAS
 
 
-def connect(home: str | Path | None = None, lock_wait_s: float = 2.0):
-    """A DuckDB connection with views `source_video`, `audio`, `transcript`, `transcript_embeddings`,
-    `segments`, and a `metrics` table (committed rows plus rows still in the spool)."""
+def connect(home: str | Path | None = None, lock_wait_s: float = 2.0, tables: Iterable[str] | None = None,
+            metrics: bool = True):
+    """A DuckDB connection with a view per lake table (`source_video`, `transcript`, `segments`, `clips`, ...) and a
+    `metrics` table (committed rows plus rows still in the spool). `tables` limits the views to those named, and
+    `metrics=False` leaves the metrics out: a page answering many small requests opens only what it reads."""
     import duckdb
     import pyarrow as pa
 
@@ -26,6 +29,8 @@ def connect(home: str | Path | None = None, lock_wait_s: float = 2.0):
     conn = duckdb.connect()
     objects = layout.objects()
     for asset, schema in SCHEMAS.items():
+        if tables is not None and asset not in tables:
+            continue
         # feedback is written on the control host by `ai-assets feedback`, always under the home folder
         if objects.remote and asset != "feedback":
             _register_remote(conn, objects, asset, schema)
@@ -38,7 +43,8 @@ def connect(home: str | Path | None = None, lock_wait_s: float = 2.0):
         else:
             conn.register(f"_{asset}_empty", pa.Table.from_pylist([], schema=schema))
             conn.execute(f"CREATE VIEW {asset} AS SELECT * FROM _{asset}_empty")
-    _load_metrics(conn, MetricsStore(layout.metrics_db, layout.metrics_spool), lock_wait_s)
+    if metrics:
+        _load_metrics(conn, MetricsStore(layout.metrics_db, layout.metrics_spool), lock_wait_s)
     return conn
 
 

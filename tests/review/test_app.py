@@ -167,6 +167,13 @@ def test_keep_and_reject_store_selected_true_and_false(client, home):
     assert all(r["rating"] != r["rating"] or r["rating"] is None for r in rows)  # no rating given: null (NaN in pandas)
 
 
+def test_the_list_counts_each_clip_by_its_latest_feedback(client, home):
+    for body in ({"action": "keep"}, {"rating": 2}, {"action": "reject"}, {"rating": 5}):
+        assert client.post(f"/clips/{KEPT}/feedback", json=body).status_code == 200
+    # Four clicks on one clip: it was kept, then rejected, and is now rated 5, as its card says.
+    assert "4 entries: 0 kept, 1 rejected, average rating 5.0" in client.get("/").text
+
+
 @pytest.mark.parametrize("body", [{"rating": 0}, {"rating": 6}, {"rating": "x"}, {"rating": "4.0"}, {"rating": 4.0},
     {"rating": True}, {"rating": [4]}, {"action": "publish"}, {"action": "KEEP"}, {}, {"rating": 4, "note": "x"}])
 def test_invalid_feedback_is_a_400_and_writes_nothing(client, home, body):

@@ -35,3 +35,35 @@ def test_reports_rise_by_at_least_a_tenth_and_number_at_most_ten(shares):
     assert all(int(b * 10 + 1e-9) > int(a * 10 + 1e-9) for a, b in zip(out, out[1:], strict=False))
     if shares and max(shares) >= 1.0:
         assert out[-1] == 1.0
+
+
+def test_a_report_that_fails_turns_reporting_off_and_never_raises():
+    calls = []
+
+    def report(share):
+        calls.append(share)
+        raise BrokenPipeError("the caller went away")
+
+    steps = ProgressSteps(report)
+    for share in (0.15, 0.5, 1.0):
+        steps(share)  # would make the decoder take it for a decoding error and decode again
+    assert calls == [0.15]
+
+
+def test_a_failing_progress_callback_costs_the_transcript_nothing(media, tmp_path):
+    """The real model, with a callback that always fails: the same words as without one."""
+    from ai_assets.ingest.audio import SAMPLE_RATE, extract_audio, load_wav
+    from resources import WhisperResource
+
+    extract_audio(media["short"], tmp_path / "short.wav")
+    samples = load_wav(tmp_path / "short.wav")
+    regions = [(0.0, len(samples) / SAMPLE_RATE)]
+    whisper = WhisperResource()
+    plain, _, _ = whisper.transcribe_here(samples, regions)
+
+    def broken(share):
+        raise RuntimeError("log handler down")
+
+    noisy, _, _ = whisper.transcribe_here(samples, regions, progress=broken)
+    assert [s["text"] for s in noisy.segments] == [s["text"] for s in plain.segments] != []
+    assert noisy.untranscribed == [] and not noisy.degraded
