@@ -67,6 +67,8 @@ def transcript_shadow(
                          "realtime_factor": round(seconds / track["duration"], 5),
                          "policy_version": policy.version, "policy_sha256": policy.sha256})
     return table_output(to_table("transcript_shadow", rows),
-        metadata={"sampled": row.params["sampled"], "evaluated": bool(rows)},
+        # The agreement as a number, so the asset's Plots tab follows it across videos.
+        metadata={"sampled": row.params["sampled"], "evaluated": bool(rows),
+                  **({"agreement_wer": float(rows[0]["agreement_wer"])} if rows else {})},
         used=view_version("asr_policy", policy.body, complexity), row=row)
 
