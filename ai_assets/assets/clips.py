@@ -57,6 +57,7 @@ def clips(
             with clip_store.objects.synced_dir(folder) as out_dir:
                 # Diarization turns tell the crop when the voice changes, so a change of speaker cuts on time.
                 turns = [(t["start"], t["end"]) for t in diarization.to_pylist()]
+
                 def progress(done: int, total: int, made: list) -> None:  # rendering is the longest step
                     context.log.info(f"clips: segment {done} of {total} rendered: "
                                      + ", ".join(f"{c.video_path.name} ({c.cut.out_duration:.1f} s)" for c in made))

@@ -96,7 +96,6 @@ def transcript(
             "languages": dg.MetadataValue.json(result.languages),
             "segments": len(result.segments),
             "words": sum(len(s["words"]) for s in result.segments),
-            "confidence": row.confidence,
             # A partial transcript says which speech is missing and why; the video still goes on.
             "degraded": result.degraded or False,
             "healed_chunks": result.healed_chunks,
