@@ -2,9 +2,9 @@
 
 `ensure_instance_config` writes dagster.yaml from the machine's cores and memory: how many runs at once, one
 model-heavy step per pool at a time (two heavy models never fight over two cores), run retries when a run
-worker dies, and run monitoring that notices it. Pool limits live in the instance's storage, so they are set
-on the instance itself (`apply_pool_limits`). A dagster.yaml without the template's first line is the user's
-own and is left alone.
+worker dies, and run monitoring that frees the pool slots a dead run held. Pool limits live in the instance's
+storage, so they are set on the instance itself (`apply_pool_limits`). A dagster.yaml without the template's
+first line is the user's own and is left alone.
 
     python -m ai_assets.instance [DAGSTER_HOME]   # what ./dev.sh ui runs before `dagster dev`
 """
@@ -170,6 +170,9 @@ START_TIMEOUT_S = 300
 START_TIMEOUT_ENV = "AI_ASSETS_RUN_START_TIMEOUT_S"
 CANCEL_TIMEOUT_S = 300
 POLL_S = 20
+# A run whose worker died (kill -9, out of memory) never gives back the pool slots its steps held, and its retry
+# would wait in the queue for that very slot forever; run monitoring frees a finished run's slots after this long.
+FREE_SLOTS_AFTER_S = 10
 # A run whose worker died is launched again this many times; failures raised by the code itself are retried by
 # the steps' own retry policies, and bad input (dg.Failure with allow_retries=False) never is.
 RUN_RETRIES = 2
@@ -261,6 +264,7 @@ run_monitoring:
   cancel_timeout_seconds: {CANCEL_TIMEOUT_S}
   poll_interval_seconds: {POLL_S}
   max_resume_run_attempts: 0
+  free_slots_after_run_end_seconds: {FREE_SLOTS_AFTER_S}
 {storage}{ray.launcher_yaml() if ray else ""}"""
 
 

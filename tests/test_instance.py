@@ -57,6 +57,8 @@ def test_template_is_a_valid_instance_with_queue_retries_and_monitoring(tmp_path
         assert not instance.run_retries_retry_on_asset_or_op_failure
         assert instance.run_monitoring_enabled
         assert instance.run_monitoring_start_timeout_seconds == 300
+        # What lets a dead run's retry out of the queue (tests/test_dagster_dev.py kills one).
+        assert instance.run_monitoring_settings["free_slots_after_run_end_seconds"] == 10
         pools = apply_pool_limits(instance, Machine(2, 24.0))
         assert pools == {"asr": 1, "speaker": 1, "embed": 1, "encode": 1, "llm": 4}
         # A limit someone set by hand is kept.
