@@ -53,6 +53,7 @@ def test_template_is_a_valid_instance_with_queue_retries_and_monitoring(tmp_path
     assert settings["run_monitoring"]["enabled"] is True
     with dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(tmp_path))) as instance:
         assert instance.get_concurrency_config().run_queue_config.max_concurrent_runs == 2  # what the daemon reads
+        assert instance.run_coordinator.dequeue_interval_seconds == 1  # queued runs start within a second
         assert instance.run_retries_enabled and instance.run_retries_max_retries == 2
         assert not instance.run_retries_retry_on_asset_or_op_failure
         assert instance.run_monitoring_enabled

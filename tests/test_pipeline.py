@@ -28,7 +28,7 @@ from tests.conftest import add_video
 
 pytestmark = pytest.mark.slow
 # process_video leaves shadow evaluation to automation.
-PROCESSED = sorted(a.key.to_user_string() for a in VIDEO_ASSETS if a.key.to_user_string() != "transcript_shadow")
+PROCESSED = sorted(a.key.to_user_string() for a in VIDEO_ASSETS)
 
 
 @pytest.fixture(scope="module")

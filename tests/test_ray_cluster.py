@@ -29,7 +29,7 @@ from tests.processes import stop_group
 from tests.ray_cluster import WORKER_RESOURCE, RayCluster, RayUnavailable
 
 pytestmark = pytest.mark.slow
-PROCESSED = sorted(a.key.to_user_string() for a in VIDEO_ASSETS if a.key.to_user_string() != "transcript_shadow")
+PROCESSED = sorted(a.key.to_user_string() for a in VIDEO_ASSETS)
 HEAVY = ("transcript", "diarization", "transcript_embeddings", "keyframes", "clips")
 LOCATION_COLUMNS = {"media_path", "audio_path", "path", "srt_path", "thumbnail_path", "source"}
 
