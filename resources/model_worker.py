@@ -148,6 +148,9 @@ def connect(home: Path):
 def _spawn(home: Path) -> subprocess.Popen:
     repo = Path(__file__).resolve().parents[1]
     env = {**os.environ, "AI_ASSETS_HOME": str(home), WORKER_ENV: "off"}
+    # Two runs' calls share this process while ffmpeg encodes beside it: OpenMP threads that spin while they wait
+    # for work (the default) take cores the others need.
+    env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(repo), env.get("PYTHONPATH")) if p)
     log_path = _run_dir(home) / "model-worker.log"
     if log_path.exists() and log_path.stat().st_size > LOG_KEEP_BYTES:
