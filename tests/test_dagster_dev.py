@@ -31,7 +31,8 @@ RUN_EVENTS = """{ logsForRun(runId: "%s") { ... on EventConnection { events { __
 @contextlib.contextmanager
 def dagster_dev(layout, tmp_path):
     """`dagster dev` on a free loopback port, with the shipped instance template and the shared model worker, as
-    ./dev.sh ui starts it; yields (port, log path). Stopped by process group, and the worker with it."""
+    ./dev.sh ui starts it; yields (port, server process, log path). Stopped by process group; the model worker,
+    in its own session, outlives it and is the caller's to stop."""
     port = free_port()
     env = child_env(layout)
     env["DAGSTER_HOME"] = str(tmp_path / "dagster_home")
