@@ -17,6 +17,12 @@ import numpy as np
 
 # Frames are downscaled to this width before detection: faces a tenth of a 1080p frame stay detectable.
 DETECT_WIDTH = 480
+# With no face in view (slides, a screen, scenery), searching every sample is most of a render's cost, so the search
+# backs off until a face or a cut: after QUIET_S of nothing the frame-tall squares run on every other sample, and the
+# slower whole-frame search for small faces waits 1 s, then 2 s, then at most SMALL_SEARCH_MAX_GAP_S between runs.
+QUIET_S = 1.0
+SMALL_SEARCH_GAP_S = 1.0
+SMALL_SEARCH_MAX_GAP_S = 4.0
 
 
 @dataclass(frozen=True)
@@ -68,7 +74,8 @@ def track_faces(video: Path, start: float, end: float, track_fps: float, detecto
                 cut_times: list[float] = ()) -> list[FaceSample]:
     """Every face at `track_fps` over [start, end), with ids through each shot (cut_times on the clip clock) and,
     while two or more faces are in view, their mouth motion measured on every frame between samples. Each sample
-    follows the largest face, preferring the one followed before; `follow_speakers` may then pick another."""
+    follows the largest face, preferring the one followed before; `follow_speakers` may then pick another. While
+    no face is in view the search backs off (see QUIET_S); every sample is still reported."""
     import av
 
     from ai_assets.vision.faces import FaceTracker, detect_faces
@@ -82,6 +89,9 @@ def track_faces(video: Path, start: float, end: float, track_fps: float, detecto
     previous_gray: np.ndarray | None = None
     followed: int | None = None
     last_small = -np.inf
+    small_misses = 0  # whole-frame small-face searches that found nothing since the last face or cut
+    quiet_since = 0.0  # when the view last became empty of faces (None while a face is in view)
+    skipped = False  # whether the previous sample was left out while nothing was in view
     cuts = sorted(cut_times)
     with av.open(str(video)) as container:
         stream = container.streams.video[0]
@@ -111,14 +121,30 @@ def track_faces(video: Path, start: float, end: float, track_fps: float, detecto
             if any(samples and samples[-1].time < c <= t for c in cuts):
                 tracker.reset()
                 followed = None
+                last_small, small_misses, quiet_since, skipped = -np.inf, 0, t, False
             sx = frame.width / size["width"]
+            quiet = not live and quiet_since is not None and t - quiet_since >= QUIET_S
+            if quiet and not skipped:
+                # Nothing in view for a while: this sample is taken as empty without a search (see QUIET_S).
+                skipped = True
+                motion.clear()
+                samples.append(FaceSample(round(t, 3), None, None, 0.0, (), None))
+                followed = None
+                continue
+            skipped = False
             # Small faces (a wide shot of a stage) are followed by searching around where they were; the search of
-            # the whole frame for them takes several detector runs, so it runs at most once a second.
-            small = not live and t - last_small >= 1.0
+            # the whole frame for them takes several detector runs, so it runs at most once a second, less often
+            # while it keeps finding nothing.
+            small = not live and t - last_small >= min(SMALL_SEARCH_GAP_S * 2 ** small_misses, SMALL_SEARCH_MAX_GAP_S)
             if small:
                 last_small = t
             image = frame.to_ndarray(format="bgr24", **size)
             live = tracker.update(t, detect_faces(image, detector, small_faces=small, near=[f for _, f in live]))
+            if live:
+                small_misses, quiet_since = 0, None
+            else:
+                small_misses += small
+                quiet_since = t if quiet_since is None else quiet_since
             seen = tuple(SeenFace(i, (f.x + f.w / 2) * sx, (f.y + f.h / 2) * sx, f.h * sx,
                                   round(float(np.mean(motion[i])), 3) if motion.get(i) else 0.0) for i, f in live)
             motion.clear()

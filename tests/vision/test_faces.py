@@ -112,3 +112,27 @@ def test_a_face_a_twentieth_of_the_frame_is_followed_through_a_wide_shot(tmp_pat
     assert len(found) >= 0.9 * len(samples)
     assert {f.id for s in samples for f in s.faces} == {0}  # one person, one id
     assert all(abs(s.cx - (0.3 + 0.05 * s.time) * 1920) < 40 for s in found)
+
+
+def test_an_empty_view_is_searched_less_and_a_face_that_walks_in_is_found_within_two_samples(tmp_path, monkeypatch):
+    from ai_assets.ingest.samples import make_face_video
+    from ai_assets.render import reframe
+    from ai_assets.vision.faces import BlazeFace
+
+    runs = []
+    real = BlazeFace._detect_square
+    monkeypatch.setattr(BlazeFace, "_detect_square", lambda self, image: runs.append(1) or real(self, image))
+    # Five seconds of an empty room (the face is drawn off-frame), then a person steps in and stays.
+    video = make_face_video(tmp_path / "walk_in.mp4", 8.0, lambda t: -1.0 if t < 5.0 else 0.5)
+    samples = reframe.track_faces(video, 0.0, 8.0, 5.0)
+
+    assert [s.time for s in samples] == [round(0.2 * i, 3) for i in range(40)]  # every sample is still reported
+    first = next(s.time for s in samples if s.cx is not None)
+    assert 5.0 <= first <= 5.0 + 2 * 0.2
+    assert all(s.cx is None for s in samples if s.time < 5.0)
+    assert all(s.cx is not None and abs(s.cx - 640) < 40 for s in samples if s.time >= first)
+    # Searching all 25 empty samples costs 2 frame-tall squares each plus the small-face search (15 squares of half
+    # the height) once a second: 125 runs. Backing off, only the first second is searched in full, then every other
+    # sample, with the small-face search at 1.2 s and 3.2 s: 75 at most.
+    empty_runs = len(runs) - 2 * sum(s.time >= first for s in samples)
+    assert empty_runs <= 75, empty_runs
