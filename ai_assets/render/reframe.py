@@ -23,6 +23,9 @@ DETECT_WIDTH = 480
 QUIET_S = 1.0
 SMALL_SEARCH_GAP_S = 1.0
 SMALL_SEARCH_MAX_GAP_S = 4.0
+# While one face is followed, most samples search only the square around it (one detector run, not a frame's
+# two or more); the whole frame is searched at least this often, so a second person is seen within it.
+FULL_SEARCH_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -88,7 +91,7 @@ def track_faces(video: Path, start: float, end: float, track_fps: float, detecto
     motion: dict[int, list[float]] = {}
     previous_gray: np.ndarray | None = None
     followed: int | None = None
-    last_small = -np.inf
+    last_small = last_full = -np.inf
     small_misses = 0  # whole-frame small-face searches that found nothing since the last face or cut
     quiet_since = 0.0  # when the view last became empty of faces (None while a face is in view)
     skipped = False  # whether the previous sample was left out while nothing was in view
@@ -121,7 +124,7 @@ def track_faces(video: Path, start: float, end: float, track_fps: float, detecto
             if any(samples and samples[-1].time < c <= t for c in cuts):
                 tracker.reset()
                 followed = None
-                last_small, small_misses, quiet_since, skipped = -np.inf, 0, t, False
+                last_small, last_full, small_misses, quiet_since, skipped = -np.inf, -np.inf, 0, t, False
             sx = frame.width / size["width"]
             quiet = not live and quiet_since is not None and t - quiet_since >= QUIET_S
             if quiet and not skipped:
@@ -138,8 +141,12 @@ def track_faces(video: Path, start: float, end: float, track_fps: float, detecto
             small = not live and t - last_small >= min(SMALL_SEARCH_GAP_S * 2 ** small_misses, SMALL_SEARCH_MAX_GAP_S)
             if small:
                 last_small = t
+            near_only = len(live) == 1 and t - last_full < FULL_SEARCH_S
+            if not near_only:
+                last_full = t
             image = frame.to_ndarray(format="bgr24", **size)
-            live = tracker.update(t, detect_faces(image, detector, small_faces=small, near=[f for _, f in live]))
+            live = tracker.update(t, detect_faces(image, detector, small_faces=small, near=[f for _, f in live],
+                                                  near_only=near_only))
             if live:
                 small_misses, quiet_since = 0, None
             else:

@@ -125,12 +125,18 @@ class BlazeFace:
             self._local.net = cv2.dnn.readNetFromTFLite(str(self.path))
         return self._local.net
 
-    def detect(self, image_bgr: np.ndarray, small_faces: bool = False, near: list[Face] = ()) -> list[Face]:
+    def detect(self, image_bgr: np.ndarray, small_faces: bool = False, near: list[Face] = (),
+               near_only: bool = False) -> list[Face]:
         """Faces in the frame. The network sees squares: a wide frame is cut into overlapping squares as tall as the
         frame (letterboxing a 16:9 frame would shrink a face that fills a tenth of its height to 11 of 192 pixels,
         below what BlazeFace finds). Where that finds nothing, the squares around faces found before (`near`, one
         run each) are searched, then, with `small_faces`, the whole frame in squares half as tall (several runs,
-        for faces down to about 1/40 of the frame height)."""
+        for faces down to about 1/40 of the frame height). With `near_only` and one face in `near`, only the square
+        around it is searched (one run), and the whole frame only if it is not found there."""
+        if near_only and len(near) == 1:
+            faces = self._detect_near(image_bgr, near, self.min_score)
+            if faces:
+                return faces
         faces = self._detect_tiled(image_bgr, 1.0)
         if not faces and near:
             faces = self._detect_near(image_bgr, near)
@@ -138,7 +144,7 @@ class BlazeFace:
             faces = self._detect_tiled(image_bgr, 0.5)
         return faces
 
-    def _detect_near(self, image: np.ndarray, near: list[Face]) -> list[Face]:
+    def _detect_near(self, image: np.ndarray, near: list[Face], min_score: float = SMALL_MIN_SCORE) -> list[Face]:
         height, width = image.shape[:2]
         found = []
         for face in near:
@@ -147,7 +153,7 @@ class BlazeFace:
             x = int(np.clip(cx - side / 2, 0, width - side))
             y = int(np.clip(cy - side / 2, 0, height - side))
             for box, score, mouth in self._detect_square(image[y : y + side, x : x + side]):
-                if score >= SMALL_MIN_SCORE:
+                if score >= min_score:
                     x0, y0, x1, y1 = box + np.array([x, y, x, y])
                     found.append(Face(x0, y0, x1 - x0, y1 - y0, round(float(score), 4), (mouth[0] + x, mouth[1] + y)))
         return found
@@ -244,10 +250,10 @@ def face_detector(name: str = "blazeface"):
 
 
 def detect_faces(image_bgr: np.ndarray, detector: str = "blazeface", max_width: int = 640,
-                 small_faces: bool = False, near: list[Face] = ()) -> list[Face]:
+                 small_faces: bool = False, near: list[Face] = (), near_only: bool = False) -> list[Face]:
     """Faces in a BGR frame, in its own pixels. Frames wider than `max_width` are shrunk first (BlazeFace sees
     192-pixel squares anyway; Haar gets much slower with size). `small_faces`, `near` (faces in this frame's
-    pixels from an earlier frame): see `BlazeFace.detect`."""
+    pixels from an earlier frame), `near_only`: see `BlazeFace.detect`."""
     import cv2
 
     scale = max_width / image_bgr.shape[1] if image_bgr.shape[1] > max_width else 1.0
@@ -256,7 +262,7 @@ def detect_faces(image_bgr: np.ndarray, detector: str = "blazeface", max_width: 
     small = cv2.resize(image_bgr, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA) if scale < 1 else image_bgr
     found = face_detector(detector)
     if isinstance(found, BlazeFace):
-        faces = found.detect(small, small_faces, [f.scaled(scale) for f in near])
+        faces = found.detect(small, small_faces, [f.scaled(scale) for f in near], near_only)
     else:
         faces = found.detect(small)
     return [f.scaled(1 / scale) for f in faces]

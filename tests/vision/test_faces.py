@@ -136,3 +136,38 @@ def test_an_empty_view_is_searched_less_and_a_face_that_walks_in_is_found_within
     # sample, with the small-face search at 1.2 s and 3.2 s: 75 at most.
     empty_runs = len(runs) - 2 * sum(s.time >= first for s in samples)
     assert empty_runs <= 75, empty_runs
+
+
+def test_one_followed_face_costs_one_search_a_sample_and_a_second_person_is_seen_within_a_second(tmp_path, monkeypatch):
+    import subprocess
+
+    from ai_assets.render import reframe
+
+    width, height, fps = 1280, 720, 25
+    video = tmp_path / "second_person.mp4"
+    encoder = subprocess.Popen(["ffmpeg", "-y", "-loglevel", "error", "-f", "rawvideo", "-pix_fmt", "bgr24", "-s",
+        f"{width}x{height}", "-r", str(fps), "-i", "-", "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt",
+        "yuv420p", str(video)], stdin=subprocess.PIPE)
+    for i in range(6 * fps):
+        frame = np.empty((height, width, 3), np.uint8)
+        frame[:] = (90, 110, 100)
+        draw_face(frame, int(0.3 * width), int(0.45 * height), int(0.3 * height))
+        if i >= 2.3 * fps:  # a second person sits down at 2.3 s, between two whole-frame searches
+            draw_face(frame, int(0.75 * width), int(0.45 * height), int(0.3 * height))
+        encoder.stdin.write(frame.tobytes())
+    encoder.stdin.close()
+    assert encoder.wait() == 0
+
+    runs = []
+    real = BlazeFace._detect_square
+    monkeypatch.setattr(BlazeFace, "_detect_square", lambda self, image: runs.append(1) or real(self, image))
+    alone = reframe.track_faces(video, 0.0, 2.0, 5.0)
+    assert len(alone) == 10 and all(len(s.faces) == 1 and abs(s.cx - 0.3 * width) < 30 for s in alone)
+    # The whole frame (two squares) at 0 s and 1 s; the square around the face alone at the eight other samples.
+    assert len(runs) == 2 * 2 + 8
+
+    samples = reframe.track_faces(video, 0.0, 6.0, 5.0)
+    first_pair = next(s.time for s in samples if len(s.faces) == 2)
+    assert 2.3 <= first_pair <= 2.3 + reframe.FULL_SEARCH_S
+    assert all(len(s.faces) == 2 for s in samples if s.time >= first_pair)
+    assert len({f.id for s in samples for f in s.faces}) == 2
