@@ -134,7 +134,7 @@ class BlazeFace:
         for faces down to about 1/40 of the frame height). With `near_only` and one face in `near`, only the square
         around it is searched (one run), and the whole frame only if it is not found there."""
         if near_only and len(near) == 1:
-            faces = self._detect_near(image_bgr, near, self.min_score)
+            faces = self._detect_near(image_bgr, near, tile_score=self.min_score)
             if faces:
                 return faces
         faces = self._detect_tiled(image_bgr, 1.0)
@@ -144,7 +144,10 @@ class BlazeFace:
             faces = self._detect_tiled(image_bgr, 0.5)
         return faces
 
-    def _detect_near(self, image: np.ndarray, near: list[Face], min_score: float = SMALL_MIN_SCORE) -> list[Face]:
+    def _detect_near(self, image: np.ndarray, near: list[Face], tile_score: float = SMALL_MIN_SCORE) -> list[Face]:
+        """Faces in the square around each of `near`. A square smaller than the frame's height (around a small face)
+        is held to SMALL_MIN_SCORE; one as tall as the frame is a frame-tall square like the tiles, held to
+        `tile_score`."""
         height, width = image.shape[:2]
         found = []
         for face in near:
@@ -152,6 +155,7 @@ class BlazeFace:
             cx, cy = face.centre
             x = int(np.clip(cx - side / 2, 0, width - side))
             y = int(np.clip(cy - side / 2, 0, height - side))
+            min_score = tile_score if side >= min(height, width) else SMALL_MIN_SCORE
             for box, score, mouth in self._detect_square(image[y : y + side, x : x + side]):
                 if score >= min_score:
                     x0, y0, x1, y1 = box + np.array([x, y, x, y])
