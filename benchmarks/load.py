@@ -13,6 +13,8 @@ Peak memory is the machine's (MemTotal - MemAvailable, sampled every 0.5 s) duri
 stderr; the last stdout line is a JSON summary: the wall time of both paths, the throughput ratio (cli wall /
 daemon wall, above 1 when the daemon is faster), runs, failures, duplicate runs (more than one run for a video
 that were not retries), partitions, peak memory, and the time from the drop to the first video run starting.
+Runs other than the video runs are counted by job, what started them (a sensor, automation) and their assets
+(`other_run_kinds`).
 """
 
 from __future__ import annotations
@@ -37,8 +39,21 @@ from benchmarks.common import build_speech, log, make_speech_video  # noqa: E402
 from tests.processes import stop_group  # noqa: E402
 
 RUNS = ("{ runsOrError(limit: 1000) { ... on Runs { results { runId jobName status startTime endTime "
-        "tags { key value } } } } }")
+        "tags { key value } assetSelection { path } } } } }")
 ENDED = {"SUCCESS", "FAILURE", "CANCELED"}
+
+
+def other_run_kinds(runs: list[dict]) -> dict[str, int]:
+    """Runs besides the video runs, counted by what started them and what they made: "job <- creator: assets"."""
+    kinds: dict[str, int] = {}
+    for run in runs:
+        tags = {t["key"]: t["value"] for t in run["tags"]}
+        creator = (tags.get("dagster/sensor_name") or ("automation" if "dagster/from_automation_condition" in tags
+                   else tags.get("dagster/backfill") and "backfill") or "other")
+        assets = ",".join(sorted("/".join(a["path"]) for a in run.get("assetSelection") or []))
+        key = f"{run['jobName']} <- {creator}: {assets or '-'}"
+        kinds[key] = kinds.get(key, 0) + 1
+    return kinds
 
 
 class MemoryPeak:
@@ -216,6 +231,7 @@ def run_daemon(videos: list[Path], home: Path, timeout_s: float, max_runs: int |
             "wall_s": round(max(ended) - dropped, 1) if ended else None,
             "first_run_started_s": round(min(started) - dropped, 1) if started else None,
             "runs": len(video_runs), "other_runs": len(runs) - len(video_runs),
+            "other_run_kinds": other_run_kinds([r for r in runs if r["jobName"] != "process_video"]),
             "retries": sum(r["retry"] for r in video_runs), "failures": failures, "duplicates": duplicates,
             "partitions": len(by_video), **memory.summary(),
             "run_mean_s": round(sum(r["endTime"] - r["startTime"] for r in video_runs
