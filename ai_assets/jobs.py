@@ -4,6 +4,7 @@ from pathlib import Path
 import dagster as dg
 from dagster_aws.s3 import S3Resource
 
+from ai_assets.assets.automation import WHOLE_VIDEO_TAG
 from ai_assets.ingest.intake import read_batch, take
 from ai_assets.partitions import videos
 from resources import UploadSource
@@ -24,6 +25,7 @@ process_video = dg.define_asset_job(
     partitions_def=videos,
     executor_def=dg.in_process_executor,
     description="All stages for one video partition.",
+    run_tags={WHOLE_VIDEO_TAG: "true"},  # automation leaves alone what such a run changed (see ON_CHANGE)
 )
 
 # Re-reads the policy documents so a new version becomes a new data version.

@@ -33,3 +33,48 @@ def test_a_failed_step_is_not_requested_again(key):
         tick = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=cursor)
         assert not tick.get_requested_partitions(dg.AssetKey("upstream"))
         assert not tick.get_requested_partitions(dg.AssetKey("stage"))
+
+
+@dg.asset(partitions_def=videos, automation_condition=ON_CHANGE)
+def parent(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+    # A new data version on every materialization: the child's input always changes.
+    return dg.MaterializeResult(data_version=dg.DataVersion(context.run_id))
+
+
+@dg.asset(partitions_def=videos, automation_condition=ON_CHANGE, deps=[parent], output_required=False)
+def child(context: dg.AssetExecutionContext):
+    # Made only on the first run: later runs leave the child where a tick racing the run finds it, its parent new
+    # and itself neither in progress nor newly made.
+    if context.instance.get_latest_materialization_event(
+            dg.AssetKey("child")) is None:
+        yield dg.Output(None)
+
+
+@pytest.mark.parametrize("how", ["whole_video_job", "selection_with_child", "parent_alone"])
+def test_a_parent_changed_by_a_run_that_made_the_child_requests_nothing(how):
+    """A parent with a new data version requests its child, unless the run that changed the parent made the child
+    too (a whole-video run, or a run selecting both): that run launched a second one for the child before."""
+    from ai_assets.assets.automation import WHOLE_VIDEO_TAG
+
+    defs = dg.Definitions(assets=[parent, child])
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions("toy_videos", ["v"])
+        assert dg.materialize([parent, child], instance=instance, partition_key="v").success
+        cursor = dg.evaluate_automation_conditions(defs=defs, instance=instance).cursor
+        # As the UI's "Materialize" does: a run of the asset job with the chosen assets as its selection. The
+        # whole-video job's runs carry the tag, whatever they select.
+        selection = [parent.key] if how != "selection_with_child" else [parent.key, child.key]
+        tags = {WHOLE_VIDEO_TAG: "true"} if how == "whole_video_job" else {}
+        job = defs.resolve_implicit_global_asset_job_def()
+        assert job.execute_in_process(instance=instance, partition_key="v", asset_selection=selection,
+                                      tags=tags).success
+        tick = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=cursor)
+        requested = tick.get_requested_partitions(dg.AssetKey("child"))
+        assert requested == (set() if how != "parent_alone" else {"v"})
+
+
+def test_the_whole_video_job_tags_its_runs():
+    from ai_assets.assets.automation import WHOLE_VIDEO_TAG
+    from ai_assets.jobs import process_video
+
+    assert process_video.run_tags == {WHOLE_VIDEO_TAG: "true"}
