@@ -7,7 +7,6 @@ import warnings
 from pathlib import Path
 
 import dagster as dg
-from dagster_aws.s3 import S3Resource
 
 from ai_assets.assets import ALL_ASSETS
 from ai_assets.assets.checks import TRANSCRIPT_CHECKS
@@ -24,6 +23,7 @@ from resources import ClipStore, LakeIOManager, MediaStore, MetricsResource, Tex
 from resources.llm import LlmResource
 from resources.optimizer import OptimizerConfig
 from resources.policies import PolicyResource
+from resources.s3 import LazyS3Resource
 from resources.speakers import SpeakerEncoderResource
 from resources.storage import StorageRoot
 from resources.vlm import VlmResource
@@ -41,7 +41,7 @@ automation_sensor = dg.AutomationConditionSensorDefinition(
 )
 
 
-def s3_resource() -> S3Resource:
+def s3_resource() -> LazyS3Resource:
     """S3 client settings from the environment; credentials only through EnvVar."""
     secrets = {}
     if os.environ.get("AWS_ACCESS_KEY_ID"):
@@ -49,7 +49,7 @@ def s3_resource() -> S3Resource:
             "aws_access_key_id": dg.EnvVar("AWS_ACCESS_KEY_ID"),
             "aws_secret_access_key": dg.EnvVar("AWS_SECRET_ACCESS_KEY"),
         }
-    return S3Resource(
+    return LazyS3Resource(
         endpoint_url=os.environ.get(S3_ENDPOINT_ENV),
         region_name=os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
         **secrets,

@@ -62,12 +62,12 @@ def main(argv: list[str] | None = None) -> int:
 
     import boto3
     import dagster as dg
-    from dagster_aws.s3 import S3Resource
 
     from ai_assets.ingest.intake import scan_local
     from ai_assets.storage.files import sha256_file
     from ai_assets.storage.settings import Layout
     from resources import UploadSource
+    from resources.s3 import LazyS3Resource
 
     size = int(args.mb * 1_000_000)
     out = {"files": args.files, "mb_each": args.mb}
@@ -108,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
                     "uploads": UploadSource(local_dir=str(uploads if source == "local" else root / "none"),
                         intake_dir=str(layout.intake), s3_bucket="bench" if source == "s3" else None,
                         s3_prefix="incoming/", settle_seconds=0.0),
-                    "s3": S3Resource(endpoint_url=endpoint, region_name="us-east-1"),
+                    "s3": LazyS3Resource(endpoint_url=endpoint, region_name="us-east-1"),
                 }
                 (root / f"dagster-{source}").mkdir()
                 with dg.instance_for_test(temp_dir=str(root / f"dagster-{source}")) as instance:

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
-from dagster_aws.s3 import S3Resource
 
 from ai_assets.ingest.intake import ingest_local
 from ai_assets.ingest.samples import SAMPLE_TEXT, make_silent_video, make_video
@@ -23,6 +22,7 @@ from ai_assets.partitions import videos
 from ai_assets.policy.documents import PolicyStore
 from ai_assets.storage.settings import HOME_ENV, Layout
 from resources import UploadSource
+from resources.s3 import LazyS3Resource
 from sensors.uploads import upload_sensor
 from tests.fake_openai import FakeOpenAI
 
@@ -185,7 +185,7 @@ def upload_sensor_tick(instance, layout, cursor=None, s3=None, bucket=None, sett
     resources = {
         "uploads": UploadSource(local_dir=str(layout.uploads), intake_dir=str(layout.intake), s3_bucket=bucket,
                                 s3_prefix="incoming/", settle_seconds=settle_seconds),
-        "s3": s3 or S3Resource(),
+        "s3": s3 or LazyS3Resource(),
     }
     context = dg.build_sensor_context(instance=instance, cursor=cursor, resources=resources)
     result = upload_sensor(context)
