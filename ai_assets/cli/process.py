@@ -137,21 +137,38 @@ def _print_clips(layout, key: str) -> None:
     from resources.lake import lake_location
 
     objects = layout.objects()
-    rows = objects.read_table(lake_location(objects, "clips", key)).to_pylist()
+    for line in clip_lines(objects.read_table(lake_location(objects, "clips", key)).to_pylist()):
+        print(line)
+
+
+def clip_lines(rows: list[dict]) -> list[str]:
+    """The clips table in a few lines: each rendered file with its platforms, then what is planned and not rendered
+    (beyond the policy's render_top, or held for review), with the command that renders one."""
     if not rows:
-        print("  clips: none rendered (the file has no picture, or no segment fits a platform)")
-        return
+        return ["  clips: none rendered (the file has no picture, or no segment fits a platform)"]
     by_file: dict[str, list[dict]] = {}
     for r in rows:
-        by_file.setdefault(r["path"], []).append(r)
-    print(f"  clips: {len(by_file)} files for {len({r['platform'] for r in rows})} platforms")
+        if r["path"] is not None:
+            by_file.setdefault(r["path"], []).append(r)
+    waiting = [r for r in rows if r["path"] is None]
+    lines = [f"  clips: {_count(len(by_file), 'file')} for {_count(len({r['platform'] for r in rows}), 'platform')}"]
     for path, group in by_file.items():
         first = group[0]
         platforms = ", ".join(r["platform"] for r in group)
-        print(f"  #{first['rank']} {first['width']}x{first['height']} {first['duration']:.1f} s {first['layout']:<10} "
-            f"{platforms}")
-        print(f"     {path}")
-    held = [r for r in rows if r.get("held_reason")]
+        lines.append(f"  #{first['rank']} {first['width']}x{first['height']} {first['duration']:.1f} s "
+                     f"{first['layout']:<10} {platforms}")
+        lines.append(f"     {path}")
+    held = [r for r in waiting if r.get("held_reason")]
     if held:
-        print(f"  held for review: {len(held)} clips, {held[0]['held_reason']}; after a look, `ai-assets render "
-              f"{held[0]['clip_id']}` renders one")
+        lines.append(f"  held for review: {_count(len(held), 'clip')}, {held[0]['held_reason']}; after a look, "
+                     f"`ai-assets render {held[0]['clip_id']}` renders one")
+    later = [r for r in waiting if not r.get("held_reason")]
+    if later:
+        lines.append(f"  planned, not rendered: {_count(len(later), 'more clip')} (rank "
+                     f"{', '.join(str(n) for n in sorted({r['rank'] for r in later}))}); `ai-assets render "
+                     f"{later[0]['clip_id']}` renders one")
+    return lines
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
