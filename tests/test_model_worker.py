@@ -60,6 +60,9 @@ def test_calls_run_in_one_shared_worker_with_the_same_results_as_in_process(work
     pid = model_worker.ping(worker_home)
     assert pid is not None and pid != os.getpid()
     assert (worker_home / "run" / "model-worker.log").read_text().count("ready (pid") == 1
+    # Its BLAS gets its share of the cores for one call, not all of them (see blas_threads).
+    environ = dict(item.split("=", 1) for item in Path(f"/proc/{pid}/environ").read_text().split("\0") if "=" in item)
+    assert environ["OPENBLAS_NUM_THREADS"] == os.environ.get("OPENBLAS_NUM_THREADS", str(model_worker.blas_threads()))
 
     for shares in heard.values():
         assert shares == sorted(shares) and shares[-1] == 1.0 and 1 <= len(shares) <= 10, shares
@@ -74,6 +77,13 @@ def test_calls_run_in_one_shared_worker_with_the_same_results_as_in_process(work
     np.testing.assert_allclose(vectors, embedder.encode_here(["the same text", "another one"], "all-MiniLM-L6-v2"),
                                atol=1e-6)
     assert model_worker.ping(worker_home) == pid  # every call went to the same process
+
+
+@pytest.mark.parametrize(("cores", "memory_gb", "threads"), [(2, 24, 1), (16, 128, 1), (8, 6, 4), (1, 2, 1)])
+def test_blas_threads_are_the_cores_of_one_run(cores, memory_gb, threads):
+    from ai_assets.instance import Machine
+
+    assert model_worker.blas_threads(Machine(cores, memory_gb)) == threads
 
 
 def test_an_error_of_the_call_itself_comes_back_as_it_is(worker_home):
