@@ -1,9 +1,11 @@
-"""The shared automation condition: a step whose run failed is left to run retries and `ai-assets retry`."""
+"""The shared automation condition: a step whose run failed is left to run retries and `ai-assets retry`, and a
+parent changed by the run that made the stage too requests nothing."""
 
 import dagster as dg
 import pytest
 
-from ai_assets.assets.automation import ON_CHANGE
+from ai_assets.assets.automation import ON_CHANGE, WHOLE_VIDEO_TAG
+from ai_assets.jobs import process_video
 
 videos = dg.DynamicPartitionsDefinition(name="toy_videos")
 
@@ -45,8 +47,7 @@ def parent(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
 def child(context: dg.AssetExecutionContext):
     # Made only on the first run: later runs leave the child where a tick racing the run finds it, its parent new
     # and itself neither in progress nor newly made.
-    if context.instance.get_latest_materialization_event(
-            dg.AssetKey("child")) is None:
+    if context.instance.get_latest_materialization_event(dg.AssetKey("child")) is None:
         yield dg.Output(None)
 
 
@@ -54,8 +55,6 @@ def child(context: dg.AssetExecutionContext):
 def test_a_parent_changed_by_a_run_that_made_the_child_requests_nothing(how):
     """A parent with a new data version requests its child, unless the run that changed the parent made the child
     too (a whole-video run, or a run selecting both): that run launched a second one for the child before."""
-    from ai_assets.assets.automation import WHOLE_VIDEO_TAG
-
     defs = dg.Definitions(assets=[parent, child])
     with dg.instance_for_test() as instance:
         instance.add_dynamic_partitions("toy_videos", ["v"])
@@ -74,7 +73,5 @@ def test_a_parent_changed_by_a_run_that_made_the_child_requests_nothing(how):
 
 
 def test_the_whole_video_job_tags_its_runs():
-    from ai_assets.assets.automation import WHOLE_VIDEO_TAG
-    from ai_assets.jobs import process_video
 
     assert process_video.run_tags == {WHOLE_VIDEO_TAG: "true"}
