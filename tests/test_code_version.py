@@ -22,11 +22,13 @@ def tree(tmp_path):
     return tmp_path
 
 
-def versions(root) -> dict[str, str]:
-    code = ("import json; from ai_assets.code_version import code_version; "
+def versions(root, cache=None, before: str = "") -> dict[str, str]:
+    """The stages' code versions, computed in a fresh process on the tree at `root` with the summary cache under
+    `cache` (default: `root/cache`); `before` runs first in that process."""
+    code = (f"import json; {before}\nfrom ai_assets.code_version import code_version; "
             f"print(json.dumps({{s: code_version('ai_assets.assets.' + s) for s in {STAGES!r}}}))")
-    out = subprocess.run([sys.executable, "-c", code], cwd=root, env={"PYTHONPATH": str(root)}, capture_output=True,
-        text=True, check=True)
+    out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, check=True,
+                         env={"PYTHONPATH": str(root), "XDG_CACHE_HOME": str(cache or root / "cache")})
     return json.loads(out.stdout)
 
 
@@ -63,3 +65,43 @@ def test_a_stage_covers_its_domain_module_and_what_that_imports():
     assert {"ai_assets.speech.transcript", "resources.whisper"} <= set(covered("ai_assets.assets.transcript"))
     assert not {"ai_assets.storage.metrics", "ai_assets.assets.automation", "resources.model_worker"} & set(
         covered("ai_assets.assets.transcript"))
+
+
+# Makes any parse in the process fail: a run that still succeeds read every module's summary from the cache.
+NO_PARSING = ("import ai_assets.code_version as cv\n"
+              "def refuse(*a, **k): raise AssertionError('parsed a module')\n"
+              "cv.summarize = refuse")
+
+
+def test_a_warm_cache_gives_the_same_versions_without_parsing_anything(tree):
+    cold = versions(tree)
+    cache_file = tree / "cache" / "ai-assets" / "code_versions.json"
+    entries = json.loads(cache_file.read_text())["entries"]
+    assert len(entries) >= 20 and all(set(e) == {"hash", "imports", "exports"} for e in entries.values())
+    assert versions(tree, before=NO_PARSING) == cold
+    # An edited module is a new key: it is parsed (so the no-parse run fails), and only it.
+    ranking = tree / "ai_assets" / "ranking" / "segments.py"
+    ranking.write_text(ranking.read_text().replace("EMOTIONAL_PEAK = 0.6\n", "EMOTIONAL_PEAK = 0.65\n", 1))
+    with pytest.raises(subprocess.CalledProcessError, match="returned non-zero"):
+        versions(tree, before=NO_PARSING)
+    edited = versions(tree)
+    assert edited["segments"] != cold["segments"] and len(json.loads(cache_file.read_text())["entries"]) == \
+        len(entries) + 1
+
+
+@pytest.mark.parametrize("damage", ["garbage", "old_format", "unwritable"])
+def test_a_damaged_or_unwritable_cache_changes_nothing(tree, damage):
+    cold = versions(tree)
+    cache_dir = tree / "cache"
+    cache_file = cache_dir / "ai-assets" / "code_versions.json"
+    if damage == "garbage":
+        cache_file.write_text('{"format": 1, "entries": [1, 2')
+    elif damage == "old_format":
+        cache_file.write_text(json.dumps({"format": 0, "entries": {"x": {"hash": "y"}}}))
+    else:  # the cache's folder cannot be made: its parent is a file
+        cache_dir = tree / "a-file"
+        cache_dir.write_text("")
+    assert versions(tree, cache=cache_dir) == cold
+    if damage != "unwritable":  # rewritten whole, in the current format
+        data = json.loads(cache_file.read_text())
+        assert data["format"] == 1 and "x" not in data["entries"] and len(data["entries"]) >= 20
