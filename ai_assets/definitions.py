@@ -29,6 +29,7 @@ from resources.storage import StorageRoot
 from resources.vlm import VlmResource
 from schedules import SCHEDULES
 from sensors.optimization import optimization_sensor
+from sensors.retries import missed_retry_sensor
 from sensors.uploads import upload_sensor
 
 # Dagster 1.13 copies every sensor through its own beta `owners` parameter when it resolves jobs; nothing of ours.
@@ -135,7 +136,8 @@ def build_defs(layout: Layout | None = None) -> dg.Definitions:
         assets=with_endpoint_kinds(ALL_ASSETS, resources["llm"], resources["vlm"]),
         asset_checks=TRANSCRIPT_CHECKS,
         jobs=[process_video, observe_policies,
-            compact_metrics, intake_uploads], sensors=[upload_sensor, optimization_sensor, automation_sensor],
+            compact_metrics, intake_uploads], sensors=[upload_sensor, optimization_sensor, automation_sensor,
+                                                        missed_retry_sensor],
         schedules=SCHEDULES,
         resources=resources,
         executor=dg.in_process_executor,
