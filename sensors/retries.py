@@ -30,7 +30,8 @@ WORK_TAGS = ("dagster/max_runtime", "dagster/priority")
 
 
 def missed_retries(instance: dg.DagsterInstance, now: float, grace_s: float = GRACE_S) -> list[dg.DagsterRun]:
-    """`process_video` runs that failed more than `grace_s` ago marked `will_retry`, retried by nobody since."""
+    """`process_video` runs launched by the daemon or the UI that failed more than `grace_s` ago marked
+    `will_retry`, and that nobody retried since."""
     from dagster._core.storage.dagster_run import DagsterRunStatus, RunsFilter
 
     since = datetime.fromtimestamp(now - LOOKBACK_S, tz=UTC)
@@ -40,6 +41,10 @@ def missed_retries(instance: dg.DagsterInstance, now: float, grace_s: float = GR
     for record in records:
         run = record.dagster_run
         if run.tags.get("dagster/will_retry") != "true" or run.tags.get("dagster/auto_retry_run_id"):
+            continue
+        # Only what Dagster itself could have retried: a run launched by the daemon or the UI. An `ai-assets`
+        # run executes in its own process (no remote origin); one killed there is the user's to run again.
+        if run.remote_job_origin is None:
             continue
         if record.end_time is None or now - record.end_time < grace_s:
             continue

@@ -5,12 +5,16 @@ import time
 
 import dagster as dg
 import pytest
+from dagster._core.remote_origin import RegisteredCodeLocationOrigin, RemoteJobOrigin, RemoteRepositoryOrigin
 from dagster._core.storage.dagster_run import DagsterRunStatus
 from dagster._core.test_utils import create_run_for_test
 
 from sensors.retries import GRACE_S, missed_retries, missed_retry_sensor, retry_request
 
 RETRIES = {"run_retries": {"enabled": True, "max_retries": 2}}
+# Where a run launched by the daemon or the UI comes from (an in-process `ai-assets` run has none).
+ORIGIN = RemoteJobOrigin(RemoteRepositoryOrigin(RegisteredCodeLocationOrigin("ai_assets.definitions"),
+                                                "__repository__"), "process_video")
 
 
 @pytest.fixture
@@ -19,9 +23,10 @@ def instance():
         yield instance
 
 
-def failed_run(instance, key: str = "talk-0123456789", **tags) -> dg.DagsterRun:
+def failed_run(instance, key: str = "talk-0123456789", origin=ORIGIN, **tags) -> dg.DagsterRun:
     """A process_video run of `key` that failed as a killed worker's does: Dagster tags it `will_retry`."""
     run = create_run_for_test(instance, job_name="process_video", status=DagsterRunStatus.STARTED,
+                              remote_job_origin=origin,
                               tags={"dagster/partition": key, "dagster/max_runtime": "1620",
                                     "ai_assets/whole_video": "true", "dagster/sensor_name": "upload_sensor", **tags})
     instance.report_run_failed(run, "the run worker died")
@@ -61,6 +66,8 @@ def test_runs_that_are_retried_or_must_not_be_are_left_alone(instance):
     failed_run(instance, key="b-0000000002", **{"dagster/max_retries": "0"})  # no retries allowed: will_retry false
     superseded = failed_run(instance, key="c-0000000003")
     create_run_for_test(instance, job_name="process_video", tags={"dagster/partition": "c-0000000003"})  # run again
+    cli = failed_run(instance, key="e-0000000005", origin=None)  # an `ai-assets process` run killed with its process
+    assert cli.tags["dagster/will_retry"] == "true"
     assert not missed_retries(instance, later())
     assert superseded.tags["dagster/will_retry"] == "true"
     # Within the grace period the daemon may still be about to retry it.
