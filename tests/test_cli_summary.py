@@ -1,6 +1,11 @@
-"""What `ai-assets process` prints about a video's clips."""
+"""What `ai-assets process` prints about a video's clips and its failures."""
 
-from ai_assets.cli.process import clip_lines
+import re
+
+import dagster as dg
+import pytest
+
+from ai_assets.cli.process import clip_lines, run_partition
 
 
 def row(platform, rank, path=None, held=None, width=1080, height=1920, layout="crop"):
@@ -32,3 +37,32 @@ def test_held_clips_are_reported_apart_from_those_beyond_the_render_budget():
         "  planned, not rendered: 1 more clip (rank 2); `ai-assets render v:tiktok:00000002` renders one",
     ]
     assert clip_lines([]) == ["  clips: none rendered (the file has no picture, or no segment fits a platform)"]
+
+
+toy_videos = dg.DynamicPartitionsDefinition(name="toy_cli_videos")
+
+
+@dg.asset(partitions_def=toy_videos)
+def toy_stage(context: dg.AssetExecutionContext) -> None:
+    if context.partition_key == "bad-input":
+        raise dg.Failure(description="bad-input: not a media file", allow_retries=False)
+    raise RuntimeError("the disk went away\nsecond line")
+
+
+@pytest.mark.parametrize("key", ["bad-input", "internal"])
+def test_a_failed_stage_prints_one_reason_and_no_stack_trace(key, capfd):
+    job = dg.define_asset_job("toy_job", selection=[toy_stage], partitions_def=toy_videos,
+                              executor_def=dg.in_process_executor)
+    defs = dg.Definitions(assets=[toy_stage], jobs=[job])
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions("toy_cli_videos", [key])
+        reason = run_partition(defs.resolve_job_def("toy_job"), instance, key, "toy.mp4")
+        printed = capfd.readouterr()
+        run_id = instance.get_runs(limit=1)[0].run_id
+    assert "Stack Trace" not in printed.err + printed.out and "Traceback" not in printed.err + printed.out
+    assert "[toy.mp4] ✗ toy_stage" in printed.out
+    if key == "bad-input":  # the input's fault: the reason alone
+        assert reason == "not a media file"
+    else:  # ours or the machine's: where the trace is kept
+        assert reason == f"toy_stage: the disk went away (trace: run {run_id[:8]} in `./dev.sh ui`)"
+        assert re.fullmatch(r"[0-9a-f]{8}", run_id[:8])

@@ -81,7 +81,9 @@ def run_partition(job, instance, key: str, name: str, stages: list | None = None
         asset_selection=stages or None,
         tags=cli_run_tags(),
         raise_on_error=False,
-        run_config={"loggers": {"console": {"config": {"log_level": "ERROR"}}}},
+        # Dagster's console logger would print each step failure with its whole stack trace (80 lines for a file
+        # that is not media); the lines above and the reason below say it, and the run keeps the trace.
+        run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}},
     )
     if result.success:
         return None
@@ -90,7 +92,8 @@ def run_partition(job, instance, key: str, name: str, stages: list | None = None
             data = event.step_failure_data
             if data.user_failure_data is not None and data.user_failure_data.description:
                 return data.user_failure_data.description.removeprefix(f"{key}: ")
-            return f"{event.step_key}: {error_text(data.error)}"
+            # Not the input's fault: a bug or an environment problem, where the trace is what helps.
+            return f"{event.step_key}: {error_text(data.error)} (trace: run {run_id[:8]} in `./dev.sh ui`)"
     return "run failed"
 
 
