@@ -20,6 +20,7 @@ import ast
 import hashlib
 import json
 import os
+import sys
 import tempfile
 from functools import cache
 from pathlib import Path
@@ -58,8 +59,11 @@ def _is_project(module: str) -> bool:
     return module.split(".")[0] in PROJECT_PACKAGES
 
 
-# Bump when what a summary holds, or how the tree hash is made, changes: older cache files are then ignored.
-CACHE_FORMAT = 1
+# Bump when what a summary holds, or how the tree hash is made, changes: older cache files are then ignored. The
+# Python version is part of it: `ast.dump` differs between versions, and a version must not depend on which
+# interpreter filled the cache.
+CACHE_FORMAT = f"1/py{sys.version_info[0]}.{sys.version_info[1]}"
+SUMMARY_FIELDS = {"hash", "imports", "exports"}
 CACHE_ENTRIES = 2000  # a few edits' worth of old versions of every module, about 1 MB at most
 
 
@@ -87,8 +91,9 @@ class _SummaryCache:
 
     def get(self, key: str) -> dict | None:
         entry = self._load().get(key)
-        if entry is not None:
-            self.used.add(key)
+        if not isinstance(entry, dict) or set(entry) != SUMMARY_FIELDS:  # absent, or not ours: parse again
+            return None
+        self.used.add(key)
         return entry
 
     def put(self, key: str, entry: dict) -> None:

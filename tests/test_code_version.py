@@ -89,19 +89,25 @@ def test_a_warm_cache_gives_the_same_versions_without_parsing_anything(tree):
         len(entries) + 1
 
 
-@pytest.mark.parametrize("damage", ["garbage", "old_format", "unwritable"])
+@pytest.mark.parametrize("damage", ["garbage", "old_format", "other_python", "bad_entries", "unwritable"])
 def test_a_damaged_or_unwritable_cache_changes_nothing(tree, damage):
     cold = versions(tree)
     cache_dir = tree / "cache"
     cache_file = cache_dir / "ai-assets" / "code_versions.json"
+    current = json.loads(cache_file.read_text())
     if damage == "garbage":
         cache_file.write_text('{"format": 1, "entries": [1, 2')
     elif damage == "old_format":
         cache_file.write_text(json.dumps({"format": 0, "entries": {"x": {"hash": "y"}}}))
+    elif damage == "other_python":  # ast.dump differs between versions: another interpreter's hashes are not used
+        other = {k: {**v, "hash": "0" * 64} for k, v in current["entries"].items()}
+        cache_file.write_text(json.dumps({"format": current["format"].replace("/py3", "/py2"), "entries": other}))
+    elif damage == "bad_entries":  # valid JSON in the current format, entries of the wrong shape
+        cache_file.write_text(json.dumps({"format": current["format"],
+                                          "entries": dict.fromkeys(current["entries"], {"hash": "y"})}))
     else:  # the cache's folder cannot be made: its parent is a file
         cache_dir = tree / "a-file"
         cache_dir.write_text("")
     assert versions(tree, cache=cache_dir) == cold
     if damage != "unwritable":  # rewritten whole, in the current format
-        data = json.loads(cache_file.read_text())
-        assert data["format"] == 1 and "x" not in data["entries"] and len(data["entries"]) >= 20
+        assert json.loads(cache_file.read_text()) == current
