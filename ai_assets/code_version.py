@@ -112,17 +112,17 @@ class _SummaryCache:
                 break
             keep.setdefault(key, entry)
         path = cache_path()
+        tmp_name = None
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             with tempfile.NamedTemporaryFile("w", dir=path.parent, prefix=".code_versions.", suffix=".tmp",
                                              delete=False) as tmp:
+                tmp_name = tmp.name
                 json.dump({"format": CACHE_FORMAT, "entries": keep}, tmp)
-            os.replace(tmp.name, path)
+            os.replace(tmp_name, path)
         except OSError:
-            try:
-                os.unlink(tmp.name)
-            except (OSError, NameError):
-                pass
+            if tmp_name is not None:
+                Path(tmp_name).unlink(missing_ok=True)
 
 
 _CACHE = _SummaryCache()

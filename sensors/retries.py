@@ -22,7 +22,6 @@ from ai_assets.jobs import process_video
 GRACE_S = 60.0
 clock = time.time  # the sensor's "now"
 LOOKBACK_S = 6 * 3600.0  # failures older than this are `ai-assets failures`' business, not this sensor's
-MAX_RETRIES_DEFAULT = 2  # the shipped instance's run_retries.max_retries, for a run without its own tag
 
 # Dagster's own tags that describe the work, copied onto the retry; the rest describe the failed attempt (its
 # failure, its sensor tick, its retry state) and are not.
@@ -56,8 +55,9 @@ def missed_retries(instance: dg.DagsterInstance, now: float, grace_s: float = GR
     return missed
 
 
-def retry_request(run: dg.DagsterRun, instance_max_retries: int = MAX_RETRIES_DEFAULT) -> dg.RunRequest:
-    """The whole video again, as the retry of `run`: same tags, in its run group, with the retries it has left."""
+def retry_request(run: dg.DagsterRun, instance_max_retries: int) -> dg.RunRequest:
+    """The whole video again, as the retry of `run`: same tags, in its run group, with the retries it has left
+    (its own `dagster/max_retries`, else the instance's `run_retries.max_retries`)."""
     number = int(run.tags.get("dagster/retry_number", "0")) + 1
     allowed = int(run.tags.get("dagster/max_retries", str(instance_max_retries)))
     tags = {k: v for k, v in run.tags.items() if k in WORK_TAGS or not k.startswith(("dagster/", ".dagster/"))}

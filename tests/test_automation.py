@@ -73,5 +73,4 @@ def test_a_parent_changed_by_a_run_that_made_the_child_requests_nothing(how):
 
 
 def test_the_whole_video_job_tags_its_runs():
-
     assert process_video.run_tags == {WHOLE_VIDEO_TAG: "true"}
