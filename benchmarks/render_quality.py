@@ -7,7 +7,11 @@
     filter against a reference encode (preset slow, crf 16). The fastest preset with SSIM >= 0.98 is the pick.
 (b) render_vs_ffmpeg_ratio: `render_clips` on one planned clip at the default policy's preset and crf (face
     tracking, crop path, captions, thumbnail, signature) against `ffmpeg -ss -i SRC -vf crop,scale -c:v libx264
-    -c:a aac` of the same span and size: the physical floor for the render.
+    -c:a aac` of the same span and size: the physical floor for the render. Both with libx264, whatever the
+    policy's `encoder` would pick on this machine.
+(c) nvenc: where this machine's ffmpeg can encode with NVENC (`ai_assets.render.encode.nvenc_problem`), the same
+    crop by h264_nvenc at presets p1 and p4 and constant quality 19-28, timed and scored like (a); `nvenc_cq_for_crf`
+    is the largest cq at p1 whose SSIM reaches x264 ultrafast's at crf 21. Elsewhere, the reason it was skipped.
 The last stdout line is a JSON summary.
 """
 
@@ -61,6 +65,13 @@ def encode(source: Path, target: Path, start: float, seconds: float, chain: str,
     return time.perf_counter() - began
 
 
+def encode_nvenc(source: Path, target: Path, start: float, seconds: float, chain: str, preset: str, cq: int) -> float:
+    began = time.perf_counter()
+    _ffmpeg("-ss", f"{start}", "-i", str(source), "-t", f"{seconds}", "-vf", chain, "-c:v", "h264_nvenc", "-preset",
+            preset, "-tune", "hq", "-rc", "vbr", "-cq", str(cq), "-b:v", "0", "-an", str(target))
+    return time.perf_counter() - began
+
+
 def ssim(test: Path, reference: Path) -> float:
     out = _ffmpeg("-i", str(test), "-i", str(reference), "-lavfi", "ssim", "-f", "null", "-")
     return float(re.search(r"All:([0-9.]+)", out).group(1))
@@ -76,6 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     from ai_assets.policy.documents import ClipPolicy, default_policy
     from ai_assets.render.captions import find_font
     from ai_assets.render.clips import ClipJob, SourceVideo, render_clips
+    from ai_assets.render.encode import nvenc_problem
 
     out: dict = {}
     with tempfile.TemporaryDirectory() as tmp_name:
@@ -103,7 +115,24 @@ def main(argv: list[str] | None = None) -> int:
         out["presets"] = presets
         out["pick"] = next((p for p in PRESETS if presets[p]["ssim"] >= INVISIBLE_SSIM), None)
 
-        policy = ClipPolicy.model_validate(default_policy("clip").body)
+        why = nvenc_problem()
+        if why is None:
+            nvenc = {}
+            for preset in ("p1", "p4"):
+                for cq in (19, 21, 23, 25, 28):
+                    target = tmp / f"nvenc-{preset}-{cq}.mp4"
+                    took = encode_nvenc(source, target, start, seconds, chain, preset, cq)
+                    nvenc[f"{preset}_cq{cq}"] = {"s": round(took, 2), "x_realtime": round(seconds / took, 2),
+                        "ssim": round(ssim(target, reference), 4), "kb": target.stat().st_size // 1024}
+                    log(f"nvenc {preset} cq {cq}: {nvenc[f'{preset}_cq{cq}']}")
+            out["nvenc"] = nvenc
+            out["nvenc_cq_for_crf"] = max((cq for cq in (19, 21, 23, 25, 28)
+                if nvenc[f"p1_cq{cq}"]["ssim"] >= presets["ultrafast"]["ssim"]), default=None)
+        else:
+            out["nvenc"] = {"skipped": why}
+
+        # The floor is a libx264 encode, so our render is held to libx264 too.
+        policy = ClipPolicy.model_validate({**default_policy("clip").body, "encoder": "libx264"})
         spec = policy.platforms["tiktok"]
         job = ClipJob(1, start, start + seconds, spec, ["tiktok"], eager=True)
         clip_source = SourceVideo(source, width, height, fps, duration, has_audio)

@@ -90,9 +90,14 @@ def clips(
                     "policy_version": policy.version, "policy_sha256": policy.sha256,
                 })
         rows.sort(key=lambda r: (r["rank"], r["platform"]))
+        encoders = sorted({c.encoder for c in rendered})
+        encoder_notes = sorted({c.encoder_note for c in rendered if c.encoder_note})
+        if encoders:
+            row.model = "+".join(f"ffmpeg-{name}" for name in encoders)
         row.audio_seconds = sum(c.cut.duration for c in rendered)
         row.params = {"renders": len(rendered), "rows": len(rows), "not_rendered": len(deferred),
-            "skipped": len(skipped), "preset": rule.preset, "crf": rule.crf, "render_top": rule.render_top}
+            "skipped": len(skipped), "preset": rule.preset, "crf": rule.crf, "render_top": rule.render_top,
+            "encoder": rule.encoder, "encoders_used": encoders, "encoder_notes": encoder_notes}
     jitters = [c.jitter for c in rendered if c.layout == "face-track"]
     review = f"{os.environ.get(REVIEW_URL_ENV, DEFAULT_REVIEW_URL).rstrip('/')}/videos/{context.partition_key}"
     shown = [{"thumbnail": f"![rank {c.job.rank}]({previews[c.video_path.name]})" if previews.get(c.video_path.name)
@@ -105,6 +110,9 @@ def clips(
             "held_for_review": sum(r["held_reason"] is not None for r in rows),
             "folder": folder,
             "max_jitter_px_s": max(jitters, default=0.0),
+            # Which encoder made the clips (the policy's `encoder`), and why it is not the one asked for.
+            "encoders": dg.MetadataValue.json(encoders),
+            "encoder_notes": dg.MetadataValue.json(encoder_notes),
             "layouts": dg.MetadataValue.json(sorted({c.layout for c in rendered})),
             "skipped": dg.MetadataValue.json(skipped), "policy_version": policy.version, "policy_sha256": policy.sha256,
             # Thumbnails inline (the UI's markdown shows data: images); the review page plays and rates them.

@@ -242,6 +242,10 @@ class ClipPolicy(_Strict):
     # benchmarks/render_quality.py measured ultrafast 0.992 at 2.6x veryfast's speed, files 2.5x larger.
     preset: Literal["ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow"] = "ultrafast"
     crf: int = Field(21, ge=0, le=51)
+    encoder: Literal["auto", "libx264", "h264_nvenc"] = Field("auto", description=(
+        "The H.264 encoder: libx264 on the CPU, h264_nvenc on an NVIDIA GPU's encoder (same preset rank, crf as its "
+        "constant-quality number), or auto: NVENC where this machine's ffmpeg can open it, else libx264. NVENC that "
+        "cannot run falls back to libx264, and the clips' metadata says why."))
     safety_mode: Literal["hold", "publish"] = Field("hold", description=(
         "A clip the moderation endpoint could not check (configured but unavailable; the lexicon alone judged it) "
         "is held for review, not rendered, with its reason in the clips table (hold), or rendered as usual and "

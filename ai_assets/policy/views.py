@@ -54,6 +54,15 @@ def _all_but(*names: str) -> Callable[[object, str | None], dict]:
     return pick
 
 
+def _clip_rendering(policy, _complexity: str | None) -> dict:
+    """The whole clip policy, but `encoder` only when it names one: the field came after the policy, and at its
+    default (auto) it leaves the view of every earlier policy as it was, so an upgrade re-renders nothing."""
+    dumped = policy.model_dump(mode="json")
+    if dumped.get("encoder") == "auto":
+        del dumped["encoder"]
+    return dumped
+
+
 VIEWS: dict[str, View] = {view.name: view for view in (
     View("asr_policy", "asr", ("transcript", "transcript_shadow"), True, _asr_rule,
          "The asr rule of each video's complexity class (batch size excluded), the multilingual model and the "
@@ -71,7 +80,7 @@ VIEWS: dict[str, View] = {view.name: view for view in (
          "Ranking weights, lengths, safety and overlap rules."),
     View("segment_copy", "segment", ("clip_copy",), False, _only("copy_top_k"),
          "How many top segments per platform get a title, description and hashtags."),
-    View("clip_policy", "clip", ("clips",), False, _all_but(),
+    View("clip_policy", "clip", ("clips",), False, _clip_rendering,
          "Rendering: platforms, framing, captions, encoding, how many clips."),
 )}
 

@@ -20,7 +20,15 @@ from pathlib import Path
 from ai_assets.language.sentences import Sentence
 from ai_assets.policy.documents import ASPECTS, ClipPolicy, PlatformSpec
 from ai_assets.render.captions import CaptionStyle, clip_words, group_cues, to_ass, to_srt
-from ai_assets.render.encode import ClipCut, ClipOutput, Encoding, render_outputs, render_thumbnail
+from ai_assets.render.encode import (
+    ClipCut,
+    ClipOutput,
+    Encoding,
+    RenderError,
+    choose_encoder,
+    render_outputs,
+    render_thumbnail,
+)
 from ai_assets.render.pauses import keep_path, kept_frames, remap_cues
 from ai_assets.render.reframe import (
     CropPath,
@@ -64,6 +72,8 @@ class ClipJob:
         rule = {"span": [round(self.start, 4), round(self.end, 4)], "spec": self.spec.model_dump(),
                 "source": str(source), "reframe": policy.reframe.model_dump(), "captions": policy.captions.model_dump(),
                 "pauses": policy.pauses.model_dump(), "encoding": [policy.preset, policy.crf]}
+        if policy.encoder != "auto":  # under auto, a render by either encoder is the same clip to keep
+            rule["encoder"] = policy.encoder
         return hashlib.sha256(json.dumps(rule, sort_keys=True).encode()).hexdigest()
 
 
@@ -155,6 +165,8 @@ class RenderedClip:
     cues: int
     captions_burned: bool
     caption_style: str = "none"  # cue, word_highlight or word_pop as burned in; none without burned captions
+    encoder: str = "libx264"  # the video encoder that made it
+    encoder_note: str | None = None  # why it is not the one the policy asked for
 
 
 def _layout(spec: PlatformSpec, source: SourceVideo, samples: list[FaceSample],
@@ -233,7 +245,7 @@ def _plan_render(job: ClipJob, source: SourceVideo, words: list[dict], cut_times
 
 
 def _finish(planned: _Planned, source: SourceVideo, policy: ClipPolicy, out_dir: Path,
-            samples: list[FaceSample]) -> RenderedClip:
+            samples: list[FaceSample], encoder: str, encoder_note: str | None) -> RenderedClip:
     """Thumbnail and signature for an encoded job."""
     job, cut, path = planned.job, planned.cut, planned.path
     thumb_path = out_dir / f"{job.stem}.jpg"
@@ -246,9 +258,10 @@ def _finish(planned: _Planned, source: SourceVideo, policy: ClipPolicy, out_dir:
     write_bytes_atomic(out_dir / f"{job.stem}.json", json.dumps({
         "signature": job.signature(policy, source.identity), "layout": planned.layout, "cues": planned.cues,
         "burned": planned.burned, "jitter": jitter, "face_coverage": coverage,
-        "caption_style": planned.caption_style, "kept": cut.kept}).encode())
+        "caption_style": planned.caption_style, "kept": cut.kept, "encoder": encoder}).encode())
     return RenderedClip(job, cut, planned.layout, jitter, coverage, planned.output.target,
-                        out_dir / f"{job.stem}.srt", thumb_path, planned.cues, planned.burned, planned.caption_style)
+                        out_dir / f"{job.stem}.srt", thumb_path, planned.cues, planned.burned, planned.caption_style,
+                        encoder, encoder_note)
 
 
 def render_jobs(
@@ -260,10 +273,21 @@ def render_jobs(
     groups: dict[ClipCut, list[_Planned]] = {}
     for item in planned:
         groups.setdefault(item.cut, []).append(item)
-    for group in groups.values():
-        render_outputs(source.path, group[0].cut, [item.output for item in group],
-                       Encoding(policy.preset, policy.crf, threads=step_threads()), source.has_audio)
-    return [_finish(item, source, policy, out_dir, samples) for item in planned]
+    encoder, note = choose_encoder(policy.encoder)
+    made_by: dict[ClipCut, tuple[str, str | None]] = {}
+    for cut, group in groups.items():
+        outputs = [item.output for item in group]
+        encoding = Encoding(policy.preset, policy.crf, threads=step_threads(), codec=encoder)
+        try:
+            render_outputs(source.path, cut, outputs, encoding, source.has_audio)
+            made_by[cut] = encoder, note
+        except RenderError as exc:
+            if encoder == "libx264":
+                raise
+            # The GPU's encoder refused this one (its sessions all taken, a driver fault): the CPU encodes it.
+            render_outputs(source.path, cut, outputs, replace(encoding, codec="libx264"), source.has_audio)
+            made_by[cut] = "libx264", f"h264_nvenc failed on this clip ({str(exc).splitlines()[-1][-200:]})"
+    return [_finish(item, source, policy, out_dir, samples, *made_by[item.cut]) for item in planned]
 
 
 def render_job(
@@ -327,7 +351,7 @@ def existing_render(job: ClipJob, source: SourceVideo, policy: ClipPolicy, out_d
         return None
     cut = replace(ClipCut.snap(job.start, job.end, source.fps), kept=tuple(map(tuple, made.get("kept", []))))
     return RenderedClip(job, cut, made["layout"], made["jitter"], made["face_coverage"], *files, made["cues"],
-                        made["burned"], made.get("caption_style", "none"))
+                        made["burned"], made.get("caption_style", "none"), made.get("encoder", "libx264"))
 
 
 def render_clips(

@@ -12,10 +12,12 @@ the seconds of media it handles, so one hung encode cannot hold a run forever.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
+import re
 import subprocess
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -79,12 +81,62 @@ def run_media_tool(
     return done.stdout
 
 
+# x264's presets, fastest first, against NVENC's (p1 fastest, p7 best): the clip policy names one preset for both.
+NVENC_PRESETS = {"ultrafast": "p1", "superfast": "p2", "veryfast": "p3", "faster": "p4", "fast": "p5", "medium": "p6",
+                 "slow": "p7"}
+ENCODERS = ("libx264", "h264_nvenc")
+# The trial encode that tells whether this machine's ffmpeg can open NVENC: a GPU without an encoder (an H100), no
+# driver, or an ffmpeg built without it each fail it within a second or two.
+NVENC_TRIAL = ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i",
+               "color=black:s=256x256:r=25:d=0.2", "-c:v", "h264_nvenc", "-f", "null", "-"]
+
+
 @dataclass(frozen=True)
 class Encoding:
     preset: str = "ultrafast"
     crf: int = 21
     audio_bitrate: str = "128k"
     threads: int = 0  # x264 and filter-graph threads; 0 lets ffmpeg take every core
+    codec: str = "libx264"  # or h264_nvenc: the same preset and quality number, on an NVIDIA GPU's encoder
+
+    def video_args(self) -> list[str]:
+        """The video encoder's options. NVENC gets the preset of the same rank and constant-quality rate control at
+        `crf` as its quality number (NVENC's scale is not x264's: see the README)."""
+        if self.codec == "h264_nvenc":
+            return ["-c:v", "h264_nvenc", "-preset", NVENC_PRESETS[self.preset], "-tune", "hq", "-rc", "vbr", "-cq",
+                    str(self.crf), "-b:v", "0", "-profile:v", "high"]
+        if self.codec != "libx264":
+            raise ValueError(f"unknown video encoder {self.codec!r}: choose one of {', '.join(ENCODERS)}")
+        threads = ["-threads:v", str(self.threads)] if self.threads else []
+        return ["-c:v", "libx264", "-preset", self.preset, "-crf", str(self.crf), "-profile:v", "high", *threads]
+
+
+@functools.cache
+def nvenc_problem() -> str | None:
+    """Why NVENC cannot encode on this machine, in one line; None when a trial encode works. Asked once per process."""
+    try:
+        run_media_tool(NVENC_TRIAL, 0.0, "trying the NVENC encoder", base=30.0)
+    except (RenderError, OSError) as exc:
+        # ffmpeg's own line from the encoder ("[h264_nvenc @ 0x...] Cannot load libcuda.so.1") says why; the lines
+        # after it only say that opening the encoder failed.
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+        said = [m.group(1) for line in lines if (m := re.search(r"\[h264_nvenc @ [^]]*\]\s*(.+)", line))]
+        return (said or [lines[0].split(": ", 1)[-1] if lines else "the trial encode failed"])[0]
+    return None
+
+
+def choose_encoder(wanted: str, problem: Callable[[], str | None] = nvenc_problem) -> tuple[str, str | None]:
+    """The encoder clips use, and why it is not the one asked for (None when it is). `wanted` is the clip policy's
+    `encoder`: auto takes NVENC where it works, else libx264; a named NVENC that cannot run falls back to libx264, so a
+    policy written for a GPU machine still renders elsewhere."""
+    if wanted == "libx264":
+        return "libx264", None
+    if wanted not in ("auto", "h264_nvenc"):
+        raise ValueError(f"unknown encoder {wanted!r}: choose auto, {', '.join(ENCODERS)}")
+    why = problem()
+    if why is None:
+        return "h264_nvenc", None
+    return "libx264", f"no NVENC ({why})" if wanted == "auto" else f"h264_nvenc could not run here ({why})"
 
 
 @dataclass(frozen=True)
@@ -233,10 +285,8 @@ def render_outputs(source: Path, cut: ClipCut, outputs: Sequence[ClipOutput], en
         args = ["ffmpeg", "-nostdin", "-y", "-loglevel", "error", *threads, "-ss", f"{cut.start:.6f}", "-i",
             str(source.resolve()), "-filter_complex", _video_filter(cut.fps, outputs, _kept_video(cut))]
         for k, partial in enumerate(partials):
-            args += ["-map", f"[v{k}]", "-frames:v", str(cut.out_frames), "-c:v", "libx264", "-preset", encoding.preset,
-                     "-crf", str(encoding.crf), "-profile:v", "high", "-movflags", "+faststart"]
-            if encoding.threads:
-                args += ["-threads:v", str(encoding.threads)]
+            args += ["-map", f"[v{k}]", "-frames:v", str(cut.out_frames), *encoding.video_args(), "-movflags",
+                     "+faststart"]
             if has_audio:
                 args += ["-map", "0:a:0", "-c:a", "aac", "-b:a", encoding.audio_bitrate, "-ar", "48000", "-af",
                     "aresample=async=1:first_pts=0" + _kept_audio(cut)]

@@ -106,6 +106,12 @@ def test_safety_mode_publish_renders_them_still_marked(run):
     assert any(r["rendered"] for r in rows)  # render_top of them, as for any clip
     [mat] = run["published"].asset_materializations_for_node("clips")
     assert mat.metadata["held_for_review"].value == 0 and mat.metadata["renders"].value >= 1
+    # The default policy's encoder is auto: NVENC where a trial encode works, else libx264, with the reason.
+    from ai_assets.render.encode import nvenc_problem
+
+    why = nvenc_problem()
+    assert mat.metadata["encoders"].value == (["libx264"] if why else ["h264_nvenc"])
+    assert mat.metadata["encoder_notes"].value == ([f"no NVENC ({why})"] if why else [])
 
 
 def test_no_secret_reaches_logs_metadata_or_metrics(run):

@@ -69,7 +69,7 @@ def _candidates(value):
         return [value[:-1], value + value[:1]]
     if isinstance(value, str):
         return ["veryfast", "centre", "small", "float32", "publish", "#123456", "word_pop", "haar", "two_speaker",
-                value + "x"]
+                "libx264", value + "x"]
     if value is None:
         return ["word_pop"]
     return []
@@ -113,3 +113,11 @@ def test_each_policy_reading_stage_has_one_view():
                        "keyframes": "vision_policy", "visual_analysis": "vision_vlm",
                        "transcript_embeddings": "embed_policy", "segments": "segment_policy",
                        "clip_copy": "segment_copy", "clips": "clip_policy"}
+
+
+def test_the_encoder_at_auto_leaves_the_clip_view_of_earlier_policies_as_it_was():
+    # The default clip policy's view version from before the policy had an `encoder`: upgrading re-renders nothing.
+    assert view_version("clip_policy", default_policy("clip").body) == "f953042bb5eaf202"
+    assert changed_views("clip", lambda b: b.update(encoder="auto")) == set()
+    assert changed_views("clip", lambda b: b.update(encoder="libx264")) == {("clip_policy", None)}
+    assert changed_views("clip", lambda b: b.update(encoder="h264_nvenc")) == {("clip_policy", None)}

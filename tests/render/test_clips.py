@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import wave
 from pathlib import Path
@@ -25,7 +26,17 @@ from ai_assets.render.captions import (
     to_srt,
 )
 from ai_assets.render.clips import SourceVideo, clip_span, plan_jobs, platform_ranking, render_clips, render_one
-from ai_assets.render.encode import ClipCut, ClipOutput, Encoding, probe_clip, render_clip, render_outputs
+from ai_assets.render.encode import (
+    NVENC_PRESETS,
+    ClipCut,
+    ClipOutput,
+    Encoding,
+    choose_encoder,
+    nvenc_problem,
+    probe_clip,
+    render_clip,
+    render_outputs,
+)
 from ai_assets.render.reframe import FaceSample, crop_size, follow, plan_crop, track_faces
 from ai_assets.vision.faces import detect_faces
 
@@ -399,3 +410,77 @@ def test_overlapping_spans_are_tracked_once_and_each_gets_its_part_on_its_own_cl
     far = [ClipJob(1, 0.0, 3.0, spec, ["tiktok"], eager=True), ClipJob(2, 8.0, 11.0, spec, ["linkedin"], eager=True)]
     _tracks([0.0, 8.0], far, source, policy)
     assert calls == [(0.0, 3.0), (8.0, 11.0)]
+
+
+# --- the encoder ---------------------------------------------------------------------------------
+
+def test_nvenc_gets_the_preset_of_the_same_rank_and_the_crf_as_its_constant_quality():
+    assert Encoding("veryfast", 23, codec="h264_nvenc").video_args() == [
+        "-c:v", "h264_nvenc", "-preset", "p3", "-tune", "hq", "-rc", "vbr", "-cq", "23", "-b:v", "0", "-profile:v",
+        "high"]
+    x264_order = ClipPolicy.model_fields["preset"].annotation.__args__
+    assert [NVENC_PRESETS[p] for p in x264_order] == [f"p{i}" for i in range(1, 8)]
+    assert Encoding("ultrafast", 21, threads=2).video_args() == [
+        "-c:v", "libx264", "-preset", "ultrafast", "-crf", "21", "-profile:v", "high", "-threads:v", "2"]
+    with pytest.raises(ValueError, match="unknown video encoder 'x265'"):
+        Encoding(codec="x265").video_args()
+
+
+def test_auto_takes_nvenc_only_where_its_trial_encode_works():
+    def never() -> str:
+        raise AssertionError("libx264 needs no trial")
+
+    assert choose_encoder("auto", lambda: None) == ("h264_nvenc", None)
+    assert choose_encoder("h264_nvenc", lambda: None) == ("h264_nvenc", None)
+    assert choose_encoder("auto", lambda: "Cannot load libcuda.so.1") == ("libx264",
+                                                                          "no NVENC (Cannot load libcuda.so.1)")
+    assert choose_encoder("h264_nvenc", lambda: "No capable devices found") == (
+        "libx264", "h264_nvenc could not run here (No capable devices found)")
+    assert choose_encoder("libx264", never) == ("libx264", None)
+    with pytest.raises(ValueError, match="unknown encoder 'x264'"):
+        choose_encoder("x264")
+
+
+def test_the_encoder_enters_a_render_signature_only_when_the_policy_names_one(tmp_path):
+    _, policy, jobs = _budget_setup(tmp_path)
+    named = {e: policy.model_copy(update={"encoder": e}) for e in ("auto", "libx264", "h264_nvenc")}
+    signatures = {e: jobs[0].signature(p, "media/talk.mp4") for e, p in named.items()}
+    assert len(set(signatures.values())) == 3
+    assert signatures["auto"] == jobs[0].signature(policy, "media/talk.mp4")
+
+
+needs_no_nvenc = pytest.mark.skipif(nvenc_problem() is None, reason="this machine's ffmpeg can encode with NVENC")
+
+
+@needs_no_nvenc
+def test_the_trial_encode_says_in_one_line_why_nvenc_cannot_run_here():
+    why = nvenc_problem()
+    assert why and "\n" not in why and len(why) < 300
+    assert "[h264_nvenc @" not in why and "ffmpeg failed" not in why  # ffmpeg's reason itself, not its wrapping
+
+
+@needs_no_nvenc
+def test_a_policy_asking_for_nvenc_still_renders_on_a_machine_without_one(tmp_path):
+    source, policy, jobs = _budget_setup(tmp_path)
+    policy = policy.model_copy(update={"encoder": "h264_nvenc"})
+    rendered, _ = render_clips(jobs, source, [], [], policy, tmp_path / "out", None)
+    [clip] = rendered
+    assert clip.encoder == "libx264" and clip.encoder_note == f"h264_nvenc could not run here ({nvenc_problem()})"
+    assert json.loads((tmp_path / "out" / "rank01_tiktok.json").read_text())["encoder"] == "libx264"
+    assert probe_clip(clip.video_path)["frames"] == clip.cut.frames
+
+
+@needs_no_nvenc
+def test_a_clip_nvenc_fails_on_is_encoded_on_the_cpu_instead(tmp_path, monkeypatch):
+    import ai_assets.render.clips as clips_module
+
+    source, policy, jobs = _budget_setup(tmp_path)
+    # As if the trial had passed: the real encode then fails here (no driver), as a GPU's full session table would.
+    monkeypatch.setattr(clips_module, "choose_encoder", lambda wanted: ("h264_nvenc", None))
+    rendered, _ = render_clips(jobs, source, [], [], policy, tmp_path / "out", None)
+    [clip] = rendered
+    assert clip.encoder == "libx264" and clip.encoder_note.startswith("h264_nvenc failed on this clip (")
+    info = probe_clip(clip.video_path)
+    assert (info["width"], info["height"], info["frames"]) == (180, 320, clip.cut.frames)
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        f"rank01_tiktok.{e}" for e in ("jpg", "json", "mp4", "srt")]  # no partial left by the failed encode
