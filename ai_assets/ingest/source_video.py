@@ -64,6 +64,20 @@ def _looks_like_mp4(head: bytes) -> bool:
     return len(head) >= 8 and head[4:8] in (b"ftyp", b"moov", b"mdat", b"wide", b"free")
 
 
+def picture_stream(container):
+    """The container's first video stream that is a video: cover art (an attached picture, as MP3 and M4A podcasts
+    carry it) is one still image in a video stream, not the picture to cut clips from. None when there is none."""
+    import av
+
+    return next((s for s in container.streams.video if not s.disposition & av.stream.Disposition.attached_pic), None)
+
+
+def _is_cover_art(stream) -> bool:
+    import av
+
+    return stream.type == "video" and bool(stream.disposition & av.stream.Disposition.attached_pic)
+
+
 def probe(path: Path) -> Probe:
     """Describe a media file, or raise MediaError saying exactly what is wrong with it."""
     import av
@@ -81,7 +95,7 @@ def probe(path: Path) -> Probe:
             ) from None
         raise MediaError(f"not a media file: no audio/video container recognised ({error_reason(exc)})") from None
     with container:
-        video = container.streams.video[0] if container.streams.video else None
+        video = picture_stream(container)
         audio = container.streams.audio[0] if container.streams.audio else None
         if video is None and audio is None:
             raise MediaError("no audio or video streams in the container")
@@ -91,6 +105,7 @@ def probe(path: Path) -> Probe:
                 "index": s.index,
                 "type": s.type,
                 "codec": s.codec_context.name if s.codec_context else None,
+                **({"cover_art": True} if _is_cover_art(s) else {}),
             }
             for s in container.streams
         ]
@@ -102,7 +117,8 @@ def probe(path: Path) -> Probe:
             has_video=video is not None,
             width=video.codec_context.width if video is not None else None,
             height=video.codec_context.height if video is not None else None,
-            fps=float(video.average_rate) if video is not None and video.average_rate else None,
+            # A stream that declares no average rate still has the rate its timestamps give.
+            fps=float(rate) if video is not None and (rate := video.average_rate or video.guessed_rate) else None,
             video_codec=video.codec_context.name if video is not None else None,
             audio_codec=audio.codec_context.name if audio is not None else None,
             audio_sample_rate=audio.codec_context.sample_rate if audio is not None else None,

@@ -262,9 +262,9 @@ def _kept_audio(cut: ClipCut) -> str:
 def _video_filter(fps: float, outputs: Sequence[ClipOutput], keep: str = "") -> str:
     """The source decoded once at the clip's frame rate (less any cut pauses: `keep`), split to each output's chain."""
     if len(outputs) == 1:
-        return _output_chain(outputs[0], 0, f"[0:v]fps={fps},{keep}")
+        return _output_chain(outputs[0], 0, f"[0:V]fps={fps},{keep}")
     labels = "".join(f"[s{k}]" for k in range(len(outputs)))
-    return ";".join([f"[0:v]fps={fps},{keep}split={len(outputs)}{labels}",
+    return ";".join([f"[0:V]fps={fps},{keep}split={len(outputs)}{labels}",
                      *(_output_chain(out, k, f"[s{k}]") for k, out in enumerate(outputs))])
 
 
@@ -316,7 +316,7 @@ def render_thumbnail(source: Path, target: Path, at: float, width: int, height: 
         chain = _blurred_layout(width, height)
     with atomic_path(target) as partial:
         args = ["ffmpeg", "-nostdin", "-y", "-loglevel", "error", "-ss", f"{at:.6f}", "-i", str(source),
-            "-filter_complex", chain]
+            "-filter_complex", f"[0:V]{chain}"]
         args += ["-frames:v", "1", "-q:v", "3", "-f", "image2", "-c:v", "mjpeg", str(partial)]
         # One frame: the base allowance covers the seek and the decode from the previous keyframe.
         run_media_tool(args, 0.0, f"writing thumbnail {target.name}")

@@ -81,6 +81,7 @@ def track_faces(video: Path, start: float, end: float, track_fps: float, detecto
     no face is in view the search backs off (see QUIET_S); every sample is still reported."""
     import av
 
+    from ai_assets.ingest.source_video import picture_stream
     from ai_assets.vision.faces import FaceTracker, detect_faces
 
     samples: list[FaceSample] = []
@@ -97,7 +98,7 @@ def track_faces(video: Path, start: float, end: float, track_fps: float, detecto
     skipped = False  # whether the previous sample was left out while nothing was in view
     cuts = sorted(cut_times)
     with av.open(str(video)) as container:
-        stream = container.streams.video[0]
+        stream = picture_stream(container)
         stream.thread_type = "AUTO"
         container.seek(max(0, int((start - 1.0) / stream.time_base)), stream=stream, backward=True)
         for frame in container.decode(stream):

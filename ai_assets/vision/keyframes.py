@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ai_assets.ingest.source_video import picture_stream
 from ai_assets.storage.files import atomic_path
 
 SCAN_WIDTH = 320
@@ -73,7 +74,7 @@ def scan_video(
         recent_hashes.append(digest)
 
     with av.open(str(video), metadata_errors="ignore") as container:
-        stream = container.streams.video[0]
+        stream = picture_stream(container)
         stream.thread_type = "AUTO"
         fps = stream.average_rate or stream.guessed_rate
         width = SCAN_WIDTH
