@@ -34,6 +34,9 @@ class Probe:
     audio_sample_rate: int | None
     audio_channels: int | None
     streams: str  # JSON list, one object per stream
+    # Degrees the stored picture is turned counterclockwise to be shown (phones store portrait video on its side and
+    # say so): width and height above are as shown, as ffmpeg renders it.
+    rotation: int = 0
 
     def as_row(self) -> dict:
         return asdict(self)
@@ -70,6 +73,23 @@ def picture_stream(container):
     import av
 
     return next((s for s in container.streams.video if not s.disposition & av.stream.Disposition.attached_pic), None)
+
+
+def quarter_turns(frame) -> int:
+    """Quarter turns counterclockwise (numpy's rot90) that show a decoded frame as players and ffmpeg do: PyAV hands
+    frames over as stored, with the display rotation beside them."""
+    return round((frame.rotation or 0) / 90) % 4
+
+
+def _display_turns(path: Path, index: int) -> int:
+    """`quarter_turns` of the first frame of stream `index`; 0 when none decodes (the rest of the probe says why)."""
+    import av
+
+    try:
+        with av.open(str(path), metadata_errors="ignore") as container:
+            return quarter_turns(next(container.decode(container.streams[index])))
+    except (av.error.FFmpegError, StopIteration, UnicodeDecodeError):
+        return 0
 
 
 def _is_cover_art(stream) -> bool:
@@ -109,14 +129,18 @@ def probe(path: Path) -> Probe:
             }
             for s in container.streams
         ]
+        turns = _display_turns(path, video.index) if video is not None else 0
+        width, height = (video.codec_context.width, video.codec_context.height) if video is not None else (None, None)
+        if turns % 2:
+            width, height = height, width
         info = Probe(
             container=container.format.name,
             duration=duration,
             size_bytes=size,
             has_audio=audio is not None,
             has_video=video is not None,
-            width=video.codec_context.width if video is not None else None,
-            height=video.codec_context.height if video is not None else None,
+            width=width,
+            height=height,
             # A stream that declares no average rate still has the rate its timestamps give.
             fps=float(rate) if video is not None and (rate := video.average_rate or video.guessed_rate) else None,
             video_codec=video.codec_context.name if video is not None else None,
@@ -124,6 +148,7 @@ def probe(path: Path) -> Probe:
             audio_sample_rate=audio.codec_context.sample_rate if audio is not None else None,
             audio_channels=audio.codec_context.channels if audio is not None else None,
             streams=json.dumps(streams),
+            rotation=90 * turns,
         )
         if audio is None:
             raise MediaError("no audio stream: the video has no sound track to transcribe")

@@ -41,6 +41,7 @@ SCHEMAS: dict[str, pa.Schema] = {
             ("audio_sample_rate", pa.int32()),
             ("audio_channels", pa.int32()),
             ("streams", pa.string()),
+            ("rotation", pa.int32()),
         ]
     ),
     "audio": pa.schema(

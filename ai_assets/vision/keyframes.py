@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ai_assets.ingest.source_video import picture_stream
+from ai_assets.ingest.source_video import picture_stream, quarter_turns
 from ai_assets.storage.files import atomic_path
 
 SCAN_WIDTH = 320
@@ -77,15 +77,25 @@ def scan_video(
         stream = picture_stream(container)
         stream.thread_type = "AUTO"
         fps = stream.average_rate or stream.guessed_rate
+        # The frame as shown is SCAN_WIDTH wide: a phone's video is stored on its side, with a display rotation.
+        turns = 0
         width = SCAN_WIDTH
         height = int(round(stream.codec_context.height * width / stream.codec_context.width / 2) * 2)
-        scale = _scaler(stream, width, height)
+        scale = None
         next_sample = 0.0
         index = 0
         for frame in container.decode(stream):
             time = float(frame.time) if frame.time is not None else index / float(fps)
+            if scale is None:
+                turns = quarter_turns(frame)
+                if turns % 2:
+                    width = int(round(stream.codec_context.width * SCAN_WIDTH / stream.codec_context.height / 2) * 2)
+                    height = SCAN_WIDTH
+                scale = _scaler(stream, width, height)
             scale.push(frame)
             image = scale.pull().to_ndarray()
+            if turns:
+                image = np.ascontiguousarray(np.rot90(image, turns))
             ring.append((index, time, image))
             if index == 0:
                 keep(time, image, "scene_start")
@@ -101,6 +111,8 @@ def scan_video(
         for cut in detector.post_process(FrameTimecode(index, fps)):
             _start_scene(cut.frame_num, ring, cuts, keep, recent_hashes)
     kept.sort(key=lambda k: k.time)
+    if turns % 2:
+        width, height = height, width
     return Scan(cuts, kept, index, dropped, float(fps), width, height)
 
 

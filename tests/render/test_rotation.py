@@ -1,0 +1,63 @@
+"""A phone's video stored on its side with a display rotation is probed, scanned, tracked and cut as it is shown."""
+
+from __future__ import annotations
+
+import subprocess
+
+import av
+import pytest
+from PIL import Image
+
+from ai_assets.ingest.samples import make_face_video
+from ai_assets.ingest.source_video import probe
+from ai_assets.render.encode import ClipCut, ClipOutput, Encoding, render_outputs
+from ai_assets.render.reframe import plan_crop, track_faces
+from ai_assets.vision.faces import detect_faces
+from ai_assets.vision.keyframes import scan_video
+
+WIDTH, HEIGHT, FACE_X = 640, 360, 0.75
+
+
+@pytest.fixture(scope="module")
+def on_its_side(tmp_path_factory):
+    """An upright 640x360 face video, stored turned a quarter clockwise (360x640) with a 90 degree display rotation,
+    as a phone stores what it filmed."""
+    folder = tmp_path_factory.mktemp("rotation")
+    upright = make_face_video(folder / "upright.mp4", 3.0, lambda t: FACE_X, size=(WIDTH, HEIGHT))
+    side = folder / "side.mp4"
+    subprocess.run(["ffmpeg", "-nostdin", "-y", "-loglevel", "error", "-i", str(upright), "-vf", "transpose=clock",
+                    "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "copy", str(side)],
+                   check=True)
+    tagged = folder / "phone.mp4"
+    subprocess.run(["ffmpeg", "-nostdin", "-y", "-loglevel", "error", "-i", str(side), "-c", "copy",
+                    "-metadata:s:v:0", "rotate=90", str(tagged)], check=True)
+    with av.open(str(tagged)) as container:
+        frame = next(container.decode(video=0))
+        assert (frame.width, frame.height, frame.rotation) == (HEIGHT, WIDTH, 90)  # stored on its side
+    return tagged
+
+
+def test_the_probe_gives_the_size_as_shown_and_the_rotation(on_its_side):
+    info = probe(on_its_side)
+    assert (info.width, info.height, info.rotation) == (WIDTH, HEIGHT, 90)
+
+
+def test_keyframes_are_upright(on_its_side, tmp_path):
+    scan = scan_video(on_its_side, tmp_path / "frames", 1.0, 0)
+    assert (scan.width, scan.height) == (320, 180)
+    with Image.open(scan.keyframes[0].path) as first:
+        assert first.size == (320, 180)
+
+
+def test_the_face_is_tracked_and_cut_where_it_is_shown(on_its_side, tmp_path):
+    samples = track_faces(on_its_side, 0.0, 2.0, 5.0)
+    assert all(s.cx is not None and abs(s.cx - FACE_X * WIDTH) < 20 for s in samples)
+    cut = ClipCut.snap(0.0, 2.0, 25)
+    path = plan_crop(samples, WIDTH, HEIGHT, (9, 16), 180, 25, cut.frames, [], 0.08, 0.6, 0.5)
+    out = tmp_path / "clip.mp4"
+    render_outputs(on_its_side, cut, [ClipOutput(out, 180, 320, path)], Encoding("ultrafast", 23))
+    with av.open(str(out)) as container:
+        frame = next(container.decode(video=0)).to_ndarray(format="bgr24")
+    assert frame.shape[:2] == (320, 180)
+    [face] = detect_faces(frame)
+    assert abs(face.centre[0] - 90) < 25  # the face, upright, in the middle of the 9:16 crop
