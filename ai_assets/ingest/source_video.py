@@ -75,6 +75,13 @@ def picture_stream(container):
     return next((s for s in container.streams.video if not s.disposition & av.stream.Disposition.attached_pic), None)
 
 
+def clock_origin(container) -> float:
+    """The file's time zero in the timestamps PyAV gives, in seconds: the container's start time. ffmpeg (cuts,
+    the audio track) counts from it; a recording cut from a broadcast or stream (MPEG-TS) starts at its capture
+    clock, seconds or hours in."""
+    return container.start_time / 1_000_000 if container.start_time else 0.0
+
+
 def quarter_turns(frame) -> int:
     """Quarter turns counterclockwise (numpy's rot90) that show a decoded frame as players and ffmpeg do: PyAV hands
     frames over as stored, with the display rotation beside them."""

@@ -81,7 +81,7 @@ def track_faces(video: Path, start: float, end: float, track_fps: float, detecto
     no face is in view the search backs off (see QUIET_S); every sample is still reported."""
     import av
 
-    from ai_assets.ingest.source_video import picture_stream, quarter_turns
+    from ai_assets.ingest.source_video import clock_origin, picture_stream, quarter_turns
     from ai_assets.vision.faces import FaceTracker, detect_faces
 
     samples: list[FaceSample] = []
@@ -100,12 +100,13 @@ def track_faces(video: Path, start: float, end: float, track_fps: float, detecto
     with av.open(str(video)) as container:
         stream = picture_stream(container)
         stream.thread_type = "AUTO"
-        container.seek(max(0, int((start - 1.0) / stream.time_base)), stream=stream, backward=True)
+        origin = clock_origin(container)  # clip times count from the file's start, as ffmpeg's do
+        container.seek(max(0, int((origin + start - 1.0) / stream.time_base)), stream=stream, backward=True)
         for frame in container.decode(stream):
-            if frame.time is None or frame.time < start - 1e-3:
+            if frame.time is None or frame.time - origin < start - 1e-3:
                 continue
-            t = frame.time - start
-            if frame.time >= end:
+            t = frame.time - origin - start
+            if frame.time - origin >= end:
                 break
             scale = DETECT_WIDTH / frame.width if frame.width > DETECT_WIDTH else 1.0
             size = {"width": round(frame.width * scale) // 2 * 2, "height": round(frame.height * scale) // 2 * 2}

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ai_assets.ingest.source_video import picture_stream, quarter_turns
+from ai_assets.ingest.source_video import clock_origin, picture_stream, quarter_turns
 from ai_assets.storage.files import atomic_path
 
 SCAN_WIDTH = 320
@@ -84,8 +84,9 @@ def scan_video(
         scale = None
         next_sample = 0.0
         index = 0
+        origin = clock_origin(container)
         for frame in container.decode(stream):
-            time = float(frame.time) if frame.time is not None else index / float(fps)
+            time = float(frame.time) - origin if frame.time is not None else index / float(fps)
             if scale is None:
                 turns = quarter_turns(frame)
                 if turns % 2:

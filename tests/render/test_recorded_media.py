@@ -1,4 +1,5 @@
-"""A phone's video stored on its side with a display rotation is probed, scanned, tracked and cut as it is shown."""
+"""Media as devices record it: a phone's video stored on its side with a display rotation, and a stream recording
+whose clock starts late, are probed, scanned, tracked and cut as they are shown and played."""
 
 from __future__ import annotations
 
@@ -61,3 +62,21 @@ def test_the_face_is_tracked_and_cut_where_it_is_shown(on_its_side, tmp_path):
     assert frame.shape[:2] == (320, 180)
     [face] = detect_faces(frame)
     assert abs(face.centre[0] - 90) < 25  # the face, upright, in the middle of the 9:16 crop
+
+
+def test_a_recording_whose_clock_starts_late_is_scanned_and_tracked_on_the_file_clock(tmp_path):
+    """MPEG-TS cut from a broadcast or a stream keeps its capture clock: here the first frame says 101.4 s."""
+    made = make_face_video(tmp_path / "made.mp4", 4.0, lambda t: 0.25 if t < 2.0 else 0.75, cuts=(2.0,),
+                           size=(WIDTH, HEIGHT))
+    ts = tmp_path / "recording.ts"
+    subprocess.run(["ffmpeg", "-nostdin", "-y", "-loglevel", "error", "-i", str(made), "-c", "copy", "-f", "mpegts",
+                    "-output_ts_offset", "100", str(ts)], check=True)
+    with av.open(str(ts)) as container:
+        assert container.start_time / 1e6 > 100
+    scan = scan_video(ts, tmp_path / "frames", 1.0, 0)
+    assert scan.keyframes[0].time == pytest.approx(0.0, abs=0.05)
+    assert scan.cuts == [pytest.approx(2.0, abs=0.05)]
+    samples = track_faces(ts, 1.0, 3.0, 5.0)
+    assert samples[0].time == pytest.approx(0.0, abs=0.05) and len(samples) == 10
+    # The face is on the left until the cut at 2 s of the file, on the right after it.
+    assert all(abs(s.cx - (0.25 if s.time < 0.95 else 0.75) * WIDTH) < 20 for s in samples if abs(s.time - 1.0) > 0.1)
