@@ -82,6 +82,13 @@ def clock_origin(container) -> float:
     return container.start_time / 1_000_000 if container.start_time else 0.0
 
 
+def pixel_shape(stream) -> float:
+    """How much wider than tall a stored pixel is shown (the sample aspect ratio): 4/3 for HDV's 1440x1080 shown as
+    1920x1080, 1 for square pixels and where the file does not say."""
+    ratio = stream.sample_aspect_ratio
+    return float(ratio) if ratio and ratio > 0 else 1.0
+
+
 def quarter_turns(frame) -> int:
     """Quarter turns counterclockwise (numpy's rot90) that show a decoded frame as players and ffmpeg do: PyAV hands
     frames over as stored, with the display rotation beside them."""
@@ -138,6 +145,8 @@ def probe(path: Path) -> Probe:
         ]
         turns = _display_turns(path, video.index) if video is not None else 0
         width, height = (video.codec_context.width, video.codec_context.height) if video is not None else (None, None)
+        if video is not None and pixel_shape(video) != 1.0:  # as shown: square pixels, as renders make them
+            width = int(round(width * pixel_shape(video) / 2) * 2)
         if turns % 2:
             width, height = height, width
         info = Probe(

@@ -259,12 +259,17 @@ def _kept_audio(cut: ClipCut) -> str:
     return f",asplit={len(spans)}{labels};{trims};{joined}concat=n={len(spans)}:v=0:a=1"
 
 
+# The picture as shown: ffmpeg turns a rotated one upright itself, and this widens non-square pixels (HDV's 1440x1080
+# is shown 1920x1080) so crops and faces keep their shape. Square pixels pass through untouched.
+SQUARE_PIXELS = "scale='trunc(iw*sar/2)*2':ih,setsar=1"
+
+
 def _video_filter(fps: float, outputs: Sequence[ClipOutput], keep: str = "") -> str:
     """The source decoded once at the clip's frame rate (less any cut pauses: `keep`), split to each output's chain."""
     if len(outputs) == 1:
-        return _output_chain(outputs[0], 0, f"[0:V]fps={fps},{keep}")
+        return _output_chain(outputs[0], 0, f"[0:V]{SQUARE_PIXELS},fps={fps},{keep}")
     labels = "".join(f"[s{k}]" for k in range(len(outputs)))
-    return ";".join([f"[0:V]fps={fps},{keep}split={len(outputs)}{labels}",
+    return ";".join([f"[0:V]{SQUARE_PIXELS},fps={fps},{keep}split={len(outputs)}{labels}",
                      *(_output_chain(out, k, f"[s{k}]") for k, out in enumerate(outputs))])
 
 
@@ -316,7 +321,7 @@ def render_thumbnail(source: Path, target: Path, at: float, width: int, height: 
         chain = _blurred_layout(width, height)
     with atomic_path(target) as partial:
         args = ["ffmpeg", "-nostdin", "-y", "-loglevel", "error", "-ss", f"{at:.6f}", "-i", str(source),
-            "-filter_complex", f"[0:V]{chain}"]
+            "-filter_complex", f"[0:V]{SQUARE_PIXELS},{chain}"]
         args += ["-frames:v", "1", "-q:v", "3", "-f", "image2", "-c:v", "mjpeg", str(partial)]
         # One frame: the base allowance covers the seek and the decode from the previous keyframe.
         run_media_tool(args, 0.0, f"writing thumbnail {target.name}")

@@ -81,7 +81,7 @@ def track_faces(video: Path, start: float, end: float, track_fps: float, detecto
     no face is in view the search backs off (see QUIET_S); every sample is still reported."""
     import av
 
-    from ai_assets.ingest.source_video import clock_origin, picture_stream, quarter_turns
+    from ai_assets.ingest.source_video import clock_origin, picture_stream, pixel_shape, quarter_turns
     from ai_assets.vision.faces import FaceTracker, detect_faces
 
     samples: list[FaceSample] = []
@@ -101,6 +101,7 @@ def track_faces(video: Path, start: float, end: float, track_fps: float, detecto
         stream = picture_stream(container)
         stream.thread_type = "AUTO"
         origin = clock_origin(container)  # clip times count from the file's start, as ffmpeg's do
+        widen = pixel_shape(stream)
         container.seek(max(0, int((origin + start - 1.0) / stream.time_base)), stream=stream, backward=True)
         for frame in container.decode(stream):
             if frame.time is None or frame.time - origin < start - 1e-3:
@@ -108,8 +109,9 @@ def track_faces(video: Path, start: float, end: float, track_fps: float, detecto
             t = frame.time - origin - start
             if frame.time - origin >= end:
                 break
-            scale = DETECT_WIDTH / frame.width if frame.width > DETECT_WIDTH else 1.0
-            size = {"width": round(frame.width * scale) // 2 * 2, "height": round(frame.height * scale) // 2 * 2}
+            shown_width = frame.width * widen  # square pixels, as the render makes them
+            scale = DETECT_WIDTH / shown_width if shown_width > DETECT_WIDTH else 1.0
+            size = {"width": round(shown_width * scale) // 2 * 2, "height": round(frame.height * scale) // 2 * 2}
             sampling = t + 1e-6 >= next_t
             if not sampling and len(live) < 2:
                 previous_gray = None  # mouth motion is only needed to tell two faces apart
@@ -129,7 +131,7 @@ def track_faces(video: Path, start: float, end: float, track_fps: float, detecto
                 tracker.reset()
                 followed = None
                 last_small, last_full, small_misses, quiet_since, skipped = -np.inf, -np.inf, 0, t, False
-            sx = frame.width / size["width"]
+            sx = shown_width / size["width"]
             quiet = not live and quiet_since is not None and t - quiet_since >= QUIET_S
             if quiet and not skipped:
                 # Nothing in view for a while: this sample is taken as empty without a search (see QUIET_S).

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ai_assets.ingest.source_video import clock_origin, picture_stream, quarter_turns
+from ai_assets.ingest.source_video import clock_origin, picture_stream, pixel_shape, quarter_turns
 from ai_assets.storage.files import atomic_path
 
 SCAN_WIDTH = 320
@@ -79,8 +79,9 @@ def scan_video(
         fps = stream.average_rate or stream.guessed_rate
         # The frame as shown is SCAN_WIDTH wide: a phone's video is stored on its side, with a display rotation.
         turns = 0
+        shown_width = stream.codec_context.width * pixel_shape(stream)  # square pixels, as renders make them
         width = SCAN_WIDTH
-        height = int(round(stream.codec_context.height * width / stream.codec_context.width / 2) * 2)
+        height = int(round(stream.codec_context.height * width / shown_width / 2) * 2)
         scale = None
         next_sample = 0.0
         index = 0
@@ -90,7 +91,7 @@ def scan_video(
             if scale is None:
                 turns = quarter_turns(frame)
                 if turns % 2:
-                    width = int(round(stream.codec_context.width * SCAN_WIDTH / stream.codec_context.height / 2) * 2)
+                    width = int(round(shown_width * SCAN_WIDTH / stream.codec_context.height / 2) * 2)
                     height = SCAN_WIDTH
                 scale = _scaler(stream, width, height)
             scale.push(frame)
