@@ -10,8 +10,9 @@
     -c:a aac` of the same span and size: the physical floor for the render. Both with libx264, whatever the
     policy's `encoder` would pick on this machine.
 (c) nvenc: where this machine's ffmpeg can encode with NVENC (`ai_assets.render.encode.nvenc_problem`), the same
-    crop by h264_nvenc at presets p1 and p4 and constant quality 19-28, timed and scored like (a); `nvenc_cq_for_crf`
-    is the largest cq at p1 whose SSIM reaches x264 ultrafast's at crf 21. Elsewhere, the reason it was skipped.
+    crop by h264_nvenc as clips encode it (presets ultrafast and faster, i.e. p1 and p4; constant quality 19-28),
+    timed and scored like (a); `nvenc_cq_for_crf` is the largest cq at p1 whose SSIM reaches x264 ultrafast's at
+    crf 21. Elsewhere, the reason it was skipped.
 The last stdout line is a JSON summary.
 """
 
@@ -66,9 +67,12 @@ def encode(source: Path, target: Path, start: float, seconds: float, chain: str,
 
 
 def encode_nvenc(source: Path, target: Path, start: float, seconds: float, chain: str, preset: str, cq: int) -> float:
+    """As the clips would encode it: `Encoding.video_args` with `preset` (x264's name) mapped to NVENC's."""
+    from ai_assets.render.encode import Encoding
+
     began = time.perf_counter()
-    _ffmpeg("-ss", f"{start}", "-i", str(source), "-t", f"{seconds}", "-vf", chain, "-c:v", "h264_nvenc", "-preset",
-            preset, "-tune", "hq", "-rc", "vbr", "-cq", str(cq), "-b:v", "0", "-an", str(target))
+    _ffmpeg("-ss", f"{start}", "-i", str(source), "-t", f"{seconds}", "-vf", chain,
+            *Encoding(preset, cq, codec="h264_nvenc").video_args(), "-an", str(target))
     return time.perf_counter() - began
 
 
@@ -118,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
         why = nvenc_problem()
         if why is None:
             nvenc = {}
-            for preset in ("p1", "p4"):
+            for preset in ("ultrafast", "faster"):  # NVENC's p1 and p4
                 for cq in (19, 21, 23, 25, 28):
                     target = tmp / f"nvenc-{preset}-{cq}.mp4"
                     took = encode_nvenc(source, target, start, seconds, chain, preset, cq)
@@ -127,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
                     log(f"nvenc {preset} cq {cq}: {nvenc[f'{preset}_cq{cq}']}")
             out["nvenc"] = nvenc
             out["nvenc_cq_for_crf"] = max((cq for cq in (19, 21, 23, 25, 28)
-                if nvenc[f"p1_cq{cq}"]["ssim"] >= presets["ultrafast"]["ssim"]), default=None)
+                if nvenc[f"ultrafast_cq{cq}"]["ssim"] >= presets["ultrafast"]["ssim"]), default=None)
         else:
             out["nvenc"] = {"skipped": why}
 

@@ -8,6 +8,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+import numpy as np
+
 from ai_assets.storage.files import atomic_path, copy_hashing
 
 # A stream counts as truncated when its packets stop this far short of the declared duration.
@@ -70,9 +72,7 @@ def _looks_like_mp4(head: bytes) -> bool:
 def picture_stream(container):
     """The container's first video stream that is a video: cover art (an attached picture, as MP3 and M4A podcasts
     carry it) is one still image in a video stream, not the picture to cut clips from. None when there is none."""
-    import av
-
-    return next((s for s in container.streams.video if not s.disposition & av.stream.Disposition.attached_pic), None)
+    return next((s for s in container.streams.video if not _is_cover_art(s)), None)
 
 
 def clock_origin(container) -> float:
@@ -93,6 +93,11 @@ def quarter_turns(frame) -> int:
     """Quarter turns counterclockwise (numpy's rot90) that show a decoded frame as players and ffmpeg do: PyAV hands
     frames over as stored, with the display rotation beside them."""
     return round((frame.rotation or 0) / 90) % 4
+
+
+def upright(image: np.ndarray, turns: int) -> np.ndarray:
+    """A decoded frame's array turned `turns` quarter turns counterclockwise (see `quarter_turns`), contiguous."""
+    return np.ascontiguousarray(np.rot90(image, turns)) if turns else image
 
 
 def _display_turns(path: Path, index: int) -> int:
@@ -145,8 +150,8 @@ def probe(path: Path) -> Probe:
         ]
         turns = _display_turns(path, video.index) if video is not None else 0
         width, height = (video.codec_context.width, video.codec_context.height) if video is not None else (None, None)
-        if video is not None and pixel_shape(video) != 1.0:  # as shown: square pixels, as renders make them
-            width = int(round(width * pixel_shape(video) / 2) * 2)
+        if video is not None and (shape := pixel_shape(video)) != 1.0:  # as shown: square pixels, as renders make them
+            width = int(round(width * shape / 2) * 2)
         if turns % 2:
             width, height = height, width
         info = Probe(

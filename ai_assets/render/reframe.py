@@ -81,7 +81,7 @@ def track_faces(video: Path, start: float, end: float, track_fps: float, detecto
     no face is in view the search backs off (see QUIET_S); every sample is still reported."""
     import av
 
-    from ai_assets.ingest.source_video import clock_origin, picture_stream, pixel_shape, quarter_turns
+    from ai_assets.ingest.source_video import clock_origin, picture_stream, pixel_shape, quarter_turns, upright
     from ai_assets.vision.faces import FaceTracker, detect_faces
 
     samples: list[FaceSample] = []
@@ -119,7 +119,7 @@ def track_faces(video: Path, start: float, end: float, track_fps: float, detecto
             # As shown (a phone's portrait video is stored on its side): the crop is placed on ffmpeg's upright frames.
             turns = quarter_turns(frame)
             # The same conversion on every frame: a different grey at sample frames would read as motion.
-            gray = _upright(frame.to_ndarray(format="gray", **size), turns)
+            gray = upright(frame.to_ndarray(format="gray", **size), turns)
             if previous_gray is not None and len(live) >= 2:
                 for face_id, face in live:
                     motion.setdefault(face_id, []).append(_mouth_motion(previous_gray, gray, face))
@@ -150,7 +150,7 @@ def track_faces(video: Path, start: float, end: float, track_fps: float, detecto
             near_only = len(live) == 1 and t - last_full < FULL_SEARCH_S
             if not near_only:
                 last_full = t
-            image = _upright(frame.to_ndarray(format="bgr24", **size), turns)
+            image = upright(frame.to_ndarray(format="bgr24", **size), turns)
             live = tracker.update(t, detect_faces(image, detector, small_faces=small, near=[f for _, f in live],
                                                   near_only=near_only))
             if live:
@@ -166,10 +166,6 @@ def track_faces(video: Path, start: float, end: float, track_fps: float, detecto
             samples.append(FaceSample(round(t, 3), pick.cx if pick else None, pick.cy if pick else None,
                                       pick.h if pick else 0.0, seen, followed))
     return samples
-
-
-def _upright(image: np.ndarray, turns: int) -> np.ndarray:
-    return np.ascontiguousarray(np.rot90(image, turns)) if turns else image
 
 
 def _mouth_motion(before: np.ndarray, after: np.ndarray, face) -> float:

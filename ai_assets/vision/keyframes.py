@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ai_assets.ingest.source_video import clock_origin, picture_stream, pixel_shape, quarter_turns
+from ai_assets.ingest.source_video import clock_origin, picture_stream, pixel_shape, quarter_turns, upright
 from ai_assets.storage.files import atomic_path
 
 SCAN_WIDTH = 320
@@ -96,8 +96,7 @@ def scan_video(
                 scale = _scaler(stream, width, height)
             scale.push(frame)
             image = scale.pull().to_ndarray()
-            if turns:
-                image = np.ascontiguousarray(np.rot90(image, turns))
+            image = upright(image, turns)
             ring.append((index, time, image))
             if index == 0:
                 keep(time, image, "scene_start")
