@@ -36,7 +36,7 @@ def test_held_clips_are_reported_apart_from_those_beyond_the_render_budget():
         "renders one",
         "  planned, not rendered: 1 more clip (rank 2); `ai-assets render v:tiktok:00000002` renders one",
     ]
-    assert clip_lines([]) == ["  clips: none rendered (the file has no picture, or no segment fits a platform)"]
+    assert clip_lines([]) == ["  clips: none rendered (no segment fits a platform)"]
 
 
 toy_videos = dg.DynamicPartitionsDefinition(name="toy_cli_videos")

@@ -12,6 +12,7 @@ from ai_assets.code_version import code_version
 from ai_assets.language.sentences import sentences
 from ai_assets.partitions import videos
 from ai_assets.policy.views import view_version
+from ai_assets.render.audiogram import AUDIOGRAM_FPS
 from ai_assets.render.clips import SourceVideo, clip_id, plan_jobs, platform_ranking, render_clips
 from ai_assets.render.encode import ClipCut, preview_data_uri
 from ai_assets.render.review import hold
@@ -43,15 +44,15 @@ def clips(
     segment_rows = segments.to_pylist()
     with metrics.track(context) as row:
         row.policy_version, row.policy_sha256, row.model = policy.version, policy.sha256, "ffmpeg-libx264"
-        if video["has_video"] and segment_rows:
+        # A recording without a picture (a podcast) gets audiograms: its cover art, a waveform and the captions.
+        if segment_rows:
             transcript_rows = transcript.to_pylist()
             words = [w for seg in transcript_rows for w in seg["words"] or []]
             jobs, skipped = plan_jobs(segment_rows, sentences(transcript_rows), rule, video["duration"])
             # Clips moderation could not check wait for review under safety_mode "hold": planned, not rendered.
             held = hold(jobs, lambda job: [platform_ranking(segment_rows, p)[job.rank - 1] for p in job.platforms],
                 rule.safety_mode)
-            source = SourceVideo(clip_store.objects.local(video["media_path"]), video["width"], video["height"],
-                video["fps"], video["duration"], video["has_audio"], video["media_path"])
+            source = SourceVideo.from_row(clip_store.objects.local(video["media_path"]), video)
             cut_times = sorted({k["time"] for k in keyframes.to_pylist() if k["reason"] == "scene_start"
                 and k["time"] > 0})
             with clip_store.objects.synced_dir(folder) as out_dir:
@@ -67,7 +68,7 @@ def clips(
                 # Read while the files are still here: under S3 the folder is uploaded and dropped on exit.
                 previews = {c.video_path.name: preview_data_uri(c.thumbnail_path) for c in rendered[:MAX_PREVIEWS]}
         for job, clip in [(c.job, c) for c in rendered] + [(j, None) for j in deferred]:
-            cut = clip.cut if clip else ClipCut.snap(job.start, job.end, video["fps"])
+            cut = clip.cut if clip else ClipCut.snap(job.start, job.end, video["fps"] or AUDIOGRAM_FPS)
             for platform in job.platforms:
                 segment = platform_ranking(segment_rows, platform)[job.rank - 1]
                 rows.append({
@@ -92,6 +93,7 @@ def clips(
         rows.sort(key=lambda r: (r["rank"], r["platform"]))
         encoders = sorted({c.encoder for c in rendered})
         encoder_notes = sorted({c.encoder_note for c in rendered if c.encoder_note})
+        picture_notes = sorted({c.picture_note for c in rendered if c.picture_note})
         if encoders:
             row.model = "+".join(f"ffmpeg-{name}" for name in encoders)
         row.audio_seconds = sum(c.cut.duration for c in rendered)
@@ -113,6 +115,8 @@ def clips(
             # Which encoder made the clips (the policy's `encoder`), and why it is not the one asked for.
             "encoders": dg.MetadataValue.json(encoders),
             "encoder_notes": dg.MetadataValue.json(encoder_notes),
+            # Audiograms whose cover art could not be read, and so show a plain background.
+            **({"picture_notes": dg.MetadataValue.json(picture_notes)} if picture_notes else {}),
             "layouts": dg.MetadataValue.json(sorted({c.layout for c in rendered})),
             "skipped": dg.MetadataValue.json(skipped), "policy_version": policy.version, "policy_sha256": policy.sha256,
             # Thumbnails inline (the UI's markdown shows data: images); the review page plays and rates them.

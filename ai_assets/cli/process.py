@@ -148,7 +148,7 @@ def clip_lines(rows: list[dict]) -> list[str]:
     """The clips table in a few lines: each rendered file with its platforms, then what is planned and not rendered
     (beyond the policy's render_top, or held for review), with the command that renders one."""
     if not rows:
-        return ["  clips: none rendered (the file has no picture, or no segment fits a platform)"]
+        return ["  clips: none rendered (no segment fits a platform)"]
     by_file: dict[str, list[dict]] = {}
     for r in rows:
         if r["path"] is not None:

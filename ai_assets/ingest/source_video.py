@@ -117,6 +117,14 @@ def _is_cover_art(stream) -> bool:
     return stream.type == "video" and bool(stream.disposition & av.stream.Disposition.attached_pic)
 
 
+def has_cover_art(streams: str | None) -> bool:
+    """Whether a probe's `streams` (JSON) lists cover art: a podcast's attached picture."""
+    try:
+        return any(s.get("cover_art") for s in json.loads(streams or "[]"))
+    except (ValueError, AttributeError):
+        return False
+
+
 def probe(path: Path) -> Probe:
     """Describe a media file, or raise MediaError saying exactly what is wrong with it."""
     import av

@@ -14,11 +14,13 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import tempfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ai_assets.language.sentences import Sentence
 from ai_assets.policy.documents import ASPECTS, ClipPolicy, PlatformSpec
+from ai_assets.render.audiogram import AUDIOGRAM_FPS, audiogram_frame, compose_still
 from ai_assets.render.captions import CaptionStyle, clip_words, group_cues, to_ass, to_srt
 from ai_assets.render.encode import (
     ClipCut,
@@ -67,13 +69,15 @@ class ClipJob:
     def stem(self) -> str:
         return f"rank{self.rank:02d}_{'-'.join(self.platforms)}"
 
-    def signature(self, policy: ClipPolicy, source: str) -> str:
+    def signature(self, policy: ClipPolicy, source: str, audiogram: bool = False) -> str:
         """What decides this render's bytes: the span, the frame, the source and the policy's render settings."""
         rule = {"span": [round(self.start, 4), round(self.end, 4)], "spec": self.spec.model_dump(),
                 "source": str(source), "reframe": policy.reframe.model_dump(), "captions": policy.captions.model_dump(),
                 "pauses": policy.pauses.model_dump(), "encoding": [policy.preset, policy.crf]}
         if policy.encoder != "auto":  # under auto, a render by either encoder is the same clip to keep
             rule["encoder"] = policy.encoder
+        if audiogram:  # a source without a picture (only video sources' signatures predate audiograms)
+            rule["picture"] = "audiogram"
         return hashlib.sha256(json.dumps(rule, sort_keys=True).encode()).hexdigest()
 
 
@@ -146,10 +150,22 @@ class SourceVideo:
     duration: float
     has_audio: bool
     stored: str = ""  # where the source is stored, the same on every node: what a render's signature names
+    has_video: bool = True  # False: a recording without a picture, rendered as audiograms
+    cover: bool = False  # it carries cover art (an attached picture), which its audiograms show
 
     @property
     def identity(self) -> str:
         return self.stored or str(self.path)
+
+    @classmethod
+    def from_row(cls, path: Path, row: dict) -> SourceVideo:
+        """The source as the `source_video` table describes it, read from `path` (a local copy)."""
+        from ai_assets.ingest.source_video import has_cover_art
+
+        if not row["has_video"]:
+            return cls(path, 0, 0, AUDIOGRAM_FPS, row["duration"], row["has_audio"], row["media_path"], False,
+                       has_cover_art(row["streams"]))
+        return cls(path, row["width"], row["height"], row["fps"], row["duration"], row["has_audio"], row["media_path"])
 
 
 @dataclass(frozen=True)
@@ -167,6 +183,7 @@ class RenderedClip:
     caption_style: str = "none"  # cue, word_highlight or word_pop as burned in; none without burned captions
     encoder: str = "libx264"  # the video encoder that made it
     encoder_note: str | None = None  # why it is not the one the policy asked for
+    picture_note: str | None = None  # why an audiogram shows no cover art although the file has one
 
 
 def _layout(spec: PlatformSpec, source: SourceVideo, samples: list[FaceSample],
@@ -198,10 +215,11 @@ class _Planned:
     burned: bool
     output: ClipOutput
     caption_style: str = "none"
+    picture_note: str | None = None
 
 
 def _plan_render(job: ClipJob, source: SourceVideo, words: list[dict], cut_times: list[float], policy: ClipPolicy,
-                 out_dir: Path, font: Path | None, samples: list[FaceSample]) -> _Planned:
+                 out_dir: Path, font: Path | None, samples: list[FaceSample], scratch: Path) -> _Planned:
     spec, rule = job.spec, policy.reframe
     cut = ClipCut.snap(job.start, job.end, source.fps)
     here = clip_words(words, cut.start, cut.start + cut.duration)
@@ -209,9 +227,9 @@ def _plan_render(job: ClipJob, source: SourceVideo, words: list[dict], cut_times
         cut = replace(cut, kept=kept_frames(here, cut.frames, cut.fps, policy.pauses.min_seconds,
                                             policy.pauses.keep_seconds))
     own = [s for s in samples if s.time < cut.duration]
-    layout, pair = _layout(spec, source, own, policy)
+    layout, pair = _layout(spec, source, own, policy) if source.has_video else ("audiogram", None)
     path: CropPath | None = None
-    if layout != "blur":
+    if layout not in ("blur", "audiogram"):
         clip_samples = [] if layout == "centre" else own
         local_cuts = [t - cut.start for t in cut_times if cut.start < t < cut.start + cut.duration]
         # A change of speaker is a cut, not a pan.
@@ -241,7 +259,21 @@ def _plan_render(job: ClipJob, source: SourceVideo, words: list[dict], cut_times
     output = ClipOutput(out_dir / f"{job.stem}.mp4", spec.width, spec.height, keep_path(path, cut.kept),
                         to_ass(cues, spec.width, spec.height, style) if burn else None, font.parent if burn else None,
                         stack)
-    return _Planned(job, cut, layout, path, len(cues), burn, output, mode if burn else "none")
+    note = None
+    if layout == "audiogram":
+        # The picture stays clear of the captions' block (lines ~1.25 em apart), wherever the platform puts it.
+        block = 1.25 * spec.width * captions.font_scale * captions.max_lines
+        frame = audiogram_frame(spec.width, spec.height, spec.height * (1 - bottom) - block, source.cover)
+        still = None
+        if frame.cover is not None:
+            still = scratch / f"{job.stem}.png"
+            try:
+                compose_still(source.path, still, frame)
+            except RenderError as exc:  # a damaged cover costs the picture, not the clip
+                note, still = f"cover art unreadable, plain background ({str(exc).splitlines()[-1][-200:]})", None
+                frame = audiogram_frame(spec.width, spec.height, spec.height * (1 - bottom) - block, False)
+        output = replace(output, audiogram=frame, still=still, wave_colour=captions.text_colour)
+    return _Planned(job, cut, layout, path, len(cues), burn, output, mode if burn else "none", note)
 
 
 def _finish(planned: _Planned, source: SourceVideo, policy: ClipPolicy, out_dir: Path,
@@ -249,19 +281,25 @@ def _finish(planned: _Planned, source: SourceVideo, policy: ClipPolicy, out_dir:
     """Thumbnail and signature for an encoded job."""
     job, cut, path = planned.job, planned.cut, planned.path
     thumb_path = out_dir / f"{job.stem}.jpg"
-    at = thumbnail_time(samples, cut.duration)
-    frame = min(cut.frames - 1, round(at * cut.fps))
-    crop = (int(path.xs[frame]), int(path.ys[frame]), path.width, path.height) if path is not None else None
-    render_thumbnail(source.path, thumb_path, cut.start + at, job.spec.width, job.spec.height, crop,
-                     planned.output.stack)
+    spec = job.spec
+    if planned.output.audiogram is not None:  # nothing in the source to show: a frame of the audiogram itself
+        render_thumbnail(planned.output.target, thumb_path, cut.out_duration / 3, spec.width, spec.height,
+                         (0, 0, spec.width, spec.height))
+    else:
+        at = thumbnail_time(samples, cut.duration)
+        frame = min(cut.frames - 1, round(at * cut.fps))
+        crop = (int(path.xs[frame]), int(path.ys[frame]), path.width, path.height) if path is not None else None
+        render_thumbnail(source.path, thumb_path, cut.start + at, spec.width, spec.height, crop,
+                         planned.output.stack)
     jitter, coverage = (path.jitter, path.face_coverage) if path is not None else (0.0, 0.0)
     write_bytes_atomic(out_dir / f"{job.stem}.json", json.dumps({
-        "signature": job.signature(policy, source.identity), "layout": planned.layout, "cues": planned.cues,
-        "burned": planned.burned, "jitter": jitter, "face_coverage": coverage,
-        "caption_style": planned.caption_style, "kept": cut.kept, "encoder": encoder}).encode())
+        "signature": job.signature(policy, source.identity, not source.has_video), "layout": planned.layout,
+        "cues": planned.cues, "burned": planned.burned, "jitter": jitter, "face_coverage": coverage,
+        "caption_style": planned.caption_style, "kept": cut.kept, "encoder": encoder,
+        "picture_note": planned.picture_note}).encode())
     return RenderedClip(job, cut, planned.layout, jitter, coverage, planned.output.target,
                         out_dir / f"{job.stem}.srt", thumb_path, planned.cues, planned.burned, planned.caption_style,
-                        encoder, encoder_note)
+                        encoder, encoder_note, planned.picture_note)
 
 
 def render_jobs(
@@ -269,7 +307,15 @@ def render_jobs(
     out_dir: Path, font: Path | None, samples: list[FaceSample],
 ) -> list[RenderedClip]:
     """Jobs over the same frames (a 9:16 and a 1:1 version of one segment) encoded from one decode."""
-    planned = [_plan_render(job, source, words, cut_times, policy, out_dir, font, samples) for job in jobs]
+    with tempfile.TemporaryDirectory(prefix="stills-") as scratch:  # audiograms' composed stills, until encoded
+        return _render_jobs(jobs, source, words, cut_times, policy, out_dir, font, samples, Path(scratch))
+
+
+def _render_jobs(
+    jobs: list[ClipJob], source: SourceVideo, words: list[dict], cut_times: list[float], policy: ClipPolicy,
+    out_dir: Path, font: Path | None, samples: list[FaceSample], scratch: Path,
+) -> list[RenderedClip]:
+    planned = [_plan_render(job, source, words, cut_times, policy, out_dir, font, samples, scratch) for job in jobs]
     groups: dict[ClipCut, list[_Planned]] = {}
     for item in planned:
         groups.setdefault(item.cut, []).append(item)
@@ -310,7 +356,9 @@ def _tracks(starts: list[float], jobs: list[ClipJob], source: SourceVideo, polic
     """Face samples for each start in `starts`, on its own clock, over the longest job from it. Spans that overlap
     are tracked once as their union (a platform's rank 1 often overlaps another's), and each start gets its part.
     Where two or more faces are seen, each clip follows the speaking one (speech from `words`, diarization
-    `turns`, all in source seconds)."""
+    `turns`, all in source seconds). A source without a picture has no faces to track."""
+    if not source.has_video:
+        return {start: [] for start in starts}
     spans = sorted(((ClipCut.snap(start, max(j.end for j in jobs if j.start == start), source.fps), start)
                     for start in starts), key=lambda span: span[0].start)
     merged: list[tuple[float, float, list[tuple[ClipCut, float]]]] = []
@@ -347,11 +395,13 @@ def existing_render(job: ClipJob, source: SourceVideo, policy: ClipPolicy, out_d
     except (OSError, ValueError):
         return None
     files = [out_dir / f"{job.stem}.{ext}" for ext in ("mp4", "srt", "jpg")]
-    if made.get("signature") != job.signature(policy, source.identity) or not all(f.is_file() for f in files):
+    if made.get("signature") != job.signature(policy, source.identity, not source.has_video) or not all(
+            f.is_file() for f in files):
         return None
     cut = replace(ClipCut.snap(job.start, job.end, source.fps), kept=tuple(map(tuple, made.get("kept", []))))
     return RenderedClip(job, cut, made["layout"], made["jitter"], made["face_coverage"], *files, made["cues"],
-                        made["burned"], made.get("caption_style", "none"), made.get("encoder", "libx264"))
+                        made["burned"], made.get("caption_style", "none"), made.get("encoder", "libx264"),
+                        picture_note=made.get("picture_note"))
 
 
 def render_clips(

@@ -21,6 +21,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from ai_assets.render.audiogram import AudiogramFrame, audiogram_chain
 from ai_assets.render.reframe import CropPath
 from ai_assets.storage.files import atomic_path
 
@@ -219,6 +220,10 @@ class ClipOutput:
     fonts_dir: Path | None = None
     # Two still crops (x, y, w, h) stacked top and bottom, each scaled to half the height: the two-speaker layout.
     stack: tuple[tuple[int, int, int, int], ...] = ()
+    # A source without a picture: the audiogram's layout, its composed still (None: plain background), wave colour.
+    audiogram: AudiogramFrame | None = None
+    still: Path | None = None
+    wave_colour: str = "#FFFFFF"
 
 
 def _output_chain(out: ClipOutput, k: int, source_label: str) -> str:
@@ -233,8 +238,12 @@ def _output_chain(out: ClipOutput, k: int, source_label: str) -> str:
         )
     else:
         chain = f"{source_label}{_blurred_layout(out.width, out.height, str(k))},setsar=1"
-    if out.ass is not None:
-        chain += f",ass=captions{k}.ass" + (f":fontsdir={out.fonts_dir}" if out.fonts_dir else "")
+    return chain + _captioned(out, k)
+
+
+def _captioned(out: ClipOutput, k: int) -> str:
+    """The end of output k's chain: its captions burned in, then the encoder's pixel format, as [v{k}]."""
+    chain = f",ass=captions{k}.ass" + (f":fontsdir={out.fonts_dir}" if out.fonts_dir else "") if out.ass else ""
     return chain + f",format=yuv420p[v{k}]"
 
 
@@ -273,6 +282,15 @@ def _video_filter(fps: float, outputs: Sequence[ClipOutput], keep: str = "") -> 
                      *(_output_chain(out, k, f"[s{k}]") for k, out in enumerate(outputs))])
 
 
+def _audiogram_filter(cut: ClipCut, outputs: Sequence[ClipOutput], stills: dict[int, int]) -> str:
+    """Each output's audiogram (its still from input stills[k], else a plain background) under a waveform of the
+    span's audio, with the same pauses cut as the clip's sound."""
+    labels = "".join(f"[w{k}]" for k in range(len(outputs)))
+    head = f"[0:a:0]aresample=async=1:first_pts=0{_kept_audio(cut)},asplit={len(outputs)}{labels}"
+    return ";".join([head, *(audiogram_chain(out.audiogram, cut.fps, stills.get(k), f"[w{k}]", str(k),
+                                             out.wave_colour) + _captioned(out, k) for k, out in enumerate(outputs))])
+
+
 def render_outputs(source: Path, cut: ClipCut, outputs: Sequence[ClipOutput], encoding: Encoding = Encoding(),
                    has_audio: bool = True) -> None:
     """Write one H.264/AAC MP4 of exactly `cut.frames` frames per output, all from one decode of the span (a 9:16
@@ -288,7 +306,14 @@ def render_outputs(source: Path, cut: ClipCut, outputs: Sequence[ClipOutput], en
                 (work_dir / f"captions{k}.ass").write_text(out.ass, encoding="utf-8")
         threads = ["-filter_complex_threads", str(encoding.threads)] if encoding.threads else []
         args = ["ffmpeg", "-nostdin", "-y", "-loglevel", "error", *threads, "-ss", f"{cut.start:.6f}", "-i",
-            str(source.resolve()), "-filter_complex", _video_filter(cut.fps, outputs, _kept_video(cut))]
+            str(source.resolve())]
+        if outputs[0].audiogram is not None:  # no picture in the source: every output is an audiogram
+            stills = {k: 1 + n for n, k in enumerate(k for k, out in enumerate(outputs) if out.still is not None)}
+            for k in stills:
+                args += ["-i", str(outputs[k].still.resolve())]
+            args += ["-filter_complex", _audiogram_filter(cut, outputs, stills)]
+        else:
+            args += ["-filter_complex", _video_filter(cut.fps, outputs, _kept_video(cut))]
         for k, partial in enumerate(partials):
             args += ["-map", f"[v{k}]", "-frames:v", str(cut.out_frames), *encoding.video_args(), "-movflags",
                      "+faststart"]
