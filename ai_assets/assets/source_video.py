@@ -54,7 +54,8 @@ def source_video(
         metadata={
             "name": upload.name,
             "duration_s": info.duration,
-            "resolution": f"{info.width}x{info.height}" if info.has_video else "audio only",
+            "resolution": (f"{info.width}x{info.height}" + (f" HDR ({info.hdr.upper()}, clips in SDR)" if info.hdr
+                else "")) if info.has_video else "audio only",
             "codecs": f"{info.video_codec or '-'} / {info.audio_codec}",
             "media_path": dg.MetadataValue.path(location),
         },

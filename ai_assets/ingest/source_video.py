@@ -39,6 +39,7 @@ class Probe:
     # Degrees the stored picture is turned counterclockwise to be shown (phones store portrait video on its side and
     # say so): width and height above are as shown, as ffmpeg renders it.
     rotation: int = 0
+    hdr: str | None = None  # "pq" or "hlg": HDR video, which renders map to SDR; None for SDR
 
     def as_row(self) -> dict:
         return asdict(self)
@@ -100,15 +101,31 @@ def upright(image: np.ndarray, turns: int) -> np.ndarray:
     return np.ascontiguousarray(np.rot90(image, turns)) if turns else image
 
 
-def _display_turns(path: Path, index: int) -> int:
-    """`quarter_turns` of the first frame of stream `index`; 0 when none decodes (the rest of the probe says why)."""
+# HDR video shown as SDR without conversion comes out grey and washed out. These filters map it to BT.709 SDR: linear
+# light with reference white (203 nits, BT.2408) at 1.0, BT.709 primaries, Mobius linear up to 70 % of white (faces
+# and mid-tones keep their level; only what is brighter, the HDR highlights, is compressed), then BT.709 gamma.
+# Chosen on GRID faces and Big Buck Bunny converted to HLG: mean error against the SDR originals 4.7 and 8.4 levels,
+# against 23.2 and 16.3 for the common recipe (white at 100 nits, knee 0.3). Such conversions have no highlights above
+# white, so they cannot judge how highlights look; a higher knee would clip them. Float: apply it to small pictures.
+TO_SDR = (("zscale", "t=linear:npl=203"), ("format", "gbrpf32le"), ("zscale", "p=bt709"),
+          ("tonemap", "tonemap=mobius:param=0.7:desat=0"), ("zscale", "t=bt709:m=bt709:r=tv"), ("format", "yuv420p"))
+
+# HDR transfer functions by their FFmpeg numbers (AVCOL_TRC_SMPTE2084, AVCOL_TRC_ARIB_STD_B67): PQ (HDR10, Dolby
+# Vision, most Android phones and cameras) and HLG (iPhones, broadcast).
+HDR_TRANSFERS = {16: "pq", 18: "hlg"}
+
+
+def _first_frame(path: Path, index: int) -> tuple[int, str | None]:
+    """`quarter_turns` and the HDR transfer ("pq", "hlg" or None for SDR) of the first frame of stream `index`, where
+    the decoder states them even when the container does not; (0, None) when none decodes (the probe says why)."""
     import av
 
     try:
         with av.open(str(path), metadata_errors="ignore") as container:
-            return quarter_turns(next(container.decode(container.streams[index])))
+            frame = next(container.decode(container.streams[index]))
+            return quarter_turns(frame), HDR_TRANSFERS.get(frame.color_trc)
     except (av.error.FFmpegError, StopIteration, UnicodeDecodeError):
-        return 0
+        return 0, None
 
 
 def _is_cover_art(stream) -> bool:
@@ -156,7 +173,8 @@ def probe(path: Path) -> Probe:
             }
             for s in container.streams
         ]
-        turns = _display_turns(path, video.index) if video is not None else 0
+        turns, hdr = _first_frame(path, video.index) if video is not None else (0, None)
+        hdr = hdr or (HDR_TRANSFERS.get(video.codec_context.color_trc) if video is not None else None)
         width, height = (video.codec_context.width, video.codec_context.height) if video is not None else (None, None)
         if video is not None and (shape := pixel_shape(video)) != 1.0:  # as shown: square pixels, as renders make them
             width = int(round(width * shape / 2) * 2)
@@ -178,6 +196,7 @@ def probe(path: Path) -> Probe:
             audio_channels=audio.codec_context.channels if audio is not None else None,
             streams=json.dumps(streams),
             rotation=90 * turns,
+            hdr=hdr,
         )
         if audio is None:
             raise MediaError("no audio stream: the video has no sound track to transcribe")

@@ -69,15 +69,19 @@ class ClipJob:
     def stem(self) -> str:
         return f"rank{self.rank:02d}_{'-'.join(self.platforms)}"
 
-    def signature(self, policy: ClipPolicy, source: str, audiogram: bool = False) -> str:
+    def signature(self, policy: ClipPolicy, source: SourceVideo) -> str:
         """What decides this render's bytes: the span, the frame, the source and the policy's render settings."""
         rule = {"span": [round(self.start, 4), round(self.end, 4)], "spec": self.spec.model_dump(),
-                "source": str(source), "reframe": policy.reframe.model_dump(), "captions": policy.captions.model_dump(),
-                "pauses": policy.pauses.model_dump(), "encoding": [policy.preset, policy.crf]}
+                "source": source.identity, "reframe": policy.reframe.model_dump(),
+                "captions": policy.captions.model_dump(), "pauses": policy.pauses.model_dump(),
+                "encoding": [policy.preset, policy.crf]}
         if policy.encoder != "auto":  # under auto, a render by either encoder is the same clip to keep
             rule["encoder"] = policy.encoder
-        if audiogram:  # a source without a picture (only video sources' signatures predate audiograms)
+        # Only where they apply, so the signatures of SDR video renders stay as they were before either existed.
+        if not source.has_video:
             rule["picture"] = "audiogram"
+        if source.hdr:
+            rule["tone_map"] = source.hdr
         return hashlib.sha256(json.dumps(rule, sort_keys=True).encode()).hexdigest()
 
 
@@ -152,6 +156,7 @@ class SourceVideo:
     stored: str = ""  # where the source is stored, the same on every node: what a render's signature names
     has_video: bool = True  # False: a recording without a picture, rendered as audiograms
     cover: bool = False  # it carries cover art (an attached picture), which its audiograms show
+    hdr: str | None = None  # "pq" or "hlg" for HDR video, which clips and thumbnails map to SDR
 
     @property
     def identity(self) -> str:
@@ -165,7 +170,8 @@ class SourceVideo:
         if not row["has_video"]:
             return cls(path, 0, 0, AUDIOGRAM_FPS, row["duration"], row["has_audio"], row["media_path"], False,
                        has_cover_art(row["streams"]))
-        return cls(path, row["width"], row["height"], row["fps"], row["duration"], row["has_audio"], row["media_path"])
+        return cls(path, row["width"], row["height"], row["fps"], row["duration"], row["has_audio"], row["media_path"],
+                   hdr=row.get("hdr"))
 
 
 @dataclass(frozen=True)
@@ -290,10 +296,10 @@ def _finish(planned: _Planned, source: SourceVideo, policy: ClipPolicy, out_dir:
         frame = min(cut.frames - 1, round(at * cut.fps))
         crop = (int(path.xs[frame]), int(path.ys[frame]), path.width, path.height) if path is not None else None
         render_thumbnail(source.path, thumb_path, cut.start + at, spec.width, spec.height, crop,
-                         planned.output.stack)
+                         planned.output.stack, source.hdr)
     jitter, coverage = (path.jitter, path.face_coverage) if path is not None else (0.0, 0.0)
     write_bytes_atomic(out_dir / f"{job.stem}.json", json.dumps({
-        "signature": job.signature(policy, source.identity, not source.has_video), "layout": planned.layout,
+        "signature": job.signature(policy, source), "layout": planned.layout,
         "cues": planned.cues, "burned": planned.burned, "jitter": jitter, "face_coverage": coverage,
         "caption_style": planned.caption_style, "kept": cut.kept, "encoder": encoder,
         "picture_note": planned.picture_note}).encode())
@@ -325,13 +331,14 @@ def _render_jobs(
         outputs = [item.output for item in group]
         encoding = Encoding(policy.preset, policy.crf, threads=step_threads(), codec=encoder)
         try:
-            render_outputs(source.path, cut, outputs, encoding, source.has_audio)
+            render_outputs(source.path, cut, outputs, encoding, source.has_audio, source.hdr)
             made_by[cut] = encoder, note
         except RenderError as exc:
             if encoder == "libx264":
                 raise
             # The GPU's encoder refused this one (its sessions all taken, a driver fault): the CPU encodes it.
-            render_outputs(source.path, cut, outputs, replace(encoding, codec="libx264"), source.has_audio)
+            render_outputs(source.path, cut, outputs, replace(encoding, codec="libx264"), source.has_audio,
+                           source.hdr)
             made_by[cut] = "libx264", f"h264_nvenc failed on this clip ({str(exc).splitlines()[-1][-200:]})"
     return [_finish(item, source, policy, out_dir, samples, *made_by[item.cut]) for item in planned]
 
@@ -395,8 +402,7 @@ def existing_render(job: ClipJob, source: SourceVideo, policy: ClipPolicy, out_d
     except (OSError, ValueError):
         return None
     files = [out_dir / f"{job.stem}.{ext}" for ext in ("mp4", "srt", "jpg")]
-    if made.get("signature") != job.signature(policy, source.identity, not source.has_video) or not all(
-            f.is_file() for f in files):
+    if made.get("signature") != job.signature(policy, source) or not all(f.is_file() for f in files):
         return None
     cut = replace(ClipCut.snap(job.start, job.end, source.fps), kept=tuple(map(tuple, made.get("kept", []))))
     return RenderedClip(job, cut, made["layout"], made["jitter"], made["face_coverage"], *files, made["cues"],

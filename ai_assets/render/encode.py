@@ -21,6 +21,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from ai_assets.ingest.source_video import TO_SDR
 from ai_assets.render.audiogram import AudiogramFrame, audiogram_chain
 from ai_assets.render.reframe import CropPath
 from ai_assets.storage.files import atomic_path
@@ -187,23 +188,39 @@ BLUR_SHRINK = 8
 BLUR_RADIUS = 3  # at the shrunk size: 24 output pixels
 
 
-def _blurred_layout(width: int, height: int, tag: str = "") -> str:
+def tone_map(hdr: str | None) -> str:
+    """The filters (ending in a comma) that bring an `hdr` source ("pq", "hlg") to SDR (`TO_SDR`); "" for SDR."""
+    return "".join(f"{name}={args}," for name, args in TO_SDR) if hdr else ""
+
+
+def _scaled(crop: tuple[int, int], size: tuple[int, int], tone: str) -> str:
+    """Scale a crop of `crop` (w, h) to `size` (lanczos), with `tone` mapping on whichever side is smaller: it runs in
+    float, so a 4K phone video's crop is mapped after scaling down, a 1080p one's before scaling up."""
+    scale = f"scale={size[0]}:{size[1]}:flags=lanczos"
+    if not tone or crop[0] * crop[1] <= size[0] * size[1]:
+        return tone + scale
+    return f"{scale},{tone.rstrip(',')}"
+
+
+def _blurred_layout(width: int, height: int, tag: str = "", tone: str = "") -> str:
     """The whole frame, fitted, over a blurred and zoomed copy of itself (filter graph on one input)."""
     small_w, small_h = max(2, width // BLUR_SHRINK // 2 * 2), max(2, height // BLUR_SHRINK // 2 * 2)
     radius = max(1, min(BLUR_RADIUS, min(small_w, small_h) // 2 - 1))
     return (
         f"split=2[bg{tag}][fg{tag}];[bg{tag}]scale={small_w}:{small_h}:force_original_aspect_ratio=increase,"
-        f"crop={small_w}:{small_h},boxblur=luma_radius={radius}:luma_power=2,scale={width}:{height}:flags=bilinear"
-        f"[blurred{tag}];[fg{tag}]scale={width}:{height}:force_original_aspect_ratio=decrease:flags=lanczos"
-        f"[fitted{tag}];[blurred{tag}][fitted{tag}]overlay=(W-w)/2:(H-h)/2"
+        f"crop={small_w}:{small_h},{tone}boxblur=luma_radius={radius}:luma_power=2,scale={width}:{height}:"
+        f"flags=bilinear[blurred{tag}];[fg{tag}]scale={width}:{height}:force_original_aspect_ratio=decrease:"
+        f"flags=lanczos{',' + tone.rstrip(',') if tone else ''}[fitted{tag}];[blurred{tag}][fitted{tag}]"
+        f"overlay=(W-w)/2:(H-h)/2"
     )
 
 
-def _stacked_layout(stack: Sequence[tuple[int, int, int, int]], width: int, height: int, tag: str = "") -> str:
+def _stacked_layout(stack: Sequence[tuple[int, int, int, int]], width: int, height: int, tag: str = "",
+                    tone: str = "") -> str:
     """Two still crops (x, y, w, h) scaled into the top and bottom halves of the frame (filter graph on one input)."""
     top = height // 4 * 2  # even heights for 4:2:0 chroma
     heights = (top, height - top)
-    parts = [f"[st{tag}_{i}]crop={w}:{h}:{x}:{y}:exact=1,scale={width}:{heights[i]}:flags=lanczos,setsar=1"
+    parts = [f"[st{tag}_{i}]crop={w}:{h}:{x}:{y}:exact=1,{_scaled((w, h), (width, heights[i]), tone)},setsar=1"
              f"[half{tag}_{i}]" for i, (x, y, w, h) in enumerate(stack)]
     return f"split=2[st{tag}_0][st{tag}_1];" + ";".join(parts) + f";[half{tag}_0][half{tag}_1]vstack=inputs=2"
 
@@ -226,18 +243,19 @@ class ClipOutput:
     wave_colour: str = "#FFFFFF"
 
 
-def _output_chain(out: ClipOutput, k: int, source_label: str) -> str:
+def _output_chain(out: ClipOutput, k: int, source_label: str, tone: str = "") -> str:
     """Filters from `source_label` to [v{k}]: crop (moving, via sendcmd) or blurred layout, captions, pixel format.
-    Filter names and labels carry k, so several outputs live in one graph."""
+    Filter names and labels carry k, so several outputs live in one graph. `tone`: see `tone_map`."""
     if out.stack:
-        chain = source_label + _stacked_layout(out.stack, out.width, out.height, str(k))
+        chain = source_label + _stacked_layout(out.stack, out.width, out.height, str(k), tone)
     elif out.path is not None:
         chain = (
             f"{source_label}sendcmd=f=crop{k}.cmd,crop@reframe{k}=w={out.path.width}:h={out.path.height}:"
-            f"x={out.path.xs[0]}:y={out.path.ys[0]}:exact=1,scale={out.width}:{out.height}:flags=lanczos,setsar=1"
+            f"x={out.path.xs[0]}:y={out.path.ys[0]}:exact=1,"
+            f"{_scaled((out.path.width, out.path.height), (out.width, out.height), tone)},setsar=1"
         )
     else:
-        chain = f"{source_label}{_blurred_layout(out.width, out.height, str(k))},setsar=1"
+        chain = f"{source_label}{_blurred_layout(out.width, out.height, str(k), tone)},setsar=1"
     return chain + _captioned(out, k)
 
 
@@ -273,13 +291,13 @@ def _kept_audio(cut: ClipCut) -> str:
 SQUARE_PIXELS = "scale='trunc(iw*sar/2)*2':ih,setsar=1"
 
 
-def _video_filter(fps: float, outputs: Sequence[ClipOutput], keep: str = "") -> str:
+def _video_filter(fps: float, outputs: Sequence[ClipOutput], keep: str = "", tone: str = "") -> str:
     """The source decoded once at the clip's frame rate (less any cut pauses: `keep`), split to each output's chain."""
     if len(outputs) == 1:
-        return _output_chain(outputs[0], 0, f"[0:V]{SQUARE_PIXELS},fps={fps},{keep}")
+        return _output_chain(outputs[0], 0, f"[0:V]{SQUARE_PIXELS},fps={fps},{keep}", tone)
     labels = "".join(f"[s{k}]" for k in range(len(outputs)))
     return ";".join([f"[0:V]{SQUARE_PIXELS},fps={fps},{keep}split={len(outputs)}{labels}",
-                     *(_output_chain(out, k, f"[s{k}]") for k, out in enumerate(outputs))])
+                     *(_output_chain(out, k, f"[s{k}]", tone) for k, out in enumerate(outputs))])
 
 
 def _audiogram_filter(cut: ClipCut, outputs: Sequence[ClipOutput], stills: dict[int, int]) -> str:
@@ -292,9 +310,10 @@ def _audiogram_filter(cut: ClipCut, outputs: Sequence[ClipOutput], stills: dict[
 
 
 def render_outputs(source: Path, cut: ClipCut, outputs: Sequence[ClipOutput], encoding: Encoding = Encoding(),
-                   has_audio: bool = True) -> None:
+                   has_audio: bool = True, hdr: str | None = None) -> None:
     """Write one H.264/AAC MP4 of exactly `cut.frames` frames per output, all from one decode of the span (a 9:16
-    and a 1:1 version of a clip cost one decode, not two). Each file appears complete or not at all."""
+    and a 1:1 version of a clip cost one decode, not two), in SDR whatever `hdr` the source has. Each file appears
+    complete or not at all."""
     names = ", ".join(out.target.name for out in outputs)
     with tempfile.TemporaryDirectory(prefix="clip-") as work, contextlib.ExitStack() as stack:
         work_dir = Path(work)
@@ -313,7 +332,7 @@ def render_outputs(source: Path, cut: ClipCut, outputs: Sequence[ClipOutput], en
                 args += ["-i", str(outputs[k].still.resolve())]
             args += ["-filter_complex", _audiogram_filter(cut, outputs, stills)]
         else:
-            args += ["-filter_complex", _video_filter(cut.fps, outputs, _kept_video(cut))]
+            args += ["-filter_complex", _video_filter(cut.fps, outputs, _kept_video(cut), tone_map(hdr))]
         for k, partial in enumerate(partials):
             args += ["-map", f"[v{k}]", "-frames:v", str(cut.out_frames), *encoding.video_args(), "-movflags",
                      "+faststart"]
@@ -334,16 +353,18 @@ def render_clip(
 
 
 def render_thumbnail(source: Path, target: Path, at: float, width: int, height: int,
-        crop: tuple[int, int, int, int] | None, stack: Sequence[tuple[int, int, int, int]] = ()) -> None:
+        crop: tuple[int, int, int, int] | None, stack: Sequence[tuple[int, int, int, int]] = (),
+        hdr: str | None = None) -> None:
     """One JPEG from the source at `at` seconds, with the clip's crop (x, y, w, h), its two stacked crops, or its
-    blurred layout."""
+    blurred layout; in SDR whatever `hdr` the source has."""
+    tone = tone_map(hdr)
     if stack:
-        chain = _stacked_layout(stack, width, height)
+        chain = _stacked_layout(stack, width, height, tone=tone)
     elif crop is not None:
         x, y, w, h = crop
-        chain = f"crop={w}:{h}:{x}:{y},scale={width}:{height}:flags=lanczos,setsar=1"
+        chain = f"crop={w}:{h}:{x}:{y},{_scaled((w, h), (width, height), tone)},setsar=1"
     else:
-        chain = _blurred_layout(width, height)
+        chain = _blurred_layout(width, height, tone=tone)
     with atomic_path(target) as partial:
         args = ["ffmpeg", "-nostdin", "-y", "-loglevel", "error", "-ss", f"{at:.6f}", "-i", str(source),
             "-filter_complex", f"[0:V]{SQUARE_PIXELS},{chain}"]

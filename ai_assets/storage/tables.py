@@ -42,6 +42,7 @@ SCHEMAS: dict[str, pa.Schema] = {
             ("audio_channels", pa.int32()),
             ("streams", pa.string()),
             ("rotation", pa.int32()),
+            ("hdr", pa.string()),
         ]
     ),
     "audio": pa.schema(

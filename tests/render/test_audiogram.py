@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 
 import av
@@ -118,7 +119,7 @@ def test_a_podcast_with_cover_art_renders_both_formats_from_one_pass(tmp_path):
         assert json.loads(clip.video_path.with_suffix(".json").read_text())["layout"] == "audiogram"
         # The render is found again as it is; the same job over a video source would be another render.
         assert existing_render(clip.job, source, POLICY, out) is not None
-        assert clip.job.signature(POLICY, source.identity, True) != clip.job.signature(POLICY, source.identity)
+        assert clip.job.signature(POLICY, source) != clip.job.signature(POLICY, replace(source, has_video=True))
 
 
 def test_a_recording_without_cover_art_gets_a_plain_background(tmp_path):

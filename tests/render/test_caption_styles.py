@@ -24,7 +24,7 @@ from ai_assets.render.captions import (
     to_ass,
     to_srt,
 )
-from ai_assets.render.clips import plan_jobs
+from ai_assets.render.clips import SourceVideo, plan_jobs
 from ai_assets.render.encode import ClipCut, render_clip
 from ai_assets.render.reframe import plan_crop
 
@@ -222,7 +222,8 @@ def test_platforms_with_one_frame_but_different_caption_styles_get_their_own_ren
                 for p in ("tiktok", "shorts", "reels")]
     jobs, _ = plan_jobs(segments, items, policy, 20.0)
     assert sorted(j.platforms for j in jobs) == [["reels"], ["shorts", "tiktok"]]
-    assert len({j.signature(policy, "x") for j in jobs}) == 2
+    source = SourceVideo(Path("x"), 640, 360, 25.0, 20.0, True)
+    assert len({j.signature(policy, source) for j in jobs}) == 2
 
 
 # --- a real render --------------------------------------------------------------------------

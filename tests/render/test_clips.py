@@ -444,9 +444,10 @@ def test_auto_takes_nvenc_only_where_its_trial_encode_works():
 def test_the_encoder_enters_a_render_signature_only_when_the_policy_names_one(tmp_path):
     _, policy, jobs = _budget_setup(tmp_path)
     named = {e: policy.model_copy(update={"encoder": e}) for e in ("auto", "libx264", "h264_nvenc")}
-    signatures = {e: jobs[0].signature(p, "media/talk.mp4") for e, p in named.items()}
+    source = SourceVideo(Path("media/talk.mp4"), 640, 360, 25.0, 10.0, True)
+    signatures = {e: jobs[0].signature(p, source) for e, p in named.items()}
     assert len(set(signatures.values())) == 3
-    assert signatures["auto"] == jobs[0].signature(policy, "media/talk.mp4")
+    assert signatures["auto"] == jobs[0].signature(policy, source)
 
 
 needs_no_nvenc = pytest.mark.skipif(nvenc_problem() is None, reason="this machine's ffmpeg can encode with NVENC")
