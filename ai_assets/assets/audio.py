@@ -29,9 +29,13 @@ def audio(
     with metrics.track(context) as row, media_failures(context.partition_key):
         wav = media_store.audio_location(video["sha256"])
         objects = media_store.objects
-        duration = extract_audio(objects.local(video["media_path"]), objects.staging(wav))
+        track = extract_audio(objects.local(video["media_path"]), objects.staging(wav))
+        duration = track.seconds
         regions = speech_regions(load_wav(objects.local(objects.publish(wav))), vad)
         row.model, row.params, row.audio_seconds = "silero-vad", asdict(vad), duration
+        if track.degraded:
+            context.log.warning(f"audio: {track.degraded}")
+            row.params = {**row.params, "degraded": track.degraded}
     speech = sum(end - start for start, end in regions)
     table = to_table(
         "audio",
@@ -49,6 +53,7 @@ def audio(
     )
     return table_output(
         table, metadata={"duration_s": round(duration, 2), "speech_ratio": round(speech / duration, 3),
-            "speech_regions": len(regions)},
+            "speech_regions": len(regions), "damaged": track.degraded or "",
+            "damaged_packets": track.damaged_packets, "filled_silence_s": track.filled_seconds},
         row=row,
     )

@@ -45,11 +45,13 @@ def keyframes(
                      "width": scan.width, "height": scan.height,
                      "policy_version": policy.version, "policy_sha256": policy.sha256} for k in scan.keyframes]
             row.params = {"cuts": len(scan.cuts), "frames_decoded": scan.frames_decoded,
-                          "duplicates_dropped": scan.duplicates_dropped,
+                          "duplicates_dropped": scan.duplicates_dropped, "damaged_packets": scan.damaged_packets,
                           "sample_fps": vision.sample_fps, "scene_threshold": vision.scene_threshold}
         row.model, row.audio_seconds = "pyscenedetect-content", video["duration"]
     metadata = {"keyframes": len(rows), "policy_version": policy.version, "policy_sha256": policy.sha256,
         **(row.params or {})}
     if video["has_video"]:
         metadata["cuts_s"] = dg.MetadataValue.json(scan.cuts)
+        metadata["damaged"] = (f"{scan.damaged_packets} damaged video packets skipped; keyframes and cuts come from "
+                               "the rest" if scan.damaged_packets else "")
     return table_output(to_table("keyframes", rows), metadata=metadata, used=used, row=row)

@@ -63,6 +63,11 @@ def run_partition(job, instance, key: str, name: str, stages: list | None = None
 
     def on_event(entry) -> None:
         event = entry.dagster_event
+        if event is not None and event.event_type_value == "ASSET_MATERIALIZATION":
+            # Damage in the file that the stage worked around (skipped packets): the output is there, but not all of it.
+            damaged = event.event_specific_data.materialization.metadata.get("damaged")
+            if damaged is not None and damaged.value:
+                print(f"[{name}] ! {event.step_key}: {damaged.value}", flush=True)
         if event is None or event.event_type_value not in STEP_EVENTS:
             return
         step = event.step_key

@@ -3,21 +3,47 @@
 from __future__ import annotations
 
 import wave
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from ai_assets.ingest.source_video import MediaError, error_reason
+from ai_assets.ingest.source_video import MediaError, decoded_frames, error_reason
 from ai_assets.storage.files import atomic_path
 
 SAMPLE_RATE = 16_000
 
 
-def extract_audio(path: Path, target: Path) -> float:
-    """Decode the first audio stream to 16 kHz mono 16-bit WAV, streaming. Returns seconds written."""
+# A jump in the audio's timestamps beyond the resampler's own lag (under 2 ms): a damaged packet that was skipped, or a
+# gap in the recording. It is filled with silence, so every later word keeps its time on the video's clock.
+GAP_FILL_S = 0.02
+# Past this share of the track undecodable, nothing trustworthy is left to transcribe.
+MAX_DAMAGED_SHARE = 0.5
+
+
+@dataclass(frozen=True)
+class AudioTrack:
+    seconds: float  # of WAV written, silence filled in included
+    filled_seconds: float = 0.0  # silence put where packets were damaged or the recording had gaps
+    damaged_packets: int = 0  # packets the decoder rejected and that were skipped
+
+    @property
+    def degraded(self) -> str | None:
+        """Why the track is not all there, in words; None when it is."""
+        if not self.damaged_packets:
+            return None
+        return (f"{self.damaged_packets} damaged audio packets skipped; {self.filled_seconds:.2f} s of silence "
+                "keeps the rest in time")
+
+
+def extract_audio(path: Path, target: Path) -> AudioTrack:
+    """Decode the first audio stream to 16 kHz mono 16-bit WAV, streaming, on the file's clock: damaged packets are
+    skipped and, like gaps, filled with silence (see `decoded_frames`). Raises MediaError when nothing, or less than
+    half, of the track decodes."""
     import av
 
-    samples = 0
+    samples = filled = 0
+    damaged: list[float] = []
     with av.open(str(path), metadata_errors="ignore") as container, atomic_path(target) as tmp:
         resampler = av.AudioResampler(format="s16", layout="mono", rate=SAMPLE_RATE)
         with wave.open(str(tmp), "wb") as out:
@@ -25,17 +51,54 @@ def extract_audio(path: Path, target: Path) -> float:
             out.setsampwidth(2)
             out.setframerate(SAMPLE_RATE)
             stream = container.streams.audio[0]
+            origin, lag = None, 0
             try:
-                for frame in container.decode(stream):
-                    samples += _write_frames(out, resampler.resample(frame))
+                for frame in decoded_frames(container, stream, damaged):
+                    if frame.time is not None:
+                        origin = frame.time if origin is None else origin
+                        ahead = round((frame.time - origin) * SAMPLE_RATE) - samples
+                        if ahead - lag > GAP_FILL_S * SAMPLE_RATE:
+                            gap = ahead - lag
+                            out.writeframes(bytes(2 * gap))
+                            samples, filled = samples + gap, filled + gap
+                        else:
+                            lag = ahead  # the resampler's own delay (what it holds back), steady between gaps
+                    try:
+                        resampled = resampler.resample(frame)
+                    except (ValueError, av.error.FFmpegError):
+                        # The stream changed layout or rate (a broadcast's ad break), or a damaged packet decoded to a
+                        # frame no resampler takes: what the old setup holds is written, and a new one goes on.
+                        samples += _write_frames(out, _flushed(resampler))
+                        resampler = av.AudioResampler(format="s16", layout="mono", rate=SAMPLE_RATE)
+                        try:
+                            resampled = resampler.resample(frame)
+                        except (ValueError, av.error.FFmpegError):
+                            damaged.append(float(frame.time) if frame.time is not None else float("nan"))
+                            resampler = av.AudioResampler(format="s16", layout="mono", rate=SAMPLE_RATE)
+                            continue  # its time is filled with silence with the next frame's gap
+                    samples += _write_frames(out, resampled)
             except av.error.FFmpegError as exc:
                 raise MediaError(
                     f"audio could not be decoded after {samples / SAMPLE_RATE:.1f} s ({error_reason(exc)})"
                 ) from None
-            samples += _write_frames(out, resampler.resample(None))
-    if samples == 0:
-        raise MediaError("the audio stream decodes to no samples")
-    return samples / SAMPLE_RATE
+            samples += _write_frames(out, _flushed(resampler))
+    if samples == 0 or samples == filled:
+        raise MediaError("the audio stream decodes to no samples"
+                         + (f" ({len(damaged)} damaged packets)" if damaged else ""))
+    if damaged and filled > MAX_DAMAGED_SHARE * samples:
+        raise MediaError(f"the audio is too damaged to use: {filled / SAMPLE_RATE:.1f} of {samples / SAMPLE_RATE:.1f} "
+                         f"s could not be decoded ({len(damaged)} damaged packets)")
+    return AudioTrack(samples / SAMPLE_RATE, round(filled / SAMPLE_RATE, 3), len(damaged))
+
+
+def _flushed(resampler) -> list:
+    """What a resampler still holds; nothing from one that never took a frame or failed to."""
+    import av
+
+    try:
+        return resampler.resample(None)
+    except (ValueError, av.error.FFmpegError):
+        return []
 
 
 def _write_frames(out: wave.Wave_write, frames) -> int:

@@ -128,6 +128,23 @@ def _first_frame(path: Path, index: int) -> tuple[int, str | None]:
         return 0, None
 
 
+def decoded_frames(container, stream, damaged: list[float]):
+    """The frames of `stream`, decoded packet by packet. A packet the decoder rejects (damaged bytes in a file whose
+    index is sound, as a broken download or a failing memory card leaves) is skipped and its time, in seconds on the
+    file's clock, appended to `damaged`; `container.decode` would end the whole file there. The decoder picks up again
+    at the next packet it can read, as ffmpeg's command line does. Errors reading the container still raise."""
+    import av
+
+    for packet in container.demux(stream):
+        try:
+            frames = packet.decode()
+        except av.error.FFmpegError:
+            damaged.append(float(packet.pts * packet.time_base) if packet.pts is not None and packet.time_base
+                           else float("nan"))
+            continue
+        yield from frames
+
+
 def _is_cover_art(stream) -> bool:
     import av
 

@@ -81,7 +81,14 @@ def track_faces(video: Path, start: float, end: float, track_fps: float, detecto
     no face is in view the search backs off (see QUIET_S); every sample is still reported."""
     import av
 
-    from ai_assets.ingest.source_video import clock_origin, picture_stream, pixel_shape, quarter_turns, upright
+    from ai_assets.ingest.source_video import (
+        clock_origin,
+        decoded_frames,
+        picture_stream,
+        pixel_shape,
+        quarter_turns,
+        upright,
+    )
     from ai_assets.vision.faces import FaceTracker, detect_faces
 
     samples: list[FaceSample] = []
@@ -103,7 +110,7 @@ def track_faces(video: Path, start: float, end: float, track_fps: float, detecto
         origin = clock_origin(container)  # clip times count from the file's start, as ffmpeg's do
         widen = pixel_shape(stream)
         container.seek(max(0, int((origin + start - 1.0) / stream.time_base)), stream=stream, backward=True)
-        for frame in container.decode(stream):
+        for frame in decoded_frames(container, stream, []):  # a damaged packet costs its frame, not the clip
             if frame.time is None or frame.time - origin < start - 1e-3:
                 continue
             t = frame.time - origin - start

@@ -13,7 +13,14 @@ from pathlib import Path
 
 import numpy as np
 
-from ai_assets.ingest.source_video import clock_origin, picture_stream, pixel_shape, quarter_turns, upright
+from ai_assets.ingest.source_video import (
+    clock_origin,
+    decoded_frames,
+    picture_stream,
+    pixel_shape,
+    quarter_turns,
+    upright,
+)
 from ai_assets.storage.files import atomic_path
 
 SCAN_WIDTH = 320
@@ -40,6 +47,7 @@ class Scan:
     fps: float
     width: int
     height: int
+    damaged_packets: int = 0  # packets the decoder rejected, skipped (see `decoded_frames`)
 
 
 def scan_video(
@@ -58,6 +66,7 @@ def scan_video(
     recent_hashes: list[imagehash.ImageHash] = []
     cuts: list[float] = []
     dropped = 0
+    damaged: list[float] = []
     frames_dir.mkdir(parents=True, exist_ok=True)
 
     def keep(time: float, image: np.ndarray, reason: str) -> None:
@@ -86,7 +95,7 @@ def scan_video(
         next_sample = 0.0
         index = 0
         origin = clock_origin(container)
-        for frame in container.decode(stream):
+        for frame in decoded_frames(container, stream, damaged):
             time = float(frame.time) - origin if frame.time is not None else index / float(fps)
             if scale is None:
                 turns = quarter_turns(frame)
@@ -114,7 +123,7 @@ def scan_video(
     kept.sort(key=lambda k: k.time)
     if turns % 2:
         width, height = height, width
-    return Scan(cuts, kept, index, dropped, float(fps), width, height)
+    return Scan(cuts, kept, index, dropped, float(fps), width, height, len(damaged))
 
 
 def _scaler(stream, width: int, height: int):
