@@ -17,6 +17,8 @@ SAMPLE_RATE = 16_000
 # A jump in the audio's timestamps beyond the resampler's own lag (under 2 ms): a damaged packet that was skipped, or a
 # gap in the recording. It is filled with silence, so every later word keeps its time on the video's clock.
 GAP_FILL_S = 0.02
+# A longer jump is a break in the clock (a stream's timestamps reset or wrap), not lost sound: it is not filled.
+MAX_FILL_S = 10.0
 # Past this share of the track undecodable, nothing trustworthy is left to transcribe.
 MAX_DAMAGED_SHARE = 0.5
 
@@ -57,7 +59,7 @@ def extract_audio(path: Path, target: Path) -> AudioTrack:
                     if frame.time is not None:
                         origin = frame.time if origin is None else origin
                         ahead = round((frame.time - origin) * SAMPLE_RATE) - samples
-                        if ahead - lag > GAP_FILL_S * SAMPLE_RATE:
+                        if GAP_FILL_S * SAMPLE_RATE < ahead - lag <= MAX_FILL_S * SAMPLE_RATE:
                             gap = ahead - lag
                             out.writeframes(bytes(2 * gap))
                             samples, filled = samples + gap, filled + gap

@@ -102,6 +102,15 @@ def test_a_gap_in_the_recording_is_silence_on_the_clock(tmp_path):
     assert np.abs(pcm[int(3.1 * 16000):int(3.9 * 16000)]).mean() > 1000  # the tone resumes at 3 s
 
 
+def test_a_jump_in_the_clock_is_not_filled(tmp_path):
+    jumped = tmp_path / "jumped.m4a"
+    subprocess.run(["ffmpeg", "-nostdin", "-y", "-loglevel", "error", "-f", "lavfi", "-i",
+                    "sine=frequency=440:duration=4", "-af", "asetpts='if(gte(T,2),PTS+3600/TB,PTS)'", "-c:a", "aac",
+                    str(jumped)], check=True)
+    track = extract_audio(jumped, tmp_path / "jumped.wav")
+    assert track.filled_seconds == 0 and track.seconds == pytest.approx(4.0, abs=0.05)
+
+
 def test_audio_mostly_damaged_fails_with_the_reason(media, tmp_path):
     wrecked = damaged_copy(media["talk"], tmp_path / "wrecked.mp4", 3000)
     with pytest.raises(MediaError, match=r"^the audio is too damaged to use: [\d.]+ of [\d.]+ s could not be decoded"):
