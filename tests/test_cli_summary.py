@@ -39,6 +39,15 @@ def test_held_clips_are_reported_apart_from_those_beyond_the_render_budget():
     assert clip_lines([]) == ["  clips: none rendered (no segment fits a platform)"]
 
 
+def test_clips_that_failed_to_render_say_why_and_how_to_try_again():
+    rows = [row("linkedin", 1, "clips/v/rank01_linkedin.mp4", width=1080, height=1080),
+            {**row("tiktok", 1), "render_error": "crop@reframe0: Invalid too big"}, row("tiktok", 2)]
+    assert clip_lines(rows)[3:] == [
+        "  failed to render: 1 clip, crop@reframe0: Invalid too big; `ai-assets render v:tiktok:00000001` tries again",
+        "  planned, not rendered: 1 more clip (rank 2); `ai-assets render v:tiktok:00000002` renders one",
+    ]
+
+
 toy_videos = dg.DynamicPartitionsDefinition(name="toy_cli_videos")
 
 

@@ -88,6 +88,7 @@ def clips(
                     "thumbnail_path": stored(clip.thumbnail_path) if clip else None,
                     "score": segment["score"], "text": segment["text"],
                     "moderation": segment.get("moderation"), "held_reason": None if clip else held.get(job.stem),
+                    "render_error": None if clip else job.render_error,
                     "policy_version": policy.version, "policy_sha256": policy.sha256,
                 })
         rows.sort(key=lambda r: (r["rank"], r["platform"]))
@@ -97,7 +98,8 @@ def clips(
         if encoders:
             row.model = "+".join(f"ffmpeg-{name}" for name in encoders)
         row.audio_seconds = sum(c.cut.duration for c in rendered)
-        row.params = {"renders": len(rendered), "rows": len(rows), "not_rendered": len(deferred),
+        failed = sorted({f"{j.stem}: {j.render_error}" for j in deferred if j.render_error})
+        row.params = {"renders": len(rendered), "rows": len(rows), "not_rendered": len(deferred), "failed": failed,
             "skipped": len(skipped), "preset": rule.preset, "crf": rule.crf, "render_top": rule.render_top,
             "encoder": rule.encoder, "encoders_used": encoders, "encoder_notes": encoder_notes}
     jitters = [c.jitter for c in rendered if c.layout == "face-track"]
@@ -110,6 +112,8 @@ def clips(
         metadata={
             "clips": len(rows), "renders": len(rendered), "not_rendered": len(deferred),
             "held_for_review": sum(r["held_reason"] is not None for r in rows),
+            # Renders ffmpeg refused while the others were made: each clip's stem and ffmpeg's last line.
+            **({"render_errors": dg.MetadataValue.json(failed)} if failed else {}),
             "folder": folder,
             "max_jitter_px_s": max(jitters, default=0.0),
             # Which encoder made the clips (the policy's `encoder`), and why it is not the one asked for.

@@ -170,7 +170,11 @@ def clip_lines(rows: list[dict]) -> list[str]:
     if held:
         lines.append(f"  held for review: {_count(len(held), 'clip')}, {held[0]['held_reason']}; after a look, "
                      f"`ai-assets render {held[0]['clip_id']}` renders one")
-    later = [r for r in waiting if not r.get("held_reason")]
+    failed = [r for r in waiting if r.get("render_error")]
+    if failed:
+        lines.append(f"  failed to render: {_count(len(failed), 'clip')}, {failed[0]['render_error']}; "
+                     f"`ai-assets render {failed[0]['clip_id']}` tries again")
+    later = [r for r in waiting if not r.get("held_reason") and not r.get("render_error")]
     if later:
         lines.append(f"  planned, not rendered: {_count(len(later), 'more clip')} (rank "
                      f"{', '.join(str(n) for n in sorted({r['rank'] for r in later}))}); `ai-assets render "

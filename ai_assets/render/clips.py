@@ -28,6 +28,7 @@ from ai_assets.render.encode import (
     Encoding,
     RenderError,
     choose_encoder,
+    one_line,
     render_outputs,
     render_thumbnail,
 )
@@ -64,6 +65,7 @@ class ClipJob:
     trimmed: bool = False
     eager: bool = False  # within render_top for one of its platforms: rendered with the asset
     held: bool = False  # waiting for review (render/review.py): only a render a person asked for is kept
+    render_error: str | None = None  # why its eager render failed (the others were rendered): one line from ffmpeg
 
     @property
     def stem(self) -> str:
@@ -276,7 +278,7 @@ def _plan_render(job: ClipJob, source: SourceVideo, words: list[dict], cut_times
             try:
                 compose_still(source.path, still, frame)
             except RenderError as exc:  # a damaged cover costs the picture, not the clip
-                note, still = f"cover art unreadable, plain background ({str(exc).splitlines()[-1][-200:]})", None
+                note, still = f"cover art unreadable, plain background ({one_line(exc, 200)})", None
                 frame = audiogram_frame(spec.width, spec.height, spec.height * (1 - bottom) - block, False)
         output = replace(output, audiogram=frame, still=still, wave_colour=captions.text_colour)
     return _Planned(job, cut, layout, path, len(cues), burn, output, mode if burn else "none", note)
@@ -339,7 +341,7 @@ def _render_jobs(
             # The GPU's encoder refused this one (its sessions all taken, a driver fault): the CPU encodes it.
             render_outputs(source.path, cut, outputs, replace(encoding, codec="libx264"), source.has_audio,
                            source.hdr)
-            made_by[cut] = "libx264", f"h264_nvenc failed on this clip ({str(exc).splitlines()[-1][-200:]})"
+            made_by[cut] = "libx264", f"h264_nvenc failed on this clip ({one_line(exc, 200)})"
     return [_finish(item, source, policy, out_dir, samples, *made_by[item.cut]) for item in planned]
 
 
@@ -415,7 +417,8 @@ def render_clips(
     out_dir: Path, font: Path | None, turns: list[tuple[float, float]] = (), progress=None,
 ) -> tuple[list[RenderedClip], list[ClipJob]]:
     """Render the eager jobs (faces tracked once per segment, shared by its platforms) and keep on-demand renders
-    that still match their job; returns those and the jobs left unrendered. Files of clips no longer planned, or
+    that still match their job; returns those and the jobs left unrendered (an eager one that failed says why in
+    `render_error`; only when every eager render fails does this raise). Files of clips no longer planned, or
     rendered under other settings, are removed. `progress(done, total, clips)` hears each segment's renders as
     they are written."""
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -433,11 +436,25 @@ def render_clips(
         else:
             rendered.append(kept)
     tracks = _tracks(list(by_start), jobs, source, policy, words, cut_times, turns)
+    first_error: RenderError | None = None
     for done, (start, same_start) in enumerate(by_start.items(), 1):
-        made = render_jobs(same_start, source, words, cut_times, policy, out_dir, font, tracks[start])
+        # A clip ffmpeg refuses costs that clip, not the others: the span's jobs are tried again one by one, and one
+        # that still fails is left unrendered with its reason (`ai-assets render` can try it again later).
+        try:
+            made = render_jobs(same_start, source, words, cut_times, policy, out_dir, font, tracks[start])
+        except RenderError as exc:
+            first_error, made = first_error or exc, []
+            for job in same_start:
+                try:
+                    made += render_jobs([job], source, words, cut_times, policy, out_dir, font, tracks[start])
+                except RenderError as alone:
+                    job.render_error = one_line(alone if len(same_start) > 1 else exc)
+                    deferred.append(job)
         rendered += made
         if progress:
             progress(done, len(by_start), made)
+    if first_error is not None and not any(clip.job.eager for clip in rendered):
+        raise first_error  # nothing could be rendered: the asset fails (and is retried) as before
     rendered.sort(key=lambda clip: (clip.job.rank, clip.job.stem))
     keep = {f"{r.job.stem}.{ext}" for r in rendered for ext in ("mp4", "srt", "jpg", "json")}
     for old in out_dir.iterdir():

@@ -35,6 +35,19 @@ class RenderTimeout(RenderError):
     """ffmpeg or ffprobe ran past its time limit and was killed."""
 
 
+_COMPONENT = re.compile(r"\[(?P<name>[\w.@-]+) @ 0x[0-9a-f]+\]\s*(?P<text>.+)$")
+
+
+def one_line(exc: RenderError, limit: int = 300) -> str:
+    """A render failure in one line a user can act on: the first message ffmpeg's filters, decoders or encoders gave
+    ("Parsed_crop_3: Invalid too big or non positive size ..."), not its closing "Error while processing ...";
+    else its last line."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    named = [m for line in lines if (m := _COMPONENT.search(line))]
+    text = f"{named[0]['name']}: {named[0]['text']}" if named else (lines[-1] if lines else type(exc).__name__)
+    return text[:limit]
+
+
 # Time limits: base + per_second * seconds of media. The base covers start-up, opening the source and
 # seeking (an input seek decodes from the previous keyframe); the per-second part is the work itself.
 ENCODE_BASE_SECONDS = 60.0

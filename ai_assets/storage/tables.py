@@ -339,6 +339,7 @@ SCHEMAS: dict[str, pa.Schema] = {
             ("text", pa.string()),
             ("moderation", pa.string()),  # MODERATION_UNAVAILABLE or null, from the segment
             ("held_reason", pa.string()),  # why the clip waits for review instead of rendering (safety_mode hold)
+            ("render_error", pa.string()),  # why its render failed while the video's other clips were rendered
             ("policy_version", pa.int32()),
             ("policy_sha256", pa.string()),
         ]

@@ -1,0 +1,70 @@
+"""A clip ffmpeg refuses costs that clip: the video's other clips are rendered, the refused one is left unrendered
+with ffmpeg's reason, and only a video where nothing renders fails."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from ai_assets.policy.documents import ClipPolicy, validate
+from ai_assets.render.clips import ClipJob, SourceVideo, render_clips
+from ai_assets.render.encode import RenderError, RenderTimeout, one_line, probe_clip
+
+TALL = {"aspect": "9:16", "width": 180, "height": 320, "max_seconds": 60}
+WIDE = {"aspect": "16:9", "width": 320, "height": 180, "max_seconds": 60}
+
+
+@pytest.fixture(scope="module")
+def source(tmp_path_factory) -> Path:
+    """3 s of 640x360 test pattern with a tone, no face."""
+    target = tmp_path_factory.mktemp("refused") / "pattern.mp4"
+    subprocess.run(["ffmpeg", "-nostdin", "-y", "-loglevel", "error", "-f", "lavfi", "-i",
+                    "testsrc2=s=640x360:r=25:d=3", "-f", "lavfi", "-i", "sine=d=3", "-c:v", "libx264", "-preset",
+                    "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest", str(target)], check=True)
+    return target
+
+
+def setup(platforms: dict) -> tuple[ClipPolicy, list[ClipJob]]:
+    # Centre crops (no face), so each platform's render crops the picture.
+    policy = ClipPolicy.model_validate(validate("clip", {"top_k": 1, "preset": "ultrafast", "platforms": platforms,
+                                                         "reframe": {"no_face_layout": "centre"}}))
+    return policy, [ClipJob(1, 0.0, 2.0, policy.platforms[name], [name], eager=True) for name in platforms]
+
+
+def test_a_refused_clip_is_left_unrendered_with_the_reason_and_the_others_are_made(source, tmp_path):
+    # The table says the picture is twice as tall as it is (the way a wrong probe once did): a 9:16 crop of the
+    # stated 640x720 is 404x720, taller than the file's 360 rows, and ffmpeg refuses it; the 16:9 crop fits.
+    policy, jobs = setup({"tall": TALL, "wide": WIDE})
+    rendered, deferred = render_clips(jobs, SourceVideo(source, 640, 720, 25.0, 3.0, True), [], [], policy,
+                                      tmp_path, None)
+    assert [c.job.platforms for c in rendered] == [["wide"]]
+    assert probe_clip(rendered[0].video_path)["frames"] == 50
+    [refused] = deferred
+    assert refused.platforms == ["tall"] and refused.render_error
+    assert "crop" in refused.render_error.lower() or "invalid" in refused.render_error.lower()
+    assert "\n" not in refused.render_error and len(refused.render_error) <= 300
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f"rank01_wide.{ext}" for ext in ("jpg", "json", "mp4",
+                                                                                           "srt")]
+
+
+def test_a_video_where_no_clip_renders_fails_with_ffmpegs_reason(source, tmp_path):
+    policy, jobs = setup({"tall": TALL})
+    with pytest.raises(RenderError, match="rendering clip rank01_tall.mp4"):
+        render_clips(jobs, SourceVideo(source, 640, 720, 25.0, 3.0, True), [], [], policy, tmp_path, None)
+    assert not list(tmp_path.glob("*.mp4"))
+
+
+def test_the_reason_is_the_component_that_refused_in_one_line():
+    refused = RenderError("ffmpeg failed rendering clip x.mp4: [crop@reframe0 @ 0x56022e447740] Invalid too big or "
+                          "non positive size for width '404' or height '1440'\n[crop@reframe0 @ 0x56022e447740] Failed "
+                          "to configure input pad on crop@reframe0\nError reinitializing filters!\nError while "
+                          "processing the decoded data for stream #0:0")
+    assert one_line(refused) == "crop@reframe0: Invalid too big or non positive size for width '404' or height '1440'"
+    assert one_line(RenderError("ffmpeg failed writing thumbnail a.jpg: Conversion failed!\n")) == (
+        "ffmpeg failed writing thumbnail a.jpg: Conversion failed!")
+    assert one_line(RenderTimeout("ffmpeg timed out after 60 s rendering clip a.mp4")) == (
+        "ffmpeg timed out after 60 s rendering clip a.mp4")
+    assert one_line(RenderError("")) == "RenderError"
+    assert len(one_line(RenderError("x" * 1000))) == 300
