@@ -40,6 +40,7 @@ class Probe:
     # say so): width and height above are as shown, as ffmpeg renders it.
     rotation: int = 0
     hdr: str | None = None  # "pq" or "hlg": HDR video, which renders map to SDR; None for SDR
+    interlaced: bool = False  # broadcast and camcorder video in fields (1080i): renders deinterlace it
 
     def as_row(self) -> dict:
         return asdict(self)
@@ -115,17 +116,18 @@ TO_SDR = (("zscale", "t=linear:npl=203"), ("format", "gbrpf32le"), ("zscale", "p
 HDR_TRANSFERS = {16: "pq", 18: "hlg"}
 
 
-def _first_frame(path: Path, index: int) -> tuple[int, str | None]:
-    """`quarter_turns` and the HDR transfer ("pq", "hlg" or None for SDR) of the first frame of stream `index`, where
-    the decoder states them even when the container does not; (0, None) when none decodes (the probe says why)."""
+def _first_frame(path: Path, index: int) -> tuple[int, str | None, bool]:
+    """`quarter_turns`, the HDR transfer ("pq", "hlg" or None for SDR) and whether the picture is interlaced, from the
+    first frame of stream `index`, where the decoder states them even when the container does not; (0, None, False)
+    when none decodes (the rest of the probe says why)."""
     import av
 
     try:
         with av.open(str(path), metadata_errors="ignore") as container:
-            frame = next(container.decode(container.streams[index]))
-            return quarter_turns(frame), HDR_TRANSFERS.get(frame.color_trc)
+            frame = next(decoded_frames(container, container.streams[index], []))
+            return quarter_turns(frame), HDR_TRANSFERS.get(frame.color_trc), bool(frame.interlaced_frame)
     except (av.error.FFmpegError, StopIteration, UnicodeDecodeError):
-        return 0, None
+        return 0, None, False
 
 
 def decoded_frames(container, stream, damaged: list[float]):
@@ -143,6 +145,27 @@ def decoded_frames(container, stream, damaged: list[float]):
                            else float("nan"))
             continue
         yield from frames
+
+
+# A seek into MPEG-TS lands after its target: ffmpeg finds a packet before it, but the decoder then drops frames up to
+# the next keyframe (the whole rest of the file in its last GOP). Seeking this far earlier and decoding forward gets
+# the frames; it is tried only when the direct seek came up short.
+SEEK_LEAD_S = 30.0
+
+
+def frames_from(container, stream, at: float, damaged: list[float], lead: float = 1.0):
+    """Decoded frames of `stream` from a keyframe before `at` (seconds on the file's clock, as frame.time counts):
+    the caller drops those before `at`. A seek `lead` seconds early is tried first; if its first frame comes after
+    `at`, the seek goes SEEK_LEAD_S earlier. See `decoded_frames` for `damaged`."""
+    for back in (lead, SEEK_LEAD_S):
+        container.seek(max(0, int((at - back) / stream.time_base)), stream=stream, backward=True)
+        frames = decoded_frames(container, stream, damaged)
+        first = next(frames, None)
+        if first is None or (back < SEEK_LEAD_S and first.time is not None and first.time > at + 1e-3):
+            continue
+        yield first
+        yield from frames
+        return
 
 
 def _is_cover_art(stream) -> bool:
@@ -190,7 +213,7 @@ def probe(path: Path) -> Probe:
             }
             for s in container.streams
         ]
-        turns, hdr = _first_frame(path, video.index) if video is not None else (0, None)
+        turns, hdr, interlaced = _first_frame(path, video.index) if video is not None else (0, None, False)
         hdr = hdr or (HDR_TRANSFERS.get(video.codec_context.color_trc) if video is not None else None)
         width, height = (video.codec_context.width, video.codec_context.height) if video is not None else (None, None)
         if video is not None and (shape := pixel_shape(video)) != 1.0:  # as shown: square pixels, as renders make them
@@ -214,6 +237,7 @@ def probe(path: Path) -> Probe:
             streams=json.dumps(streams),
             rotation=90 * turns,
             hdr=hdr,
+            interlaced=interlaced,
         )
         if audio is None:
             raise MediaError("no audio stream: the video has no sound track to transcribe")

@@ -84,6 +84,8 @@ class ClipJob:
             rule["picture"] = "audiogram"
         if source.hdr:
             rule["tone_map"] = source.hdr
+        if source.interlaced:
+            rule["deinterlace"] = True
         return hashlib.sha256(json.dumps(rule, sort_keys=True).encode()).hexdigest()
 
 
@@ -159,6 +161,7 @@ class SourceVideo:
     has_video: bool = True  # False: a recording without a picture, rendered as audiograms
     cover: bool = False  # it carries cover art (an attached picture), which its audiograms show
     hdr: str | None = None  # "pq" or "hlg" for HDR video, which clips and thumbnails map to SDR
+    interlaced: bool = False  # fields, not frames (1080i): clips and thumbnails are deinterlaced
 
     @property
     def identity(self) -> str:
@@ -173,7 +176,7 @@ class SourceVideo:
             return cls(path, 0, 0, AUDIOGRAM_FPS, row["duration"], row["has_audio"], row["media_path"], False,
                        has_cover_art(row["streams"]))
         return cls(path, row["width"], row["height"], row["fps"], row["duration"], row["has_audio"], row["media_path"],
-                   hdr=row.get("hdr"))
+                   hdr=row.get("hdr"), interlaced=bool(row.get("interlaced")))
 
 
 @dataclass(frozen=True)
@@ -298,7 +301,7 @@ def _finish(planned: _Planned, source: SourceVideo, policy: ClipPolicy, out_dir:
         frame = min(cut.frames - 1, round(at * cut.fps))
         crop = (int(path.xs[frame]), int(path.ys[frame]), path.width, path.height) if path is not None else None
         render_thumbnail(source.path, thumb_path, cut.start + at, spec.width, spec.height, crop,
-                         planned.output.stack, source.hdr)
+                         planned.output.stack, source.hdr, source.interlaced)
     jitter, coverage = (path.jitter, path.face_coverage) if path is not None else (0.0, 0.0)
     write_bytes_atomic(out_dir / f"{job.stem}.json", json.dumps({
         "signature": job.signature(policy, source), "layout": planned.layout,
@@ -333,14 +336,14 @@ def _render_jobs(
         outputs = [item.output for item in group]
         encoding = Encoding(policy.preset, policy.crf, threads=step_threads(), codec=encoder)
         try:
-            render_outputs(source.path, cut, outputs, encoding, source.has_audio, source.hdr)
+            render_outputs(source.path, cut, outputs, encoding, source.has_audio, source.hdr, source.interlaced)
             made_by[cut] = encoder, note
         except RenderError as exc:
             if encoder == "libx264":
                 raise
             # The GPU's encoder refused this one (its sessions all taken, a driver fault): the CPU encodes it.
             render_outputs(source.path, cut, outputs, replace(encoding, codec="libx264"), source.has_audio,
-                           source.hdr)
+                           source.hdr, source.interlaced)
             made_by[cut] = "libx264", f"h264_nvenc failed on this clip ({one_line(exc, 200)})"
     return [_finish(item, source, policy, out_dir, samples, *made_by[item.cut]) for item in planned]
 

@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ai_assets.ingest.source_video import TO_SDR
+from ai_assets.ingest.source_video import SEEK_LEAD_S, TO_SDR
 from ai_assets.render.audiogram import AudiogramFrame, audiogram_chain
 from ai_assets.render.reframe import CropPath
 from ai_assets.storage.files import atomic_path
@@ -302,31 +302,67 @@ def _kept_audio(cut: ClipCut) -> str:
 # The picture as shown: ffmpeg turns a rotated one upright itself, and this widens non-square pixels (HDV's 1440x1080
 # is shown 1920x1080) so crops and faces keep their shape. Square pixels pass through untouched.
 SQUARE_PIXELS = "scale='trunc(iw*sar/2)*2':ih,setsar=1"
+# Interlaced video (1080i from broadcast and camcorders) shows combs on every moving edge once scaled and encoded as
+# frames: bwdif weaves each frame's two fields into one (a frame per frame, so the clip keeps the source's rate), only
+# on frames flagged interlaced.
+DEINTERLACE = "bwdif=mode=send_frame:deint=interlaced,"
 
 
-def _video_filter(fps: float, outputs: Sequence[ClipOutput], keep: str = "", tone: str = "") -> str:
+def _picture(interlaced: bool, lead: str = "") -> str:
+    """The source's picture as shown, from [0:V]: less a seek's lead-in, deinterlaced where it is interlaced, square
+    pixels."""
+    return f"[0:V]{lead}{DEINTERLACE if interlaced else ''}{SQUARE_PIXELS}"
+
+
+def _video_filter(fps: float, outputs: Sequence[ClipOutput], keep: str = "", tone: str = "",
+                  interlaced: bool = False, lead: str = "") -> str:
     """The source decoded once at the clip's frame rate (less any cut pauses: `keep`), split to each output's chain."""
+    source = _picture(interlaced, lead)
     if len(outputs) == 1:
-        return _output_chain(outputs[0], 0, f"[0:V]{SQUARE_PIXELS},fps={fps},{keep}", tone)
+        return _output_chain(outputs[0], 0, f"{source},fps={fps},{keep}", tone)
     labels = "".join(f"[s{k}]" for k in range(len(outputs)))
-    return ";".join([f"[0:V]{SQUARE_PIXELS},fps={fps},{keep}split={len(outputs)}{labels}",
+    return ";".join([f"{source},fps={fps},{keep}split={len(outputs)}{labels}",
                      *(_output_chain(out, k, f"[s{k}]", tone) for k, out in enumerate(outputs))])
 
 
-def _audiogram_filter(cut: ClipCut, outputs: Sequence[ClipOutput], stills: dict[int, int]) -> str:
+def _audiogram_filter(cut: ClipCut, outputs: Sequence[ClipOutput], stills: dict[int, int], lead: str = "") -> str:
     """Each output's audiogram (its still from input stills[k], else a plain background) under a waveform of the
     span's audio, with the same pauses cut as the clip's sound."""
     labels = "".join(f"[w{k}]" for k in range(len(outputs)))
-    head = f"[0:a:0]aresample=async=1:first_pts=0{_kept_audio(cut)},asplit={len(outputs)}{labels}"
+    head = f"[0:a:0]{lead}aresample=async=1:first_pts=0{_kept_audio(cut)},asplit={len(outputs)}{labels}"
     return ";".join([head, *(audiogram_chain(out.audiogram, cut.fps, stills.get(k), f"[w{k}]", str(k),
                                              out.wave_colour) + _captioned(out, k) for k, out in enumerate(outputs))])
 
 
+# ffmpeg's input seek into the last GOP of an MPEG-TS file (or one GOP long) gives no picture at all, without an error:
+# an empty clip, a missing thumbnail. Then the seek lands SEEK_LEAD_S before the span and `trim` drops the lead-in:
+# decoding ~30 s more, for a picture. Tried only after an empty result.
+
+
+def _seeks(start: float) -> tuple[float, ...]:
+    """Lead-ins to try, in seconds before `start`: a direct seek first, then SEEK_LEAD_S before it."""
+    return (0.0, min(start, SEEK_LEAD_S)) if start > 0 else (0.0,)
+
+
+def _trimmed(lead: float, audio: bool = False) -> str:
+    """Filters dropping a seek's `lead` seconds and restarting the clock at the span's start ("" without a lead)."""
+    if not lead:
+        return ""
+    return f"atrim=start={lead:.6f},asetpts=PTS-STARTPTS," if audio else f"trim=start={lead:.6f},setpts=PTS-STARTPTS,"
+
+
+def video_frames(path: Path) -> int:
+    """Video frames in a file written by ffmpeg, from its header (no decoding); 0 without a video stream."""
+    out = run_media_tool(["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries", "stream=nb_frames",
+                          "-of", "csv=p=0", str(path)], 0.0, f"reading {path.name}", base=PROBE_BASE_SECONDS)
+    return int(out.strip()) if out.strip().isdigit() else 0
+
+
 def render_outputs(source: Path, cut: ClipCut, outputs: Sequence[ClipOutput], encoding: Encoding = Encoding(),
-                   has_audio: bool = True, hdr: str | None = None) -> None:
+                   has_audio: bool = True, hdr: str | None = None, interlaced: bool = False) -> None:
     """Write one H.264/AAC MP4 of exactly `cut.frames` frames per output, all from one decode of the span (a 9:16
     and a 1:1 version of a clip cost one decode, not two), in SDR whatever `hdr` the source has. Each file appears
-    complete or not at all."""
+    complete or not at all; one without a single video frame is never written (see SEEK_LEAD_S)."""
     names = ", ".join(out.target.name for out in outputs)
     with tempfile.TemporaryDirectory(prefix="clip-") as work, contextlib.ExitStack() as stack:
         work_dir = Path(work)
@@ -336,25 +372,39 @@ def render_outputs(source: Path, cut: ClipCut, outputs: Sequence[ClipOutput], en
                 (work_dir / f"crop{k}.cmd").write_text(_crop_commands(out.path, cut.fps, f"reframe{k}"))
             if out.ass is not None:
                 (work_dir / f"captions{k}.ass").write_text(out.ass, encoding="utf-8")
-        threads = ["-filter_complex_threads", str(encoding.threads)] if encoding.threads else []
-        args = ["ffmpeg", "-nostdin", "-y", "-loglevel", "error", *threads, "-ss", f"{cut.start:.6f}", "-i",
+        for lead in _seeks(cut.start):
+            args = _render_args(source, cut, outputs, partials, encoding, has_audio, hdr, interlaced, lead)
+            # Each output is encoded in full, so the time limit grows with their number (all of the span is decoded).
+            run_media_tool(args, cut.duration * len(outputs) + lead, f"rendering clip {names}", cwd=work_dir)
+            empty = [out.target.name for out, partial in zip(outputs, partials, strict=True)
+                     if video_frames(partial) == 0]
+            if not empty:
+                return
+        raise RenderError(f"ffmpeg found no picture for {', '.join(empty)} in {cut.start:.2f}-"
+                          f"{cut.start + cut.duration:.2f} s of {source.name}")
+
+
+def _render_args(source: Path, cut: ClipCut, outputs: Sequence[ClipOutput], partials: Sequence[Path],
+                 encoding: Encoding, has_audio: bool, hdr: str | None, interlaced: bool, lead: float) -> list[str]:
+    threads = ["-filter_complex_threads", str(encoding.threads)] if encoding.threads else []
+    args = ["ffmpeg", "-nostdin", "-y", "-loglevel", "error", *threads, "-ss", f"{cut.start - lead:.6f}", "-i",
             str(source.resolve())]
-        if outputs[0].audiogram is not None:  # no picture in the source: every output is an audiogram
-            stills = {k: 1 + n for n, k in enumerate(k for k, out in enumerate(outputs) if out.still is not None)}
-            for k in stills:
-                args += ["-i", str(outputs[k].still.resolve())]
-            args += ["-filter_complex", _audiogram_filter(cut, outputs, stills)]
-        else:
-            args += ["-filter_complex", _video_filter(cut.fps, outputs, _kept_video(cut), tone_map(hdr))]
-        for k, partial in enumerate(partials):
-            args += ["-map", f"[v{k}]", "-frames:v", str(cut.out_frames), *encoding.video_args(), "-movflags",
-                     "+faststart"]
-            if has_audio:
-                args += ["-map", "0:a:0", "-c:a", "aac", "-b:a", encoding.audio_bitrate, "-ar", "48000", "-af",
-                    "aresample=async=1:first_pts=0" + _kept_audio(cut)]
-            args += ["-t", f"{cut.out_duration:.6f}", "-f", "mp4", str(partial.resolve())]
-        # Each output is encoded in full, so the time limit grows with their number (all of the span is decoded).
-        run_media_tool(args, cut.duration * len(outputs), f"rendering clip {names}", cwd=work_dir)
+    if outputs[0].audiogram is not None:  # no picture in the source: every output is an audiogram
+        stills = {k: 1 + n for n, k in enumerate(k for k, out in enumerate(outputs) if out.still is not None)}
+        for k in stills:
+            args += ["-i", str(outputs[k].still.resolve())]
+        args += ["-filter_complex", _audiogram_filter(cut, outputs, stills, _trimmed(lead, audio=True))]
+    else:
+        args += ["-filter_complex", _video_filter(cut.fps, outputs, _kept_video(cut), tone_map(hdr), interlaced,
+                                                  _trimmed(lead))]
+    for k, partial in enumerate(partials):
+        args += ["-map", f"[v{k}]", "-frames:v", str(cut.out_frames), *encoding.video_args(), "-movflags",
+                 "+faststart"]
+        if has_audio:
+            args += ["-map", "0:a:0", "-c:a", "aac", "-b:a", encoding.audio_bitrate, "-ar", "48000", "-af",
+                     _trimmed(lead, audio=True) + "aresample=async=1:first_pts=0" + _kept_audio(cut)]
+        args += ["-t", f"{cut.out_duration:.6f}", "-f", "mp4", str(partial.resolve())]
+    return args
 
 
 def render_clip(
@@ -367,9 +417,9 @@ def render_clip(
 
 def render_thumbnail(source: Path, target: Path, at: float, width: int, height: int,
         crop: tuple[int, int, int, int] | None, stack: Sequence[tuple[int, int, int, int]] = (),
-        hdr: str | None = None) -> None:
+        hdr: str | None = None, interlaced: bool = False) -> None:
     """One JPEG from the source at `at` seconds, with the clip's crop (x, y, w, h), its two stacked crops, or its
-    blurred layout; in SDR whatever `hdr` the source has."""
+    blurred layout; in SDR whatever `hdr` the source has, deinterlaced where it is `interlaced`."""
     tone = tone_map(hdr)
     if stack:
         chain = _stacked_layout(stack, width, height, tone=tone)
@@ -379,11 +429,15 @@ def render_thumbnail(source: Path, target: Path, at: float, width: int, height: 
     else:
         chain = _blurred_layout(width, height, tone=tone)
     with atomic_path(target) as partial:
-        args = ["ffmpeg", "-nostdin", "-y", "-loglevel", "error", "-ss", f"{at:.6f}", "-i", str(source),
-            "-filter_complex", f"[0:V]{SQUARE_PIXELS},{chain}"]
-        args += ["-frames:v", "1", "-q:v", "3", "-f", "image2", "-c:v", "mjpeg", str(partial)]
-        # One frame: the base allowance covers the seek and the decode from the previous keyframe.
-        run_media_tool(args, 0.0, f"writing thumbnail {target.name}")
+        for lead in _seeks(at):
+            args = ["ffmpeg", "-nostdin", "-y", "-loglevel", "error", "-ss", f"{at - lead:.6f}", "-i", str(source),
+                "-filter_complex", f"{_picture(interlaced, _trimmed(lead))},{chain}"]
+            args += ["-frames:v", "1", "-q:v", "3", "-f", "image2", "-c:v", "mjpeg", str(partial)]
+            # One frame: the base allowance covers the seek and the decode from the previous keyframe.
+            run_media_tool(args, lead, f"writing thumbnail {target.name}")
+            if partial.stat().st_size > 0:  # ffmpeg leaves the file untouched when it finds no frame
+                return
+        raise RenderError(f"ffmpeg found no picture at {at:.2f} s of {source.name} for {target.name}")
 
 
 def preview_data_uri(image: Path, width: int = 96) -> str | None:

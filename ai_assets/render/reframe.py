@@ -83,7 +83,7 @@ def track_faces(video: Path, start: float, end: float, track_fps: float, detecto
 
     from ai_assets.ingest.source_video import (
         clock_origin,
-        decoded_frames,
+        frames_from,
         picture_stream,
         pixel_shape,
         quarter_turns,
@@ -109,8 +109,8 @@ def track_faces(video: Path, start: float, end: float, track_fps: float, detecto
         stream.thread_type = "AUTO"
         origin = clock_origin(container)  # clip times count from the file's start, as ffmpeg's do
         widen = pixel_shape(stream)
-        container.seek(max(0, int((origin + start - 1.0) / stream.time_base)), stream=stream, backward=True)
-        for frame in decoded_frames(container, stream, []):  # a damaged packet costs its frame, not the clip
+        # A damaged packet costs its frame, not the clip; an MPEG-TS seek that lands late is made again earlier.
+        for frame in frames_from(container, stream, origin + start, []):
             if frame.time is None or frame.time - origin < start - 1e-3:
                 continue
             t = frame.time - origin - start

@@ -43,6 +43,7 @@ SCHEMAS: dict[str, pa.Schema] = {
             ("streams", pa.string()),
             ("rotation", pa.int32()),
             ("hdr", pa.string()),
+            ("interlaced", pa.bool_()),
         ]
     ),
     "audio": pa.schema(

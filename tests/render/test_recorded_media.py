@@ -12,7 +12,7 @@ from PIL import Image
 
 from ai_assets.ingest.samples import make_face_video
 from ai_assets.ingest.source_video import probe
-from ai_assets.render.encode import ClipCut, ClipOutput, Encoding, render_outputs
+from ai_assets.render.encode import ClipCut, ClipOutput, Encoding, render_outputs, render_thumbnail, video_frames
 from ai_assets.render.reframe import plan_crop, track_faces
 from ai_assets.vision.faces import detect_faces
 from ai_assets.vision.keyframes import scan_video
@@ -109,3 +109,71 @@ def test_non_square_pixels_are_shown_and_cut_at_their_shape(tmp_path):
             frames[name] = next(container.decode(video=0)).to_ndarray(format="gray").astype(float)
     # The same picture, give or take the detail HDV's pixels lost (0.1 grey levels; squeezed, it differed by 5.4).
     assert np.abs(frames["hdv"] - frames["square"]).mean() < 1.5
+
+
+@pytest.fixture(scope="module")
+def one_gop_ts(tmp_path_factory) -> tuple:
+    """An MPEG-TS recording in one GOP (one keyframe, at its start), and the same stream in MP4. ffmpeg's seek into
+    the TS's last GOP gives no picture, and PyAV's lands past its target."""
+    folder = tmp_path_factory.mktemp("gop")
+    made = make_face_video(folder / "made.mp4", 8.0, lambda t: 0.3 + 0.05 * t, size=(WIDTH, HEIGHT))
+    ts, mp4 = folder / "recording.ts", folder / "same.mp4"
+    subprocess.run(["ffmpeg", "-nostdin", "-y", "-loglevel", "error", "-i", str(made), "-c:v", "libx264", "-preset",
+                    "ultrafast", "-g", "1000", "-c:a", "copy", "-f", "mpegts", str(ts)], check=True)
+    subprocess.run(["ffmpeg", "-nostdin", "-y", "-loglevel", "error", "-i", str(ts), "-c", "copy", str(mp4)],
+                   check=True)
+    return ts, mp4
+
+
+def test_a_span_in_the_last_gop_of_a_ts_is_tracked_rendered_and_thumbnailed(one_gop_ts, tmp_path):
+    ts, mp4 = one_gop_ts
+    samples = track_faces(ts, 5.0, 7.0, 5.0)
+    assert len(samples) == 10 and samples[0].time == pytest.approx(0.0, abs=0.05)
+    assert all(abs(s.cx - (0.3 + 0.05 * (5.0 + s.time)) * WIDTH) < 20 for s in samples)
+    cut = ClipCut.snap(5.0, 7.0, 25)
+    path = plan_crop(samples, WIDTH, HEIGHT, (1, 1), 180, 25, cut.frames, [], 0.08, 0.6, 0.5)
+    pictures = {}
+    for name, source in (("ts", ts), ("mp4", mp4)):
+        clip, thumb = tmp_path / f"{name}.mp4", tmp_path / f"{name}.jpg"
+        render_outputs(source, cut, [ClipOutput(clip, 180, 180, path)], Encoding("ultrafast", 18))
+        render_thumbnail(source, thumb, 6.0, 180, 180, (int(path.xs[25]), 0, path.width, path.height))
+        assert video_frames(clip) == 50 and thumb.stat().st_size > 0
+        with av.open(str(clip)) as container:
+            first = next(container.decode(video=0)).to_ndarray(format="gray").astype(float)
+        with av.open(str(thumb)) as container:
+            pictures[name] = (first, next(container.decode(video=0)).to_ndarray(format="gray").astype(float))
+    # The same frames as the MP4, which seeks as it should: the clip starts at 5 s, not at the file's start.
+    for from_ts, from_mp4 in zip(pictures["ts"], pictures["mp4"], strict=True):
+        assert np.abs(from_ts - from_mp4).mean() < 1.0
+
+
+def combing(path) -> float:
+    """Mean difference of each row from the average of its neighbours: high where two fields of a moving picture
+    are woven into one frame."""
+    with av.open(str(path)) as container:
+        frames = [f.to_ndarray(format="gray").astype(float) for f in container.decode(container.streams.video[0])]
+    return float(np.mean([np.abs(g[1:-1] - (g[:-2] + g[2:]) / 2).mean() for g in frames]))
+
+
+def test_interlaced_video_is_recognised_and_its_clips_and_thumbnails_are_deinterlaced(tmp_path):
+    """1080i as broadcast and camcorders record it: two fields 1/50 s apart in each frame."""
+    interlaced = tmp_path / "interlaced.mp4"
+    subprocess.run(["ffmpeg", "-nostdin", "-y", "-loglevel", "error", "-f", "lavfi", "-i",
+                    "testsrc2=s=640x360:r=50:d=3", "-f", "lavfi", "-i", "sine=d=3", "-vf",
+                    "tinterlace=mode=interleave_top,setfield=tff", "-c:v", "libx264", "-preset", "ultrafast",
+                    "-crf", "16", "-flags", "+ildct+ilme", "-x264-params", "tff=1", "-c:a", "aac", "-shortest",
+                    str(interlaced)], check=True)
+    assert probe(interlaced).interlaced
+    assert not probe(make_face_video(tmp_path / "progressive.mp4", 1.0, lambda t: 0.5)).interlaced
+    cut = ClipCut.snap(0.5, 2.5, 25)
+    path = plan_crop([], 640, 360, (1, 1), 360, 25, cut.frames, [], 0.08, 0.6, 0.5)
+    combs = {}
+    for woven in (False, True):
+        clip, thumb = tmp_path / f"clip-{woven}.mp4", tmp_path / f"thumb-{woven}.jpg"
+        render_outputs(interlaced, cut, [ClipOutput(clip, 360, 360, path)], Encoding("ultrafast", 16), True,
+                       interlaced=woven)
+        render_thumbnail(interlaced, thumb, 1.0, 360, 360, (140, 0, 360, 360), interlaced=woven)
+        assert video_frames(clip) == 50  # one frame per frame: the clip keeps the source's 25 fps
+        combs[woven] = (combing(clip), combing(thumb))
+    for combed, clean in zip(combs[False], combs[True], strict=True):
+        assert clean < combed / 2, combs
