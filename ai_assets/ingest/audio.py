@@ -8,15 +8,16 @@ from pathlib import Path
 
 import numpy as np
 
-from ai_assets.ingest.source_video import MediaError, decoded_frames, error_reason
+from ai_assets.ingest.source_video import MediaError, clock_origin, decoded_frames, error_reason
 from ai_assets.storage.files import atomic_path
 
 SAMPLE_RATE = 16_000
 
 
-# A jump in the audio's timestamps beyond the resampler's own lag (under 2 ms): a damaged packet that was skipped, or a
-# gap in the recording. It is filled with silence, so every later word keeps its time on the video's clock.
-GAP_FILL_S = 0.02
+# A jump in the audio's timestamps beyond the resampler's own lag (under 2 ms): a damaged packet that was skipped (one
+# Opus packet is 20 ms), or a gap in the recording. It is filled with silence, so every later word keeps its time on
+# the video's clock.
+GAP_FILL_S = 0.005
 # A longer jump is a break in the clock (a stream's timestamps reset or wrap), not lost sound: it is not filled.
 MAX_FILL_S = 10.0
 # Past this share of the track undecodable, nothing trustworthy is left to transcribe.
@@ -53,11 +54,12 @@ def extract_audio(path: Path, target: Path) -> AudioTrack:
             out.setsampwidth(2)
             out.setframerate(SAMPLE_RATE)
             stream = container.streams.audio[0]
-            origin, lag = None, 0
+            # The file's clock, as renders and keyframes count it: sound that starts late, or whose first packets are
+            # damaged, starts after silence.
+            origin, lag = clock_origin(container), 0
             try:
                 for frame in decoded_frames(container, stream, damaged):
                     if frame.time is not None:
-                        origin = frame.time if origin is None else origin
                         ahead = round((frame.time - origin) * SAMPLE_RATE) - samples
                         if GAP_FILL_S * SAMPLE_RATE < ahead - lag <= MAX_FILL_S * SAMPLE_RATE:
                             gap = ahead - lag

@@ -108,12 +108,13 @@ def upright(image: np.ndarray, turns: int) -> np.ndarray:
 # Chosen on GRID faces and Big Buck Bunny converted to HLG: mean error against the SDR originals 4.7 and 8.4 levels,
 # against 23.2 and 16.3 for the common recipe (white at 100 nits, knee 0.3). Such conversions have no highlights above
 # white, so they cannot judge how highlights look; a higher knee would clip them. Float: apply it to small pictures.
-TO_SDR = (("zscale", "t=linear:npl=203"), ("format", "gbrpf32le"), ("zscale", "p=bt709"),
+TO_SDR = (("zscale", "pin=bt2020:min=bt2020nc:t=linear:npl=203"), ("format", "gbrpf32le"), ("zscale", "p=bt709"),
           ("tonemap", "tonemap=mobius:param=0.7:desat=0"), ("zscale", "t=bt709:m=bt709:r=tv"), ("format", "yuv420p"))
 
 # HDR transfer functions by their FFmpeg numbers (AVCOL_TRC_SMPTE2084, AVCOL_TRC_ARIB_STD_B67): PQ (HDR10, Dolby
-# Vision, most Android phones and cameras) and HLG (iPhones, broadcast).
+# Vision, most Android phones and cameras) and HLG (iPhones, broadcast); and as zscale names them.
 HDR_TRANSFERS = {16: "pq", 18: "hlg"}
+ZSCALE_TRANSFERS = {"pq": "smpte2084", "hlg": "arib-std-b67"}
 
 
 def _first_frame(path: Path, index: int) -> tuple[int, str | None, bool]:
@@ -125,7 +126,9 @@ def _first_frame(path: Path, index: int) -> tuple[int, str | None, bool]:
     try:
         with av.open(str(path), metadata_errors="ignore") as container:
             frame = next(decoded_frames(container, container.streams[index], []))
-            return quarter_turns(frame), HDR_TRANSFERS.get(frame.color_trc), bool(frame.interlaced_frame)
+            # VideoFrame.color_trc is PyAV 17+; before it, the stream's own tag (below) decides.
+            return (quarter_turns(frame), HDR_TRANSFERS.get(getattr(frame, "color_trc", None)),
+                    bool(frame.interlaced_frame))
     except (av.error.FFmpegError, StopIteration, UnicodeDecodeError):
         return 0, None, False
 

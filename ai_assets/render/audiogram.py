@@ -60,7 +60,7 @@ def compose_still(source: Path, target: Path, frame: AudiogramFrame) -> None:
     """The frame's still part as a PNG: the source's cover art (its first video stream, an attached picture)
     fitted into the frame's square over a blurred, darkened fill of the whole frame. Raises RenderError when the
     cover cannot be decoded."""
-    from ai_assets.render.encode import run_media_tool  # encode builds audiogram graphs: imported here, not above
+    from ai_assets.render.encode import RenderError, run_media_tool  # encode imports this module: not above
 
     assert frame.cover is not None
     x, y, side = frame.cover
@@ -77,6 +77,8 @@ def compose_still(source: Path, target: Path, frame: AudiogramFrame) -> None:
         run_media_tool(["ffmpeg", "-nostdin", "-y", "-loglevel", "error", "-i", str(source), "-filter_complex", graph,
                         "-frames:v", "1", "-f", "image2", "-c:v", "png", str(partial)], 0.0,
                        f"reading the cover art of {source.name}")
+        if partial.stat().st_size == 0:  # ffmpeg found no picture to write, and says nothing
+            raise RenderError(f"ffmpeg found no picture in the cover art of {source.name}")
 
 
 def _hex(colour: str) -> str:

@@ -27,6 +27,7 @@ from ai_assets.render.encode import (
     ClipOutput,
     Encoding,
     RenderError,
+    RenderTimeout,
     choose_encoder,
     one_line,
     render_outputs,
@@ -447,11 +448,15 @@ def render_clips(
             made = render_jobs(same_start, source, words, cut_times, policy, out_dir, font, tracks[start])
         except RenderError as exc:
             first_error, made = first_error or exc, []
+            # Alone, each may go through; not a single job (the same render again) or a hung one (twice the wait).
+            retry = len(same_start) > 1 and not isinstance(exc, RenderTimeout)
             for job in same_start:
                 try:
+                    if not retry:
+                        raise exc
                     made += render_jobs([job], source, words, cut_times, policy, out_dir, font, tracks[start])
                 except RenderError as alone:
-                    job.render_error = one_line(alone if len(same_start) > 1 else exc)
+                    job.render_error = one_line(alone)
                     deferred.append(job)
         rendered += made
         if progress:

@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ai_assets.ingest.source_video import SEEK_LEAD_S, TO_SDR
+from ai_assets.ingest.source_video import SEEK_LEAD_S, TO_SDR, ZSCALE_TRANSFERS
 from ai_assets.render.audiogram import AudiogramFrame, audiogram_chain
 from ai_assets.render.reframe import CropPath
 from ai_assets.storage.files import atomic_path
@@ -39,12 +39,16 @@ _COMPONENT = re.compile(r"\[(?P<name>[\w.@-]+) @ 0x[0-9a-f]+\]\s*(?P<text>.+)$")
 
 
 def one_line(exc: RenderError, limit: int = 300) -> str:
-    """A render failure in one line a user can act on: the first message ffmpeg's filters, decoders or encoders gave
-    ("Parsed_crop_3: Invalid too big or non positive size ..."), not its closing "Error while processing ...";
-    else its last line."""
+    """A render failure in one line a user can act on: the first message of the filter or encoder that refused
+    ("crop@reframe0: Invalid too big or non positive size ..."), not ffmpeg's closing "Error while processing ...";
+    else the last component's message; else the last line."""
     lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
     named = [m for line in lines if (m := _COMPONENT.search(line))]
-    text = f"{named[0]['name']}: {named[0]['text']}" if named else (lines[-1] if lines else type(exc).__name__)
+    # A filter (crop@reframe0, Parsed_ass_5) or an encoder refusing is the cause; a decoder's complaints about damaged
+    # input, which come first on a damaged file, are not.
+    causes = [m for m in named if "@" in m["name"] or m["name"].startswith("Parsed_") or m["name"] in ENCODERS]
+    pick = (causes or named[-1:])
+    text = f"{pick[0]['name']}: {pick[0]['text']}" if pick else (lines[-1] if lines else type(exc).__name__)
     return text[:limit]
 
 
@@ -202,8 +206,12 @@ BLUR_RADIUS = 3  # at the shrunk size: 24 output pixels
 
 
 def tone_map(hdr: str | None) -> str:
-    """The filters (ending in a comma) that bring an `hdr` source ("pq", "hlg") to SDR (`TO_SDR`); "" for SDR."""
-    return "".join(f"{name}={args}," for name, args in TO_SDR) if hdr else ""
+    """The filters (ending in a comma) that bring an `hdr` source ("pq", "hlg") to SDR (`TO_SDR`); "" for SDR. The
+    input's transfer is stated, not read from the frames' tags, which a file may leave out."""
+    if not hdr:
+        return ""
+    (first, args), *rest = TO_SDR
+    return f"{first}=tin={ZSCALE_TRANSFERS[hdr]}:{args}," + "".join(f"{name}={value}," for name, value in rest)
 
 
 def _scaled(crop: tuple[int, int], size: tuple[int, int], tone: str) -> str:

@@ -102,6 +102,19 @@ def test_a_gap_in_the_recording_is_silence_on_the_clock(tmp_path):
     assert np.abs(pcm[int(3.1 * 16000):int(3.9 * 16000)]).mean() > 1000  # the tone resumes at 3 s
 
 
+def test_sound_that_starts_after_the_picture_keeps_the_files_clock(tmp_path):
+    late = tmp_path / "late.mp4"
+    subprocess.run(["ffmpeg", "-nostdin", "-y", "-loglevel", "error", "-f", "lavfi", "-i",
+                    "color=c=gray:s=160x90:r=25:d=4", "-itsoffset", "1", "-f", "lavfi", "-i",
+                    "sine=frequency=440:duration=3", "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac",
+                    str(late)], check=True)
+    track = extract_audio(late, tmp_path / "late.wav")
+    assert track.filled_seconds == pytest.approx(1.0, abs=0.05) and track.degraded is None
+    pcm = samples(tmp_path / "late.wav")
+    assert np.abs(pcm[: int(0.9 * 16000)]).max() == 0  # silence until the sound starts on the file's clock
+    assert np.abs(pcm[int(1.2 * 16000):int(1.8 * 16000)]).mean() > 1000
+
+
 def test_a_jump_in_the_clock_is_not_filled(tmp_path):
     jumped = tmp_path / "jumped.m4a"
     subprocess.run(["ffmpeg", "-nostdin", "-y", "-loglevel", "error", "-f", "lavfi", "-i",

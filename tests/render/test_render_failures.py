@@ -66,5 +66,11 @@ def test_the_reason_is_the_component_that_refused_in_one_line():
         "ffmpeg failed writing thumbnail a.jpg: Conversion failed!")
     assert one_line(RenderTimeout("ffmpeg timed out after 60 s rendering clip a.mp4")) == (
         "ffmpeg timed out after 60 s rendering clip a.mp4")
+    # On a damaged source the decoder complains first; the filter that refused is the cause.
+    damaged = RenderError("ffmpeg failed rendering clip x.mp4: [h264 @ 0x55d0] error while decoding MB 12 7\n"
+                          "[Parsed_ass_5 @ 0x55d1] Failed to open captions0.ass\nError initializing filters")
+    assert one_line(damaged) == "Parsed_ass_5: Failed to open captions0.ass"
+    assert one_line(RenderError("x: [h264 @ 0x1] error while decoding MB 1 2\nConversion failed!")) == (
+        "h264: error while decoding MB 1 2")
     assert one_line(RenderError("")) == "RenderError"
     assert len(one_line(RenderError("x" * 1000))) == 300
