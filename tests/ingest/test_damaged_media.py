@@ -88,12 +88,17 @@ def lags(reference: np.ndarray, other: np.ndarray, window: int = 8000, reach: in
     return found
 
 
-def test_a_gap_in_the_recording_is_silence_on_the_clock(tmp_path):
-    gapped = tmp_path / "gapped.m4a"
+def jumped_tone(tmp_path: Path, jump: float) -> Path:
+    """A 4 s tone in AAC whose timestamps jump `jump` seconds at 2 s (a gap in the recording, or a clock reset)."""
+    target = tmp_path / f"jump-{jump:g}.m4a"
     subprocess.run(["ffmpeg", "-nostdin", "-y", "-loglevel", "error", "-f", "lavfi", "-i",
-                    "sine=frequency=440:duration=4", "-af", "asetpts='if(gte(T,2),PTS+1/TB,PTS)'", "-c:a", "aac",
-                    str(gapped)], check=True)
-    track = extract_audio(gapped, tmp_path / "gapped.wav")
+                    "sine=frequency=440:duration=4", "-af", f"asetpts='if(gte(T,2),PTS+{jump:g}/TB,PTS)'", "-c:a",
+                    "aac", str(target)], check=True)
+    return target
+
+
+def test_a_gap_in_the_recording_is_silence_on_the_clock(tmp_path):
+    track = extract_audio(jumped_tone(tmp_path, 1.0), tmp_path / "gapped.wav")
     assert (track.damaged_packets, track.degraded) == (0, None)
     assert track.filled_seconds == pytest.approx(1.0, abs=0.03)
     assert track.seconds == pytest.approx(5.0, abs=0.05)
@@ -116,11 +121,7 @@ def test_sound_that_starts_after_the_picture_keeps_the_files_clock(tmp_path):
 
 
 def test_a_jump_in_the_clock_is_not_filled(tmp_path):
-    jumped = tmp_path / "jumped.m4a"
-    subprocess.run(["ffmpeg", "-nostdin", "-y", "-loglevel", "error", "-f", "lavfi", "-i",
-                    "sine=frequency=440:duration=4", "-af", "asetpts='if(gte(T,2),PTS+3600/TB,PTS)'", "-c:a", "aac",
-                    str(jumped)], check=True)
-    track = extract_audio(jumped, tmp_path / "jumped.wav")
+    track = extract_audio(jumped_tone(tmp_path, 3600.0), tmp_path / "jumped.wav")
     assert track.filled_seconds == 0 and track.seconds == pytest.approx(4.0, abs=0.05)
 
 
