@@ -9,9 +9,6 @@ a PNG; each frame then costs only the waveform, the captions and the encode.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
-
-from ai_assets.storage.files import atomic_path
 
 # Frames per second of an audiogram: the waveform moves, nothing else does; 25 keeps it smooth and cheap to encode.
 AUDIOGRAM_FPS = 25.0
@@ -56,29 +53,21 @@ def audiogram_frame(width: int, height: int, caption_top: float, cover: bool) ->
     return AudiogramFrame(width, height, None, ((width - wave_w) // 2, int(top + (room - wave_h) / 2), wave_w, wave_h))
 
 
-def compose_still(source: Path, target: Path, frame: AudiogramFrame) -> None:
-    """The frame's still part as a PNG: the source's cover art (its first video stream, an attached picture)
-    fitted into the frame's square over a blurred, darkened fill of the whole frame. Raises RenderError when the
-    cover cannot be decoded."""
-    from ai_assets.render.encode import RenderError, run_media_tool  # encode imports this module: not above
-
+def still_graph(frame: AudiogramFrame) -> str:
+    """The filter graph of the frame's still part, from input 0's cover art (its first video stream, an attached
+    picture): the cover fitted into the frame's square over a blurred, darkened fill of the whole frame. `encode`
+    runs it (`compose_still`)."""
     assert frame.cover is not None
     x, y, side = frame.cover
     w, h = frame.width, frame.height
     small_w, small_h = _even(w / BLUR_SHRINK), _even(h / BLUR_SHRINK)
-    graph = (
+    return (
         f"[0:v:0]format=yuv420p,split=2[bg][fg];"
         f"[bg]scale={small_w}:{small_h}:force_original_aspect_ratio=increase,crop={small_w}:{small_h},"
         f"boxblur=luma_radius=3:luma_power=2,eq=brightness={DIM},scale={w}:{h}:flags=bilinear[fill];"
         f"[fg]scale={side}:{side}:force_original_aspect_ratio=decrease:flags=lanczos[art];"
         f"[fill][art]overlay=x={x}+({side}-w)/2:y={y}+({side}-h)/2,setsar=1"
     )
-    with atomic_path(target) as partial:
-        run_media_tool(["ffmpeg", "-nostdin", "-y", "-loglevel", "error", "-i", str(source), "-filter_complex", graph,
-                        "-frames:v", "1", "-f", "image2", "-c:v", "png", str(partial)], 0.0,
-                       f"reading the cover art of {source.name}")
-        if partial.stat().st_size == 0:  # ffmpeg found no picture to write, and says nothing
-            raise RenderError(f"ffmpeg found no picture in the cover art of {source.name}")
 
 
 def _hex(colour: str) -> str:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from ai_assets.language.sentences import Sentence
 from ai_assets.policy.documents import ASPECTS, ClipPolicy, PlatformSpec
-from ai_assets.render.audiogram import AUDIOGRAM_FPS, audiogram_frame, compose_still
+from ai_assets.render.audiogram import AUDIOGRAM_FPS, audiogram_frame
 from ai_assets.render.captions import CaptionStyle, clip_words, group_cues, to_ass, to_srt
 from ai_assets.render.encode import (
     ClipCut,
@@ -29,6 +29,7 @@ from ai_assets.render.encode import (
     RenderError,
     RenderTimeout,
     choose_encoder,
+    compose_still,
     one_line,
     render_outputs,
     render_thumbnail,

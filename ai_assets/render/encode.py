@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ai_assets.ingest.source_video import SEEK_LEAD_S, TO_SDR, ZSCALE_TRANSFERS
-from ai_assets.render.audiogram import AudiogramFrame, audiogram_chain
+from ai_assets.render.audiogram import AudiogramFrame, audiogram_chain, still_graph
 from ai_assets.render.reframe import CropPath
 from ai_assets.storage.files import atomic_path
 
@@ -413,6 +413,17 @@ def _render_args(source: Path, cut: ClipCut, outputs: Sequence[ClipOutput], part
                      _trimmed(lead, audio=True) + "aresample=async=1:first_pts=0" + _kept_audio(cut)]
         args += ["-t", f"{cut.out_duration:.6f}", "-f", "mp4", str(partial.resolve())]
     return args
+
+
+def compose_still(source: Path, target: Path, frame: AudiogramFrame) -> None:
+    """An audiogram's still part as a PNG (`still_graph`), from the source's cover art. Raises RenderError when the
+    cover cannot be decoded."""
+    with atomic_path(target) as partial:
+        run_media_tool(["ffmpeg", "-nostdin", "-y", "-loglevel", "error", "-i", str(source), "-filter_complex",
+                        still_graph(frame), "-frames:v", "1", "-f", "image2", "-c:v", "png", str(partial)], 0.0,
+                       f"reading the cover art of {source.name}")
+        if partial.stat().st_size == 0:  # ffmpeg found no picture to write, and says nothing
+            raise RenderError(f"ffmpeg found no picture in the cover art of {source.name}")
 
 
 def render_clip(
