@@ -69,9 +69,11 @@ class Compacted:
     def __init__(self, regions: list[tuple[float, float]], max_gap_s: float, sample_rate: int):
         self.rate = sample_rate
         self.pieces: list[tuple[int, int, int]] = []  # (source start, source end, compact start), in samples
+        self._speech_ends: list[int] = []  # where each piece's speech ends and its kept silence begins, compact
         at = 0
         for i, (start, end) in enumerate(regions):
             a, b = int(round(start * sample_rate)), int(round(end * sample_rate))
+            self._speech_ends.append(at + b - a)
             if i + 1 < len(regions):
                 b = max(b, min(int(round(regions[i + 1][0] * sample_rate)), b + int(round(max_gap_s * sample_rate))))
             self.pieces.append((a, b, at))
@@ -104,3 +106,26 @@ class Compacted:
 
     def span_to_source(self, span: tuple[float, float]) -> tuple[float, float]:
         return self.to_source(span[0]), self.to_source(span[1], end=True)
+
+    def word_to_source(self, start: float, end: float) -> tuple[float, float]:
+        """A word's compact span on the file's clock.
+
+        A word cannot cross a seam: the silence there was cut out. Yet Whisper's alignment stretches the first
+        word after a pause back over the kept silence, and its 20 ms rounding puts a start on a seam a hair before
+        it; mapped point by point, such a word would begin up to the whole pause early. The word is kept to the
+        piece that holds most of its speech (the later one on a tie, or when only silence is on the other side).
+        """
+        s0, s1 = start * self.rate, end * self.rate
+        first = max(bisect.bisect_right(self._starts, s0) - 1, 0)
+        last = max(bisect.bisect_left(self._starts, s1) - 1, first)
+        if last == first:
+            return self.to_source(start), self.to_source(end, end=True)
+
+        def speech_in(k: int) -> float:
+            return max(0.0, min(s1, self._speech_ends[k]) - max(s0, self._starts[k]))
+
+        k = max(range(first, last + 1), key=lambda k: (speech_in(k), k))
+        a, b, c = self.pieces[k]
+        inside_start = max(s0, c) / self.rate
+        inside_end = min(s1, c + b - a) / self.rate
+        return self.to_source(inside_start), self.to_source(inside_end, end=True)

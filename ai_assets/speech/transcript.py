@@ -327,8 +327,15 @@ def _retimed(row: dict, start_of, end_of) -> dict:
 
 
 def _on_source(layout: Compacted, row: dict) -> dict:
-    """A row decoded from compacted audio, on the file's clock."""
-    return _retimed(row, layout.to_source, lambda t: layout.to_source(t, end=True))
+    """A row decoded from compacted audio, on the file's clock: each word kept inside one piece of speech
+    (`Compacted.word_to_source`), and the row spanning its words."""
+    if not row["words"]:
+        return _retimed(row, layout.to_source, lambda t: layout.to_source(t, end=True))
+    words = []
+    for w in row["words"]:
+        start, end = layout.word_to_source(w["start"], w["end"])
+        words.append({**w, "start": round(start, 3), "end": round(end, 3)})
+    return {**row, "start": words[0]["start"], "end": max(w["end"] for w in words), "words": words}
 
 
 def _shifted(row: dict, offset: float) -> dict:

@@ -5,12 +5,19 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from ai_assets.ingest.audio import SAMPLE_RATE, extract_audio, load_wav
 from ai_assets.speech.chunks import MIN_SPAN_S, Compacted, clean_regions, pack_chunks
-from ai_assets.speech.transcript import DecodeParams, NothingDecoded, clamp_times, first_pass_chunks, transcribe_batched
+from ai_assets.speech.transcript import (
+    COMPACT_GAP_S,
+    DecodeParams,
+    NothingDecoded,
+    clamp_times,
+    first_pass_chunks,
+    transcribe_batched,
+)
 from ai_assets.speech.vad import CHUNK_SECONDS, speech_regions
 from resources import WhisperResource
 
@@ -86,6 +93,36 @@ def test_compacting_shortens_long_pauses_only():
     assert layout.to_source(5.0) == pytest.approx(20.7)
 
 
+def test_a_word_never_spans_the_silence_cut_out_between_two_pieces():
+    # Speech 1–3 s and 10–12 s: the compact clock keeps 0.3 s of the 7 s pause, so the seam is at 2.3 s.
+    layout = Compacted([(1.0, 3.0), (10.0, 12.0)], 0.3, SAMPLE_RATE)
+    # The first word after the pause, aligned from the kept silence (and rounded to a hair before the seam): it is
+    # spoken at 10 s, not 0.7 s into the pause as point-by-point mapping puts it.
+    assert layout.to_source(2.28) == pytest.approx(3.28)
+    assert layout.word_to_source(2.28, 2.7) == pytest.approx((10.0, 10.4))
+    assert layout.word_to_source(2.04, 2.7) == pytest.approx((10.0, 10.4))  # only kept silence before the seam
+    # A last word whose end the alignment let run past the seam keeps to its own piece.
+    assert layout.word_to_source(1.5, 2.45) == pytest.approx((2.5, 3.3))
+    # A word inside one piece maps point by point.
+    assert layout.word_to_source(0.5, 0.9) == pytest.approx((1.5, 1.9))
+    assert layout.word_to_source(2.4, 2.8) == pytest.approx((10.1, 10.5))
+
+
+@settings(max_examples=200, deadline=None)
+@given(layouts, st.floats(0.5, 600.0), st.floats(0.0, 2.0), st.lists(st.floats(0.0, 1.0), min_size=2, max_size=40))
+def test_words_mapped_back_stay_in_order_inside_one_piece_of_speech(regions, duration, gap, cuts):
+    layout = Compacted(clean_regions(regions, duration), gap, SAMPLE_RATE)
+    assume(layout.pieces)
+    length = sum(b - a for a, b, _ in layout.pieces) / SAMPLE_RATE
+    # Words as the aligner gives them: in order, touching or apart, anywhere on the compact clock.
+    bounds = sorted(round(c * length, 2) for c in cuts)
+    words = [layout.word_to_source(s, e) for s, e in zip(bounds, bounds[1:], strict=False)]
+    for start, end in words:
+        assert start <= end + 1e-9
+        assert any(a / SAMPLE_RATE - 1e-6 <= start and end <= b / SAMPLE_RATE + 1e-6 for a, b, _ in layout.pieces)
+    assert all(x[0] <= y[0] + 1e-6 and x[1] <= y[1] + 1e-6 for x, y in zip(words, words[1:], strict=False))
+
+
 def test_clean_regions_merges_clips_and_drops_what_cannot_be_decoded():
     regions = [(3.0, 5.0), (-1.0, 0.5), (4.5, 7.0), (7.0, 8.0), (9.0, 9.0), (9.5, 9.51), (math.nan, 2.0), (11.0, 99.0)]
     assert clean_regions(regions, duration=12.0) == [(0.0, 0.5), (3.0, 7.0), (7.0, 8.0), (11.0, 12.0)]
@@ -143,6 +180,25 @@ def test_a_layout_that_overlaps_and_runs_past_the_end_is_transcribed(talk, pipel
     words = [w for r in decoded.rows for w in r["words"]]
     assert len(words) > 50
     assert all(0.0 <= w["start"] <= w["end"] <= duration for w in words)
+
+
+@pytest.mark.slow
+def test_no_word_is_timed_across_a_pause_that_was_cut_out(talk, pipeline):
+    # The talk twice with pauses of 0.8–2 s between: the first pass decodes the speech with those pauses cut to
+    # COMPACT_GAP_S, and words must come back on the file's clock inside the speech, not stretched over a pause.
+    pause = [np.zeros(int(seconds * SAMPLE_RATE), dtype=np.float32) for seconds in (0.8, 2.0)]
+    audio = np.concatenate([talk, pause[0], talk[: len(talk) // 2], pause[1], talk])
+    regions = clean_regions(speech_regions(audio), len(audio) / SAMPLE_RATE)
+    cut = [(end + COMPACT_GAP_S, start) for (_, end), (start, _) in zip(regions, regions[1:], strict=False)
+        if start - end > COMPACT_GAP_S + 0.1]
+    assert len(cut) >= 2
+    decoded = transcribe_batched(pipeline, audio, [regions], "en", DecodeParams())
+    words = [w for r in decoded.rows for w in r["words"]]
+    assert len(words) > 100
+    for w in words:
+        assert not any(w["start"] < gap_start and w["end"] > gap_end for gap_start, gap_end in cut), w
+    for r in decoded.rows:
+        assert (r["start"], r["end"]) == (r["words"][0]["start"], max(x["end"] for x in r["words"]))
 
 
 @pytest.mark.slow
