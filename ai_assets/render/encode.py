@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ai_assets.ingest.source_video import SEEK_LEAD_S, TO_SDR, ZSCALE_TRANSFERS
-from ai_assets.render.audiogram import AudiogramFrame, audiogram_chain, still_graph
+from ai_assets.render.audiogram import BLUR_SHRINK, AudiogramFrame, audiogram_chain, still_graph
 from ai_assets.render.reframe import CropPath
 from ai_assets.storage.files import atomic_path
 
@@ -198,10 +198,6 @@ def _crop_commands(path: CropPath, fps: float, name: str = "reframe") -> str:
     return "\n".join(lines) + "\n"
 
 
-# The background is blurred at this fraction of the output size and scaled back up: a box blur of radius r at
-# 1/8 size looks the same as radius 8r at full size once scaled, and costs about 1/64 of it. At full size the
-# blur was two thirds of a no-face render (14.3 s of a 40 s 1080x1080 clip, against 5.0 s this way).
-BLUR_SHRINK = 8
 BLUR_RADIUS = 3  # at the shrunk size: 24 output pixels
 
 
