@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -231,8 +232,7 @@ def probe(path: Path) -> Probe:
             has_video=video is not None,
             width=width,
             height=height,
-            # A stream that declares no average rate still has the rate its timestamps give.
-            fps=float(rate) if video is not None and (rate := video.average_rate or video.guessed_rate) else None,
+            fps=frame_rate(container, video, duration) if video is not None else None,
             video_codec=video.codec_context.name if video is not None else None,
             audio_codec=audio.codec_context.name if audio is not None else None,
             audio_sample_rate=audio.codec_context.sample_rate if audio is not None else None,
@@ -246,6 +246,62 @@ def probe(path: Path) -> Probe:
             raise MediaError("no audio stream: the video has no sound track to transcribe")
         _check_complete(container, audio, duration)
     return info
+
+
+# Variable frame rate: meeting recorders (Zoom, Teams) drop to a frame every second or two while a still screen is
+# shared, so the average rate can be a fraction of the camera's. Renders run at the camera's rate, found from the
+# timestamps at SAMPLE_POINTS places in the file (SAMPLE_PACKETS frames each): the interval that RATE_QUANTILE of the
+# frame intervals are at most. The rate counts as variable when that is VARIABLE_RATIO above the average (timestamps
+# rounded to milliseconds make a constant 29.97 look 1 % faster), and a rate this close to a standard one is that rate.
+SAMPLE_POINTS = 8
+SAMPLE_PACKETS = 120
+RATE_QUANTILE = 0.2
+VARIABLE_RATIO = 1.05
+STANDARD_RATES = (24000 / 1001, 24.0, 25.0, 30000 / 1001, 30.0, 48.0, 50.0, 60000 / 1001, 60.0)
+STANDARD_TOLERANCE = 0.02
+
+
+def frame_rate(container, video, duration: float) -> float | None:
+    """The rate clips are rendered at: the stream's average rate when it is constant, else the rate its moving
+    parts have (see SAMPLE_POINTS). None when the stream states no rate and its timestamps give none."""
+    average = float(video.average_rate or video.guessed_rate or 0) or None
+    nominal = float(video.base_rate or 0) or None
+    intervals = _frame_intervals(container, video, duration)
+    if intervals.size < 2:
+        return average or nominal
+    rate = 1.0 / float(np.quantile(intervals, RATE_QUANTILE))
+    if average and rate <= average * VARIABLE_RATIO:
+        return average
+    # A stated base rate above the average caps the estimate, unless it is a clock (90000, 1000) rather than a rate.
+    if nominal and (average is None or nominal > average * VARIABLE_RATIO) and nominal <= 2 * max(STANDARD_RATES):
+        rate = min(rate, nominal)
+    standard = min(STANDARD_RATES, key=lambda r: abs(rate / r - 1))
+    return standard if abs(rate / standard - 1) <= STANDARD_TOLERANCE else round(rate, 3)
+
+
+def _frame_intervals(container, video, duration: float) -> np.ndarray:
+    """Seconds between successive frames, in presentation order, sampled across the file; demuxed, not decoded."""
+    import av
+
+    base = float(video.time_base)
+    intervals: list[np.ndarray] = []
+    points = [duration * k / SAMPLE_POINTS for k in range(SAMPLE_POINTS)] if duration > 0 else [0.0]
+    for at in points:
+        try:
+            container.seek(int(at / base), stream=video, backward=True)
+            times = []
+            for packet in container.demux(video):
+                if packet.pts is not None and packet.size:
+                    times.append(packet.pts * base)
+                if len(times) >= SAMPLE_PACKETS:
+                    break
+        except (av.error.FFmpegError, ValueError, OverflowError):
+            continue
+        steps = np.diff(np.unique(np.array(times, dtype=float)))
+        intervals.append(steps[steps > 1e-4])
+    with contextlib.suppress(av.error.FFmpegError, ValueError):
+        container.seek(0)
+    return np.concatenate(intervals) if intervals else np.zeros(0)
 
 
 def error_reason(exc: Exception) -> str:

@@ -177,3 +177,56 @@ def test_interlaced_video_is_recognised_and_its_clips_and_thumbnails_are_deinter
         combs[woven] = (combing(clip), combing(thumb))
     for combed, clean in zip(combs[False], combs[True], strict=True):
         assert clean < combed / 2, combs
+
+
+def _freeze(source, target, keep: str) -> None:
+    """`source` with only the frames `keep` (an ffmpeg select expression) selects, each kept at its own time: a
+    variable frame rate, as a meeting recorder writes while a still screen is shared."""
+    subprocess.run(["ffmpeg", "-nostdin", "-y", "-loglevel", "error", "-i", str(source), "-vf", f"select='{keep}'",
+                    "-fps_mode", "vfr", "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "copy", str(target)],
+                   check=True)
+
+
+def test_a_recording_that_drops_to_a_frame_a_second_is_cut_at_its_camera_rate(tmp_path):
+    made = make_face_video(tmp_path / "camera.mp4", 6.0, lambda t: 0.3 + 0.1 * t, size=(WIDTH, HEIGHT))
+    meeting = tmp_path / "meeting.mp4"
+    _freeze(made, meeting, "not(between(t,1,5))+not(mod(n,25))")  # 25 fps, 1 fps from 1 s to 5 s, 25 fps again
+    with av.open(str(meeting)) as container:
+        assert float(container.streams.video[0].average_rate) < 12  # what the rate used to be taken from
+    info = probe(meeting)
+    assert info.fps == 25.0
+    cut = ClipCut.snap(0.0, 6.0, info.fps)
+    samples = track_faces(meeting, 0.0, 6.0, 5.0)
+    path = plan_crop(samples, WIDTH, HEIGHT, (9, 16), 180, info.fps, cut.frames, [], 0.08, 0.6, 0.5)
+    out = tmp_path / "clip.mp4"
+    render_outputs(meeting, cut, [ClipOutput(out, 180, 320, path)], Encoding("ultrafast", 23))
+    with av.open(str(out)) as container:
+        stream = container.streams.video[0]
+        # A constant 25 fps (captions and crop move at every frame), not the average.
+        assert (stream.average_rate, video_frames(out)) == (25, 150)
+    # In the frozen stretch the crop still follows the face, at its one-a-second positions.
+    assert samples[-1].cx is not None and samples[-1].cx > samples[0].cx + 0.3 * WIDTH
+
+
+@pytest.mark.parametrize("container", ["mkv", "webm"])
+def test_a_constant_rate_stays_exact_when_timestamps_are_rounded_to_milliseconds(tmp_path, container):
+    target = tmp_path / f"ntsc.{container}"
+    codec = ["libx264", "-preset", "ultrafast"] if container == "mkv" else ["libvpx", "-deadline", "realtime"]
+    subprocess.run(["ffmpeg", "-nostdin", "-y", "-loglevel", "error", "-f", "lavfi", "-i",
+                    "testsrc=size=160x120:rate=30000/1001", "-f", "lavfi", "-i", "sine", "-t", "4", "-c:v", *codec,
+                    str(target)], check=True)
+    assert probe(target).fps == pytest.approx(30000 / 1001)
+
+
+def test_a_mostly_frozen_recording_whose_container_states_the_average_rate_is_still_cut_at_its_camera_rate(tmp_path):
+    made = make_face_video(tmp_path / "camera.mp4", 8.0, lambda t: 0.5, size=(320, 180))
+    frozen = tmp_path / "frozen.mp4"
+    _freeze(made, frozen, "not(between(t,1,7))+not(mod(n,50))")  # 2 s of camera, 6 s of one frame every 2 s
+    remuxed = tmp_path / "frozen.mkv"  # Matroska states only the average rate
+    subprocess.run(["ffmpeg", "-nostdin", "-y", "-loglevel", "error", "-i", str(frozen), "-c", "copy", str(remuxed)],
+                   check=True)
+    with av.open(str(remuxed)) as container:
+        stream = container.streams.video[0]
+        assert float(stream.base_rate) == pytest.approx(float(stream.average_rate))
+        assert float(stream.average_rate) < 10
+    assert probe(remuxed).fps == 25.0
