@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -229,6 +230,8 @@ class PauseRule(_Strict):
 
 class ClipPolicy(_Strict):
     top_k: int = Field(3, ge=1, le=20, description="Clips per platform, best first: each gets a row in `clips`.")
+    per_hour: int = Field(10, ge=0, le=40, description=(
+        "Long videos get more: at least this many clips per platform per hour of video, up to 40."))
     render_top: int = Field(1, ge=0, le=20, description=(
         "Of those, how many per platform are rendered right away; the others are rendered on demand "
         "(`ai-assets render CLIP_ID`) and marked not rendered until then."))
@@ -260,7 +263,17 @@ class ClipPolicy(_Strict):
             raise ValueError(f"platform names must be lower-case letters, digits and _ (got {bad})")
         return self
 
+    def clips_for(self, seconds: float) -> int:
+        """Clips per platform for a video this long: `top_k`, or `per_hour` an hour when that is more."""
+        return scaled_count(self.top_k, self.per_hour, seconds, 40)
 
+
+
+
+def scaled_count(least: int, per_hour: int, seconds: float, most: int) -> int:
+    """`least`, or `per_hour` for each hour of `seconds` (to the nearest whole) when that is more, never above `most`:
+    an hour-long podcast deserves more than the three clips of a one-minute video."""
+    return max(least, min(most, math.floor(per_hour * max(seconds, 0.0) / 3600 + 0.5)))
 
 
 class LengthRule(_Strict):
@@ -285,6 +298,8 @@ class SegmentPolicy(_Strict):
         description="Candidate lengths per platform; each platform gets its own ranking."
     )
     top_k: int = Field(10, ge=1, le=100, description="Ranked segments per platform.")
+    per_hour: int = Field(30, ge=0, le=100, description=(
+        "Long videos get more: at least this many ranked segments per platform per hour of speech, up to 100."))
     max_overlap: float = Field(0.5, ge=0, le=1,
         description="Two ranked segments share at most this share of the shorter one.")
     copy_top_k: int = Field(3, ge=0, le=20,
@@ -301,6 +316,10 @@ class SegmentPolicy(_Strict):
         if not self.platforms:
             raise ValueError("at least one platform is needed")
         return self
+
+    def ranked_for(self, seconds: float) -> int:
+        """Ranked segments per platform for this much speech: `top_k`, or `per_hour` an hour when that is more."""
+        return scaled_count(self.top_k, self.per_hour, seconds, 100)
 
 
 SCHEMAS: dict[str, type[_Strict]] = {

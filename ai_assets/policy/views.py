@@ -47,6 +47,15 @@ def _only(*names: str) -> Callable[[object, str | None], dict]:
     return pick
 
 
+# Fields that came after their policy, with the value that leaves the view of every earlier policy as it was: at that
+# value they are left out, so an upgrade changes no view (and re-renders nothing); any other value is in the view.
+LATER_FIELDS = {"clip": {"encoder": "auto", "per_hour": 10}, "segment": {"per_hour": 30}}
+
+
+def _without_later_defaults(domain: str, dumped: dict) -> dict:
+    return {k: v for k, v in dumped.items() if k not in LATER_FIELDS[domain] or LATER_FIELDS[domain][k] != v}
+
+
 def _all_but(*names: str) -> Callable[[object, str | None], dict]:
     def pick(policy, _complexity: str | None) -> dict:
         return policy.model_dump(mode="json", exclude=set(names))
@@ -54,13 +63,14 @@ def _all_but(*names: str) -> Callable[[object, str | None], dict]:
     return pick
 
 
+def _segment_ranking(policy, _complexity: str | None) -> dict:
+    """The whole segment policy but `copy_top_k` (clip_copy's), and its later fields at their first values."""
+    return _without_later_defaults("segment", policy.model_dump(mode="json", exclude={"copy_top_k"}))
+
+
 def _clip_rendering(policy, _complexity: str | None) -> dict:
-    """The whole clip policy, but `encoder` only when it names one: the field came after the policy, and at its
-    default (auto) it leaves the view of every earlier policy as it was, so an upgrade re-renders nothing."""
-    dumped = policy.model_dump(mode="json")
-    if dumped.get("encoder") == "auto":
-        del dumped["encoder"]
-    return dumped
+    """The whole clip policy, its later fields at their first values left out (`encoder` auto: the machine picks)."""
+    return _without_later_defaults("clip", policy.model_dump(mode="json"))
 
 
 VIEWS: dict[str, View] = {view.name: view for view in (
@@ -76,7 +86,7 @@ VIEWS: dict[str, View] = {view.name: view for view in (
          "How many keyframes go to the vision-language model per call."),
     View("embed_policy", "embed", ("transcript_embeddings",), False, _all_but(),
          "The sentence-embedding model and window."),
-    View("segment_policy", "segment", ("segments",), False, _all_but("copy_top_k"),
+    View("segment_policy", "segment", ("segments",), False, _segment_ranking,
          "Ranking weights, lengths, safety and overlap rules."),
     View("segment_copy", "segment", ("clip_copy",), False, _only("copy_top_k"),
          "How many top segments per platform get a title, description and hashtags."),

@@ -325,13 +325,15 @@ def _decimal(value: float) -> str:
 
 
 def rank_segments(items: list[Sentence], words: list[dict], evidence: Evidence, policy: SegmentPolicy) -> pd.DataFrame:
-    """For each platform, the top-K candidates whose lengths fit it, deduplicated, best first; candidates a
-    safety flag blocks are kept unranked with their reason, for review."""
+    """For each platform, the top-K candidates whose lengths fit it (K grows with the length of the speech: see
+    `SegmentPolicy.ranked_for`), deduplicated, best first; candidates a safety flag blocks are kept unranked with
+    their reason, for review."""
     if not items:
         return pd.DataFrame(columns=COLUMNS)
     if len(evidence.window_vectors) != len(items):
         raise ValueError(f"{len(evidence.window_vectors)} window embeddings for {len(items)} sentences")
     video = _Video(items, words, evidence, policy)
+    top_k = policy.ranked_for(items[-1].end)  # more for long videos
     scored: dict[tuple[int, int], dict] = {}
     rows: list[dict] = []
     for platform, rule in policy.platforms.items():
@@ -343,10 +345,10 @@ def rank_segments(items: list[Sentence], words: list[dict], evidence: Evidence, 
         ordered = sorted(candidates, key=lambda r: (-r["score"], r["start"]))
         ranked, blocked = [], []
         for row in ordered:
-            if len(ranked) == policy.top_k:
+            if len(ranked) == top_k:
                 break
             keep = blocked if row["blocked_reason"] else ranked
-            if len(keep) < policy.top_k and all(_overlap(row, p) <= policy.max_overlap for p in keep):
+            if len(keep) < top_k and all(_overlap(row, p) <= policy.max_overlap for p in keep):
                 keep.append(row)
         for rank, row in enumerate(ranked, start=1):
             rows.append({**row, "platform": platform, "rank": rank})

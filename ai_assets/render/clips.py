@@ -111,10 +111,11 @@ def plan_jobs(segments: list[dict], items: list[Sentence], policy: ClipPolicy,
     """Top-K segments per platform as render jobs, identical renders merged; also what was skipped and why."""
     jobs: dict[tuple, ClipJob] = {}
     skipped: list[str] = []
+    top_k = policy.clips_for(duration)  # more for long videos
     for name, spec in policy.platforms.items():
         taken = 0
         for seg in platform_ranking(segments, name):
-            if taken == policy.top_k:
+            if taken == top_k:
                 break
             ends = [s.end for s in items[seg["first_sentence"] : seg["last_sentence"] + 1]]
             span = clip_span(seg["start"], seg["end"], ends, policy.pad_before, policy.pad_after, spec.max_seconds,

@@ -1,6 +1,8 @@
 import json
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from ai_assets.cli import main
 from ai_assets.policy.documents import DEFAULTS, PolicyError, PolicyStore, default_policy, validate
@@ -113,3 +115,22 @@ def test_an_old_stored_asr_document_can_be_edited_with_the_new_class_names(layou
     current = PolicyStore(layout.metrics_db).current("asr").parsed()
     assert current.classes["multi_speaker"].model == "base" and current.classes["noisy"].model == "tiny.en"
     assert current.rule_for("noisy_or_multi") == current.classes["noisy"]
+
+
+@pytest.mark.parametrize(("seconds", "clips", "segments"), [
+    (0.0, 3, 10), (60.0, 3, 10), (1080.0, 3, 10), (1440.0, 4, 12), (3600.0, 10, 30), (3605.0, 10, 30),
+    (5400.0, 15, 45),
+    (7200.0, 20, 60), (4 * 3600.0, 40, 100), (24 * 3600.0, 40, 100)])
+def test_long_videos_get_more_clips_and_ranked_segments(seconds, clips, segments):
+    assert default_policy("clip").parsed().clips_for(seconds) == clips
+    assert default_policy("segment").parsed().ranked_for(seconds) == segments
+
+
+@given(st.integers(1, 20), st.integers(0, 40), st.floats(0, 10 * 3600), st.floats(0, 3600))
+def test_the_count_never_falls_below_top_k_never_passes_the_cap_and_grows_with_length(top_k, per_hour, seconds, more):
+    clip = default_policy("clip").parsed().model_copy(update={"top_k": top_k, "per_hour": per_hour})
+    count = clip.clips_for(seconds)
+    assert top_k <= count <= max(top_k, 40)
+    assert clip.clips_for(seconds + more) >= count
+    if per_hour == 0:
+        assert count == top_k

@@ -192,3 +192,17 @@ def test_speaker_dynamics_needs_two_voices_and_rewards_balance():
     assert n == 2 and high == pytest.approx(1.0)
     low, _ = dynamics_score(lopsided, 0, 30)
     assert 0 < low < 0.5
+
+
+def test_an_hour_of_speech_gets_more_ranked_segments_than_a_few_minutes():
+    # 600 sentences of 6 s and their pauses: 65 minutes of speech, ranked 30 an hour (per_hour); five minutes get top_k.
+    items, words = _talk(600, 6.0)
+    assert items[-1].end > 3600
+    ranked = rank_segments(items, words, Evidence(_vectors(len(items))), POLICY)
+    for platform in POLICY.platforms:
+        rows = ranked[ranked["platform"] == platform]
+        assert list(rows["rank"]) == list(range(1, POLICY.ranked_for(items[-1].end) + 1))
+        assert len(rows) == 32  # 3,899 s of speech: 30 an hour is 32.49
+    short, short_words = _talk(50, 6.0)
+    ranked = rank_segments(short, short_words, Evidence(_vectors(len(short))), POLICY)
+    assert ranked.groupby("platform")["rank"].max().max() == POLICY.top_k
