@@ -326,14 +326,22 @@ def _decimal(value: float) -> str:
 
 def rank_segments(items: list[Sentence], words: list[dict], evidence: Evidence, policy: SegmentPolicy) -> pd.DataFrame:
     """For each platform, the top-K candidates whose lengths fit it (K grows with the length of the speech: see
-    `SegmentPolicy.ranked_for`), deduplicated, best first; candidates a safety flag blocks are kept unranked with
-    their reason, for review."""
+    `SegmentPolicy.ranked_for`), deduplicated in time (`max_overlap`) and in wording (`max_repeat`), best first;
+    candidates a safety flag blocks are kept unranked with their reason, for review."""
     if not items:
         return pd.DataFrame(columns=COLUMNS)
     if len(evidence.window_vectors) != len(items):
         raise ValueError(f"{len(evidence.window_vectors)} window embeddings for {len(items)} sentences")
     video = _Video(items, words, evidence, policy)
     top_k = policy.ranked_for(items[-1].end)  # more for long videos
+    said: dict[tuple[int, int], frozenset] = {}
+
+    def phrases(row: dict) -> frozenset:
+        span = (row["first_sentence"], row["last_sentence"])
+        if span not in said:
+            said[span] = wording(" ".join(s.text for s in items[span[0] : span[1] + 1]))
+        return said[span]
+
     scored: dict[tuple[int, int], dict] = {}
     rows: list[dict] = []
     for platform, rule in policy.platforms.items():
@@ -348,7 +356,9 @@ def rank_segments(items: list[Sentence], words: list[dict], evidence: Evidence, 
             if len(ranked) == top_k:
                 break
             keep = blocked if row["blocked_reason"] else ranked
-            if len(keep) < top_k and all(_overlap(row, p) <= policy.max_overlap for p in keep):
+            if len(keep) < top_k and all(_overlap(row, p) <= policy.max_overlap for p in keep) and all(
+                _repeat(phrases(row), phrases(p)) <= policy.max_repeat for p in keep
+            ):
                 keep.append(row)
         for rank, row in enumerate(ranked, start=1):
             rows.append({**row, "platform": platform, "rank": rank})
@@ -356,6 +366,22 @@ def rank_segments(items: list[Sentence], words: list[dict], evidence: Evidence, 
     for row in rows:
         row["text"] = " ".join(s.text for s in items[row["first_sentence"] : row["last_sentence"] + 1])
     return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def wording(text: str) -> frozenset[tuple[str, ...]]:
+    """The three-word phrases of a text, in lower case without punctuation (a one- or two-word text is its
+    one phrase): what two takes of the same words share, however Whisper punctuated each."""
+    tokens = re.findall(r"[\w']+", text.lower())
+    if len(tokens) < 3:
+        return frozenset([tuple(tokens)]) if tokens else frozenset()
+    return frozenset(zip(tokens, tokens[1:], tokens[2:], strict=False))
+
+
+def _repeat(x: frozenset, y: frozenset) -> float:
+    """The share of the smaller wording that the other has too."""
+    if not x or not y:
+        return 0.0
+    return len(x & y) / min(len(x), len(y))
 
 
 def _overlap(x: dict, y: dict) -> float:

@@ -123,10 +123,12 @@ def test_the_encoder_at_auto_leaves_the_clip_view_of_earlier_policies_as_it_was(
     assert changed_views("clip", lambda b: b.update(encoder="h264_nvenc")) == {("clip_policy", None)}
 
 
-def test_per_hour_at_its_first_value_leaves_the_views_of_earlier_policies_as_they_were():
-    # The default policies' view versions from before `per_hour`: upgrading reruns no ranking and no render.
+def test_per_hour_and_max_repeat_at_their_first_values_leave_the_views_of_earlier_policies_as_they_were():
+    # The default policies' view versions from before these fields: upgrading reruns no ranking and no render.
     assert view_version("clip_policy", default_policy("clip").body) == "f953042bb5eaf202"
     assert view_version("segment_policy", default_policy("segment").body) == "d7eb311beb80fc29"
     for domain, view, first in (("clip", "clip_policy", 10), ("segment", "segment_policy", 30)):
         assert changed_views(domain, lambda b, v=first: b.update(per_hour=v)) == set()
         assert changed_views(domain, lambda b, v=first: b.update(per_hour=v + 1)) == {(view, None)}
+    assert changed_views("segment", lambda b: b.update(max_repeat=0.5)) == set()
+    assert changed_views("segment", lambda b: b.update(max_repeat=0.6)) == {("segment_policy", None)}

@@ -206,3 +206,43 @@ def test_an_hour_of_speech_gets_more_ranked_segments_than_a_few_minutes():
     short, short_words = _talk(50, 6.0)
     ranked = rank_segments(short, short_words, Evidence(_vectors(len(short))), POLICY)
     assert ranked.groupby("platform")["rank"].max().max() == POLICY.top_k
+
+
+def test_wording_is_the_three_word_phrases_whatever_the_punctuation():
+    from ai_assets.ranking.segments import _repeat, wording
+
+    assert wording("Hello, World!") == {("hello", "world")}
+    assert wording("") == frozenset()
+    a = wording("Today's episode is brought to you by Acme. Acme makes great tools.")
+    b = wording("today's episode is brought to you by acme acme makes great tools and more besides")
+    assert a <= b and _repeat(a, b) == 1.0
+    assert _repeat(a, wording("Nothing in common with that at all, really.")) == 0.0
+
+
+def _repeated_read(max_repeat: float | None = None):
+    read = "What is the one secret nobody tells you? This is huge! Our sponsor grew 40 times in a year."
+    segs, t = [], 0.0
+    for i in range(36):
+        text = read if i % 12 == 3 else f"Filler part {i} covers item {i} of the plan today."
+        segs.append(segment(text, t))
+        t = segs[-1]["end"] + 0.6
+    items = sentences(segs)
+    body = DEFAULTS["segment"] if max_repeat is None else {**DEFAULTS["segment"], "max_repeat": max_repeat}
+    ranked = rank_segments(items, [w for s in segs for w in s["words"]], Evidence(_vectors(len(items))),
+                           SegmentPolicy.model_validate(body))
+    return ranked[ranked["rank"].notna()]
+
+
+def test_a_passage_said_again_later_is_ranked_once():
+    from ai_assets.ranking.segments import _repeat, wording
+
+    # With repeats allowed, the read (hooks, a number) makes four of the five best segments on every platform.
+    for _, rows in _repeated_read(1.0).groupby("platform"):
+        assert rows.head(5)["text"].str.contains("Our sponsor").sum() == 4
+    for platform, rows in _repeated_read().groupby("platform"):
+        assert len(rows) == POLICY.top_k
+        assert "Our sponsor" in rows.iloc[0]["text"]  # still the best segment
+        if platform != "linkedin":  # a 60 s LinkedIn segment holding the read among other talk is not a repeat
+            assert rows["text"].str.contains("Our sponsor").sum() == 1, platform
+        said = [wording(t) for t in rows["text"]]
+        assert all(_repeat(a, b) <= POLICY.max_repeat for i, a in enumerate(said) for b in said[i + 1 :])
