@@ -302,7 +302,7 @@ class SegmentPolicy(_Strict):
         "Long videos get more: at least this many ranked segments per platform per hour of speech, up to 100."))
     max_overlap: float = Field(0.5, ge=0, le=1,
         description="Two ranked segments share at most this share of the shorter one.")
-    max_repeat: float = Field(0.5, ge=0, le=1, description=(
+    max_repeat: float = Field(0.3, ge=0, le=1, description=(
         "Two ranked segments share at most this share of the shorter one's wording (its three-word phrases), "
         "wherever they are: a sponsor read, intro or catchphrase said again is ranked once."))
     copy_top_k: int = Field(3, ge=0, le=20,

@@ -49,7 +49,7 @@ def _only(*names: str) -> Callable[[object, str | None], dict]:
 
 # Fields that came after their policy, with the value that leaves the view of every earlier policy as it was: at that
 # value they are left out, so an upgrade changes no view (and re-renders nothing); any other value is in the view.
-LATER_FIELDS = {"clip": {"encoder": "auto", "per_hour": 10}, "segment": {"per_hour": 30, "max_repeat": 0.5}}
+LATER_FIELDS = {"clip": {"encoder": "auto", "per_hour": 10}, "segment": {"per_hour": 30, "max_repeat": 0.3}}
 
 
 def _without_later_defaults(domain: str, dumped: dict) -> dict:

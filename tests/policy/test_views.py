@@ -130,5 +130,5 @@ def test_per_hour_and_max_repeat_at_their_first_values_leave_the_views_of_earlie
     for domain, view, first in (("clip", "clip_policy", 10), ("segment", "segment_policy", 30)):
         assert changed_views(domain, lambda b, v=first: b.update(per_hour=v)) == set()
         assert changed_views(domain, lambda b, v=first: b.update(per_hour=v + 1)) == {(view, None)}
-    assert changed_views("segment", lambda b: b.update(max_repeat=0.5)) == set()
-    assert changed_views("segment", lambda b: b.update(max_repeat=0.6)) == {("segment_policy", None)}
+    assert changed_views("segment", lambda b: b.update(max_repeat=0.3)) == set()
+    assert changed_views("segment", lambda b: b.update(max_repeat=0.5)) == {("segment_policy", None)}
