@@ -304,7 +304,8 @@ class SegmentPolicy(_Strict):
         description="Two ranked segments share at most this share of the shorter one.")
     max_repeat: float = Field(0.3, ge=0, le=1, description=(
         "Two ranked segments share at most this share of the shorter one's wording (its three-word phrases), "
-        "wherever they are: a sponsor read, intro or catchphrase said again is ranked once."))
+        "wherever they are, and never open with the same sentence: a sponsor read, intro or catchphrase said again "
+        "is ranked once. 1 allows repeats."))
     copy_top_k: int = Field(3, ge=0, le=20,
         description="Top segments per platform that get a title, description and hashtags.")
 

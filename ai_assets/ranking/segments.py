@@ -342,6 +342,14 @@ def rank_segments(items: list[Sentence], words: list[dict], evidence: Evidence, 
             said[span] = wording(" ".join(s.text for s in items[span[0] : span[1] + 1]))
         return said[span]
 
+    def repeats(x: dict, y: dict) -> bool:
+        # The same wording, or the same opening: two clips that start with the same words hook the same way.
+        if policy.max_repeat >= 1.0:  # repeats allowed
+            return False
+        opening = [wording(items[r["first_sentence"]].text) for r in (x, y)]
+        return _repeat(phrases(x), phrases(y)) > policy.max_repeat or (
+            min(map(len, opening)) >= MIN_OPENING_PHRASES and _repeat(*opening) > SAME_OPENING)
+
     scored: dict[tuple[int, int], dict] = {}
     rows: list[dict] = []
     for platform, rule in policy.platforms.items():
@@ -356,8 +364,8 @@ def rank_segments(items: list[Sentence], words: list[dict], evidence: Evidence, 
             if len(ranked) == top_k:
                 break
             keep = blocked if row["blocked_reason"] else ranked
-            if len(keep) < top_k and all(_overlap(row, p) <= policy.max_overlap for p in keep) and all(
-                _repeat(phrases(row), phrases(p)) <= policy.max_repeat for p in keep
+            if len(keep) < top_k and not any(
+                _overlap(row, p) > policy.max_overlap or repeats(row, p) for p in keep
             ):
                 keep.append(row)
         for rank, row in enumerate(ranked, start=1):
@@ -366,6 +374,12 @@ def rank_segments(items: list[Sentence], words: list[dict], evidence: Evidence, 
     for row in rows:
         row["text"] = " ".join(s.text for s in items[row["first_sentence"] : row["last_sentence"] + 1])
     return pd.DataFrame(rows, columns=COLUMNS)
+
+
+# Two candidates whose first sentences share more than this of their wording open the same way; a first sentence of
+# fewer three-word phrases ("So.", "Thank you very much.") opens many a passage and says nothing about a repeat.
+SAME_OPENING = 0.8
+MIN_OPENING_PHRASES = 3
 
 
 def wording(text: str) -> frozenset[tuple[str, ...]]:

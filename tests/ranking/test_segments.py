@@ -247,3 +247,31 @@ def test_a_passage_said_again_later_is_ranked_once():
             assert whole.sum() == 1, platform
         said = [wording(t) for t in rows["text"]]
         assert all(_repeat(a, b) <= POLICY.max_repeat for i, a in enumerate(said) for b in said[i + 1 :])
+
+
+def _openings(max_repeat: float | None = None) -> dict:
+    segs, t = [], 0.0
+    for i in range(40):
+        if i % 10 == 0:
+            text = "Here is the one thing nobody tells you about growth!"  # said four times, then other talk
+        elif i % 10 == 5:
+            text = "Why does it work?"  # opens many passages: two three-word phrases, too few to judge by
+        else:
+            text = " ".join(f"talk{i}word{k}" for k in range(9)) + "."
+        segs.append(segment(text, t))
+        t = segs[-1]["end"] + 0.6
+    items = sentences(segs)
+    body = DEFAULTS["segment"] if max_repeat is None else {**DEFAULTS["segment"], "max_repeat": max_repeat}
+    ranked = rank_segments(items, [w for s in segs for w in s["words"]], Evidence(_vectors(len(items))),
+                           SegmentPolicy.model_validate(body))
+    ranked = ranked[ranked["rank"].notna()]
+    openings = ranked["text"].str.split(r"(?<=[.!?]) ").str[0]
+    return {p: openings[ranked["platform"] == p].value_counts().to_dict() for p in POLICY.platforms}
+
+
+def test_two_segments_never_open_with_the_same_sentence_but_a_short_opener_is_no_repeat():
+    growth, short = "Here is the one thing nobody tells you about growth!", "Why does it work?"
+    allowed, default = _openings(1.0), _openings()
+    for platform in POLICY.platforms:
+        assert allowed[platform].get(growth, 0) >= 2 and default[platform].get(growth, 0) == 1, platform
+        assert default[platform].get(short, 0) == allowed[platform].get(short, 0) >= 2, platform
