@@ -33,6 +33,9 @@ setup() {
     command -v ffmpeg >/dev/null || missing+=(ffmpeg)
     command -v espeak-ng >/dev/null || missing+=(espeak-ng)
     [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf ] || missing+=(fonts-dejavu-core)
+    # Captions in scripts DejaVu lacks: Chinese, Japanese and Korean (WenQuanYi, 7 MB), Indic, Thai and more (Noto).
+    [ -f /usr/share/fonts/truetype/wqy/wqy-zenhei.ttc ] || missing+=(fonts-wqy-zenhei)
+    [ -f /usr/share/fonts/truetype/noto/NotoSansDevanagari-Bold.ttf ] || missing+=(fonts-noto-core)
     # The browser tests drive Debian's chromium through Playwright (never `playwright install`: no download).
     [ "${1:-}" != test ] || [ -x /usr/bin/chromium ] || missing+=(chromium)
     [ ${#missing[@]} -eq 0 ] || apt_install "${missing[@]}"

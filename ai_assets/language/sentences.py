@@ -16,10 +16,24 @@ LONG_SENTENCE_S = 20.0
 _NO_SPACE_BEFORE = tuple("%,.!?;:'’)]}…-")
 
 
+# Scripts written without spaces between words (Chinese, Japanese, Thai, Lao, Khmer, Burmese), with CJK and
+# full-width punctuation: Whisper's words there carry no leading space, and none is put between two of them.
+_SPACELESS = ((0x0E00, 0x0EFF), (0x1000, 0x109F), (0x1780, 0x17FF), (0x3000, 0x30FF), (0x31F0, 0x31FF),
+              (0x3400, 0x4DBF), (0x4E00, 0x9FFF), (0xF900, 0xFAFF), (0xFF00, 0xFFEF), (0x20000, 0x3134F))
+
+
+def spaceless(char: str) -> bool:
+    point = ord(char)
+    return any(low <= point <= high for low, high in _SPACELESS)
+
+
 def join_words(words) -> str:
     text = ""
     for word in words:
-        text += word if (not text or word.startswith(_NO_SPACE_BEFORE)) else " " + word
+        if not word:
+            continue
+        glued = not text or word.startswith(_NO_SPACE_BEFORE) or (spaceless(text[-1]) and spaceless(word[0]))
+        text += word if glued else " " + word
     return text
 
 

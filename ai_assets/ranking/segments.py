@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from ai_assets.language.safety import UNMODERATED, Flag, blocking_flags, penalty, reason, unmoderated
-from ai_assets.language.sentences import SENTENCE_END, Sentence
+from ai_assets.language.sentences import SENTENCE_END, Sentence, spaceless
 from ai_assets.policy.documents import SegmentPolicy
 from ai_assets.storage.tables import MODERATION_UNAVAILABLE, SIGNALS
 
@@ -384,8 +384,10 @@ MIN_OPENING_PHRASES = 3
 
 def wording(text: str) -> frozenset[tuple[str, ...]]:
     """The three-word phrases of a text, in lower case without punctuation (a one- or two-word text is its
-    one phrase): what two takes of the same words share, however Whisper punctuated each."""
-    tokens = re.findall(r"[\w']+", text.lower())
+    one phrase; in scripts without spaces a character is a word): what two takes of the same words share, however
+    Whisper punctuated each."""
+    tokens = [piece for run in re.findall(r"[\w']+", text.lower())
+              for piece in (list(run) if spaceless(run[0]) else [run])]  # Chinese and Japanese: by character
     if len(tokens) < 3:
         return frozenset([tuple(tokens)]) if tokens else frozenset()
     return frozenset(zip(tokens, tokens[1:], tokens[2:], strict=False))

@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from functools import lru_cache
@@ -192,6 +193,63 @@ def find_font(preferred: Path = DEFAULT_FONT) -> Path | None:
         if found and Path(found).is_file():
             return Path(found)
     return None
+
+
+def font_for(text: str, preferred: Path) -> Path:
+    """The font a clip's captions are measured and drawn with: `preferred` when it has a glyph for every character
+    of `text`, else the installed font that lacks the fewest (fontconfig's candidates for the missing characters,
+    bold first). DejaVu has no Chinese, Japanese, Korean or Indic glyphs: drawn with it, such captions are boxes,
+    and measured with it, their lines overflow the frame."""
+    needed = frozenset(ord(c) for c in text if not c.isspace() and unicodedata.category(c)[0] not in "CZ")
+    missing = needed - _glyphs(str(preferred))
+    if not missing:
+        return preferred
+    best, fewest = preferred, len(missing)
+    for candidate in _fonts_with(frozenset(sorted(missing)[:MAX_CHARSET_QUERY])):
+        left = len(needed - _glyphs(candidate))
+        if left < fewest:
+            best, fewest = Path(candidate), left
+        if not left:
+            break
+    return best
+
+
+# fontconfig is asked for fonts that have these many of the missing characters; each candidate is then checked
+# for all of them.
+MAX_CHARSET_QUERY = 24
+
+
+@lru_cache(maxsize=64)
+def _glyphs(font_file: str) -> frozenset[int]:
+    """The characters a font file (the first face of a collection) has glyphs for; none if it cannot be read."""
+    from fontTools.ttLib import TTFont
+
+    try:
+        with TTFont(font_file, fontNumber=0, lazy=True) as font:
+            return frozenset(font.getBestCmap() or {})
+    except Exception:  # a damaged or unsupported font file is no candidate
+        return frozenset()
+
+
+@lru_cache(maxsize=64)
+def _fonts_with(chars: frozenset[int]) -> tuple[str, ...]:
+    """Installed TrueType/OpenType files (fontconfig) that have all of `chars`, bold sans faces first."""
+    if not chars or not shutil.which("fc-list"):
+        return ()
+    charset = " ".join(f"{c:x}" for c in sorted(chars))
+    try:
+        listed = subprocess.run(["fc-list", "--format", "%{file}|%{style}|%{spacing}\n", f":charset={charset}"],
+                                capture_output=True, text=True, timeout=30).stdout
+    except (OSError, subprocess.SubprocessError):
+        return ()
+    found = []
+    for line in listed.splitlines():
+        path, _, rest = line.partition("|")
+        style, _, spacing = rest.partition("|")
+        if path.lower().endswith((".ttf", ".otf", ".ttc")):
+            # Bold (as captions are drawn), proportional, then the shortest name (the plain family, not "UI" etc.).
+            found.append(((0 if "bold" in style.lower() else 1), spacing not in ("", "0"), len(Path(path).name), path))
+    return tuple(path for *_, path in sorted(set(found)))
 
 
 def font_face(font_file: Path) -> tuple[str, bool]:

@@ -21,7 +21,7 @@ from pathlib import Path
 from ai_assets.language.sentences import Sentence
 from ai_assets.policy.documents import ASPECTS, ClipPolicy, PlatformSpec
 from ai_assets.render.audiogram import AUDIOGRAM_FPS, audiogram_frame
-from ai_assets.render.captions import CaptionStyle, clip_words, group_cues, to_ass, to_srt
+from ai_assets.render.captions import CaptionStyle, clip_words, font_for, group_cues, to_ass, to_srt
 from ai_assets.render.encode import (
     ClipCut,
     ClipOutput,
@@ -260,6 +260,8 @@ def _plan_render(job: ClipJob, source: SourceVideo, words: list[dict], cut_times
         # Captions on the seam between the two faces: the block's middle at half height (lines ~1.25 em apart).
         block = 1.25 * spec.width * captions.font_scale * captions.max_lines
         bottom = max(0.0, 0.5 - block / 2 / spec.height)
+    if font:  # a font with glyphs for what is said: Chinese or Hindi captions drawn with DejaVu would be boxes
+        font = font_for(" ".join(w.text for w in here), font)
     style = CaptionStyle.for_frame(font, spec.width, spec.height, captions.font_scale, bottom,
         captions.outline_share, mode=mode, text_colour=captions.text_colour, highlight_colour=captions.highlight_colour,
         outline_colour=captions.outline_colour, pop_scale=captions.pop_scale, pop_words=captions.pop_words,

@@ -217,6 +217,9 @@ def test_wording_is_the_three_word_phrases_whatever_the_punctuation():
     b = wording("today's episode is brought to you by acme acme makes great tools and more besides")
     assert a <= b and _repeat(a, b) == 1.0
     assert _repeat(a, wording("Nothing in common with that at all, really.")) == 0.0
+    # Chinese and Japanese are written without spaces: their phrases are of characters.
+    said = "今天我们来谈谈"
+    assert wording("今天我们，来谈谈。") == {tuple(said[i : i + 3]) for i in range(len(said) - 2)}
 
 
 def _repeated_read(max_repeat: float | None = None):
