@@ -222,11 +222,10 @@ def test_wording_is_the_three_word_phrases_whatever_the_punctuation():
     assert wording("今天我们，来谈谈。") == {tuple(said[i : i + 3]) for i in range(len(said) - 2)}
 
 
-def _repeated_read(max_repeat: float | None = None):
-    read = "What is the one secret nobody tells you? This is huge! Our sponsor grew 40 times in a year."
+def _rank_talk(texts: list[str], max_repeat: float | None = None):
+    """The ranked rows of a talk of these sentences, 0.6 s apart, at the default policy or another max_repeat."""
     segs, t = [], 0.0
-    for i in range(36):
-        text = read if i % 12 == 3 else " ".join(f"talk{i}word{k}" for k in range(9)) + "."  # each its own words
+    for text in texts:
         segs.append(segment(text, t))
         t = segs[-1]["end"] + 0.6
     items = sentences(segs)
@@ -234,6 +233,15 @@ def _repeated_read(max_repeat: float | None = None):
     ranked = rank_segments(items, [w for s in segs for w in s["words"]], Evidence(_vectors(len(items))),
                            SegmentPolicy.model_validate(body))
     return ranked[ranked["rank"].notna()]
+
+
+def _own_words(i: int) -> str:
+    return " ".join(f"talk{i}word{k}" for k in range(9)) + "."  # no phrase shared with any other sentence
+
+
+def _repeated_read(max_repeat: float | None = None):
+    read = "What is the one secret nobody tells you? This is huge! Our sponsor grew 40 times in a year."
+    return _rank_talk([read if i % 12 == 3 else _own_words(i) for i in range(36)], max_repeat)
 
 
 def test_a_passage_said_again_later_is_ranked_once():
@@ -253,21 +261,10 @@ def test_a_passage_said_again_later_is_ranked_once():
 
 
 def _openings(max_repeat: float | None = None) -> dict:
-    segs, t = [], 0.0
-    for i in range(40):
-        if i % 10 == 0:
-            text = "Here is the one thing nobody tells you about growth!"  # said four times, then other talk
-        elif i % 10 == 5:
-            text = "Why does it work?"  # opens many passages: two three-word phrases, too few to judge by
-        else:
-            text = " ".join(f"talk{i}word{k}" for k in range(9)) + "."
-        segs.append(segment(text, t))
-        t = segs[-1]["end"] + 0.6
-    items = sentences(segs)
-    body = DEFAULTS["segment"] if max_repeat is None else {**DEFAULTS["segment"], "max_repeat": max_repeat}
-    ranked = rank_segments(items, [w for s in segs for w in s["words"]], Evidence(_vectors(len(items))),
-                           SegmentPolicy.model_validate(body))
-    ranked = ranked[ranked["rank"].notna()]
+    growth = "Here is the one thing nobody tells you about growth!"  # said four times, then other talk
+    short = "Why does it work?"  # opens many passages: two three-word phrases, too few to judge by
+    ranked = _rank_talk([growth if i % 10 == 0 else short if i % 10 == 5 else _own_words(i) for i in range(40)],
+                        max_repeat)
     openings = ranked["text"].str.split(r"(?<=[.!?]) ").str[0]
     return {p: openings[ranked["platform"] == p].value_counts().to_dict() for p in POLICY.platforms}
 
