@@ -250,31 +250,49 @@ def probe(path: Path) -> Probe:
 
 # Variable frame rate: meeting recorders (Zoom, Teams) drop to a frame every second or two while a still screen is
 # shared, so the average rate can be a fraction of the camera's. Renders run at the camera's rate, found from the
-# timestamps at SAMPLE_POINTS places in the file (SAMPLE_PACKETS frames each): the interval that RATE_QUANTILE of the
-# frame intervals are at most. The rate counts as variable when that is VARIABLE_RATIO above the average (timestamps
-# rounded to milliseconds make a constant 29.97 look 1 % faster), and a rate this close to a standard one is that rate.
+# timestamps at SAMPLE_POINTS places in the file (up to SAMPLE_PACKETS frames or SAMPLE_SECONDS each, so a frozen
+# stretch gives a few intervals, not a hundred): the interval that RATE_QUANTILE of the frame intervals are at most.
+# The rate counts as variable when that is VARIABLE_RATIO above the average (timestamps rounded to milliseconds make
+# a constant 29.97 look 1 % faster) and some intervals are FROZEN_RATIO times that long (frames really freeze). A
+# rate this close to a standard one is that rate; it is at most MAX_FPS, and below MIN_VARIABLE_FPS the stated rate
+# or MIN_VARIABLE_FPS is used instead.
 SAMPLE_POINTS = 8
 SAMPLE_PACKETS = 120
+SAMPLE_SECONDS = 5.0
 RATE_QUANTILE = 0.2
 VARIABLE_RATIO = 1.05
+FROZEN_RATIO = 3.0
 STANDARD_RATES = (24000 / 1001, 24.0, 25.0, 30000 / 1001, 30.0, 48.0, 50.0, 60000 / 1001, 60.0)
 STANDARD_TOLERANCE = 0.02
+MIN_VARIABLE_FPS, MAX_FPS = 24.0, 60.0
 
 
 def frame_rate(container, video, duration: float) -> float | None:
     """The rate clips are rendered at: the stream's average rate when it is constant, else the rate its moving
-    parts have (see SAMPLE_POINTS). None when the stream states no rate and its timestamps give none."""
+    parts have (see SAMPLE_POINTS). None when the stream states no rate and its timestamps give none. Never raises:
+    timestamps it cannot read leave the average."""
     average = float(video.average_rate or video.guessed_rate or 0) or None
     nominal = float(video.base_rate or 0) or None
-    intervals = _frame_intervals(container, video, duration)
+    try:
+        intervals = _frame_intervals(container, video, duration)
+    except Exception:  # an odd stream must not cost the video its probe
+        intervals = np.zeros(0)
     if intervals.size < 2:
         return average or nominal
-    rate = 1.0 / float(np.quantile(intervals, RATE_QUANTILE))
-    if average and rate <= average * VARIABLE_RATIO:
+    fast = float(np.quantile(intervals, RATE_QUANTILE))
+    rate = 1.0 / fast
+    if average and (rate <= average * VARIABLE_RATIO or not np.any(intervals >= FROZEN_RATIO * fast)):
         return average
-    # A stated base rate above the average caps the estimate, unless it is a clock (90000, 1000) rather than a rate.
-    if nominal and (average is None or nominal > average * VARIABLE_RATIO) and nominal <= 2 * max(STANDARD_RATES):
-        rate = min(rate, nominal)
+    # A stated base rate above the average is the camera's (unless it is a clock, 90000 or 1000, not a rate): it caps
+    # the estimate, and stands in for it where nearly every sample froze (a short camera intro, then an hour of
+    # slides), so captions still move at a video's rate.
+    stated = nominal if nominal and (average is None or nominal > average * VARIABLE_RATIO) and nominal <= MAX_FPS \
+        else None
+    if stated:
+        rate = min(rate, stated)
+    if rate < MIN_VARIABLE_FPS:
+        rate = stated or MIN_VARIABLE_FPS
+    rate = min(rate, max(MAX_FPS, average or 0.0))
     standard = min(STANDARD_RATES, key=lambda r: abs(rate / r - 1))
     return standard if abs(rate / standard - 1) <= STANDARD_TOLERANCE else round(rate, 3)
 
@@ -284,16 +302,17 @@ def _frame_intervals(container, video, duration: float) -> np.ndarray:
     import av
 
     base = float(video.time_base)
+    first = video.start_time or 0  # a recording's clock may start late (MPEG-TS): seek on the stream's own clock
     intervals: list[np.ndarray] = []
     points = [duration * k / SAMPLE_POINTS for k in range(SAMPLE_POINTS)] if duration > 0 else [0.0]
     for at in points:
         try:
-            container.seek(int(at / base), stream=video, backward=True)
-            times = []
+            container.seek(first + int(at / base), stream=video, backward=True)
+            times: list[float] = []
             for packet in container.demux(video):
                 if packet.pts is not None and packet.size:
                     times.append(packet.pts * base)
-                if len(times) >= SAMPLE_PACKETS:
+                if len(times) >= SAMPLE_PACKETS or (times and max(times) - min(times) >= SAMPLE_SECONDS):
                     break
         except (av.error.FFmpegError, ValueError, OverflowError):
             continue

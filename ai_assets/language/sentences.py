@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 # The marks that end a sentence, Latin and CJK: the one set every stage splits sentences by.
@@ -18,13 +19,12 @@ _NO_SPACE_BEFORE = tuple("%,.!?;:'’)]}…-")
 
 # Scripts written without spaces between words (Chinese, Japanese, Thai, Lao, Khmer, Burmese), with CJK and
 # full-width punctuation: Whisper's words there carry no leading space, and none is put between two of them.
-_SPACELESS = ((0x0E00, 0x0EFF), (0x1000, 0x109F), (0x1780, 0x17FF), (0x3000, 0x30FF), (0x31F0, 0x31FF),
-              (0x3400, 0x4DBF), (0x4E00, 0x9FFF), (0xF900, 0xFAFF), (0xFF00, 0xFFEF), (0x20000, 0x3134F))
+_SPACELESS = re.compile("[\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff\u3000-\u30ff\u31f0-\u31ff\u3400-\u4dbf"
+                        "\u4e00-\u9fff\uf900-\ufaff\uff00-\uffef\U00020000-\U0003134f]")
 
 
 def spaceless(char: str) -> bool:
-    point = ord(char)
-    return any(low <= point <= high for low, high in _SPACELESS)
+    return _SPACELESS.match(char) is not None
 
 
 def join_words(words) -> str:

@@ -273,6 +273,8 @@ class ClipPolicy(_Strict):
 def scaled_count(least: int, per_hour: int, seconds: float, most: int) -> int:
     """`least`, or `per_hour` for each hour of `seconds` (to the nearest whole) when that is more, never above `most`:
     an hour-long podcast deserves more than the three clips of a one-minute video."""
+    if not math.isfinite(seconds):
+        return least
     return max(least, min(most, math.floor(per_hour * max(seconds, 0.0) / 3600 + 0.5)))
 
 
@@ -299,7 +301,8 @@ class SegmentPolicy(_Strict):
     )
     top_k: int = Field(10, ge=1, le=100, description="Ranked segments per platform.")
     per_hour: int = Field(30, ge=0, le=100, description=(
-        "Long videos get more: at least this many ranked segments per platform per hour of speech, up to 100."))
+        "Long videos get more: at least this many ranked segments per platform per hour (to the last sentence's "
+        "end), up to 100."))
     max_overlap: float = Field(0.5, ge=0, le=1,
         description="Two ranked segments share at most this share of the shorter one.")
     max_repeat: float = Field(0.3, ge=0, le=1, description=(
@@ -322,7 +325,8 @@ class SegmentPolicy(_Strict):
         return self
 
     def ranked_for(self, seconds: float) -> int:
-        """Ranked segments per platform for this much speech: `top_k`, or `per_hour` an hour when that is more."""
+        """Ranked segments per platform for a transcript this long: `top_k`, or `per_hour` an hour when that is
+        more."""
         return scaled_count(self.top_k, self.per_hour, seconds, 100)
 
 

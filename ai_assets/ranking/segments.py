@@ -342,13 +342,23 @@ def rank_segments(items: list[Sentence], words: list[dict], evidence: Evidence, 
             said[span] = wording(" ".join(s.text for s in items[span[0] : span[1] + 1]))
         return said[span]
 
+    openings: dict[int, frozenset] = {}
+
+    def opening(row: dict) -> frozenset:
+        first = row["first_sentence"]
+        if first not in openings:
+            openings[first] = wording(items[first].text)
+        return openings[first]
+
     def repeats(x: dict, y: dict) -> bool:
-        # The same wording, or the same opening: two clips that start with the same words hook the same way.
-        if policy.max_repeat >= 1.0:  # repeats allowed
+        # Words said again at another time, or the same opening: two clips that start with the same words hook the
+        # same way. Candidates that share sentences are judged by their overlap in time (max_overlap) alone.
+        if policy.max_repeat >= 1.0 or (x["first_sentence"] <= y["last_sentence"]
+                                        and y["first_sentence"] <= x["last_sentence"]):
             return False
-        opening = [wording(items[r["first_sentence"]].text) for r in (x, y)]
+        firsts = opening(x), opening(y)
         return _repeat(phrases(x), phrases(y)) > policy.max_repeat or (
-            min(map(len, opening)) >= MIN_OPENING_PHRASES and _repeat(*opening) > SAME_OPENING)
+            min(map(len, firsts)) >= MIN_OPENING_PHRASES and _repeat(*firsts) > SAME_OPENING)
 
     scored: dict[tuple[int, int], dict] = {}
     rows: list[dict] = []

@@ -205,7 +205,12 @@ def font_for(text: str, preferred: Path) -> Path:
     if not missing:
         return preferred
     best, fewest = preferred, len(missing)
-    for candidate in _fonts_with(frozenset(sorted(missing)[:MAX_CHARSET_QUERY])):
+    query = sorted(missing)[:MAX_CHARSET_QUERY]
+    # One character no font has (an emoji, a rare sign) must not leave the rest without a font: then each is asked
+    # for on its own.
+    candidates = _fonts_with(frozenset(query)) or tuple(dict.fromkeys(
+        path for char in query for path in _fonts_with(frozenset([char]))))
+    for candidate in candidates:
         left = len(needed - _glyphs(candidate))
         if left < fewest:
             best, fewest = Path(candidate), left

@@ -118,6 +118,9 @@ class Compacted:
         s0, s1 = start * self.rate, end * self.rate
         first = max(bisect.bisect_right(self._starts, s0) - 1, 0)
         last = max(bisect.bisect_left(self._starts, s1) - 1, first)
+        if s1 <= s0:  # no length (on a seam, its end would map a whole pause before its start)
+            at = self.to_source(start)
+            return at, at
         if last == first:
             return self.to_source(start), self.to_source(end, end=True)
 

@@ -275,3 +275,11 @@ def test_two_segments_never_open_with_the_same_sentence_but_a_short_opener_is_no
     for platform in POLICY.platforms:
         assert allowed[platform].get(growth, 0) >= 2 and default[platform].get(growth, 0) == 1, platform
         assert default[platform].get(short, 0) == allowed[platform].get(short, 0) >= 2, platform
+
+
+def test_the_repeat_rule_changes_nothing_where_nothing_is_said_twice():
+    # Candidates sharing sentences (up to max_overlap in time) share those sentences' words: that is overlap, judged
+    # in time, not a repeat.
+    talk = [_own_words(i) for i in range(60)]
+    columns = ["platform", "rank", "start", "end"]
+    assert _rank_talk(talk)[columns].equals(_rank_talk(talk, 1.0)[columns])

@@ -36,6 +36,14 @@ def test_words_are_joined_the_way_each_script_is_written(words, text):
 
 
 @needs_font
+def test_a_character_no_font_has_does_not_cost_the_others_their_font():
+    chosen = font_for(SAMPLES["zh"], FONT)
+    if chosen == FONT:
+        pytest.skip("no Chinese font installed (apt-get install fonts-wqy-zenhei)")
+    assert font_for(SAMPLES["zh"] + " \U0010fffd", FONT) == chosen  # a private-use sign: in no font
+
+
+@needs_font
 def test_latin_greek_and_cyrillic_keep_the_default_font():
     assert font_for("Hello, Γειά σου, Привет! 90% ‘quoted’ — done…", FONT) == FONT
 

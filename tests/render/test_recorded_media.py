@@ -230,3 +230,12 @@ def test_a_mostly_frozen_recording_whose_container_states_the_average_rate_is_st
         assert float(stream.base_rate) == pytest.approx(float(stream.average_rate))
         assert float(stream.average_rate) < 10
     assert probe(remuxed).fps == 25.0
+
+
+def test_a_recording_of_slides_after_a_short_camera_intro_still_gets_a_video_rate(tmp_path):
+    made = make_face_video(tmp_path / "camera.mp4", 30.0, lambda t: 0.5, size=(320, 180))
+    slides = tmp_path / "slides.mp4"
+    _freeze(made, slides, "lt(t,2)+not(mod(n,75))")  # 2 s of camera, then a slide every 3 s: no sample on camera
+    with av.open(str(slides)) as container:
+        assert float(container.streams.video[0].average_rate) < 3
+    assert probe(slides).fps == 25.0  # the stated rate: captions move at 25 fps, not once every 3 s

@@ -103,8 +103,9 @@ def test_a_word_never_spans_the_silence_cut_out_between_two_pieces():
     assert layout.word_to_source(2.04, 2.7) == pytest.approx((10.0, 10.4))  # only kept silence before the seam
     # A last word whose end the alignment let run past the seam keeps to its own piece.
     assert layout.word_to_source(1.5, 2.45) == pytest.approx((2.5, 3.3))
-    # A word inside one piece maps point by point.
+    # A word inside one piece maps point by point; one of no length stays one, even on the seam.
     assert layout.word_to_source(0.5, 0.9) == pytest.approx((1.5, 1.9))
+    assert layout.word_to_source(2.3, 2.3) == pytest.approx((10.0, 10.0))
     assert layout.word_to_source(2.4, 2.8) == pytest.approx((10.1, 10.5))
 
 
