@@ -33,6 +33,7 @@ from ai_assets.render.encode import (
     one_line,
     render_outputs,
     render_thumbnail,
+    video_frames,
 )
 from ai_assets.render.pauses import keep_path, kept_frames, remap_cues
 from ai_assets.render.reframe import (
@@ -313,7 +314,7 @@ def _finish(planned: _Planned, source: SourceVideo, policy: ClipPolicy, out_dir:
         "signature": job.signature(policy, source), "layout": planned.layout,
         "cues": planned.cues, "burned": planned.burned, "jitter": jitter, "face_coverage": coverage,
         "caption_style": planned.caption_style, "kept": cut.kept, "encoder": encoder,
-        "picture_note": planned.picture_note}).encode())
+        "picture_note": planned.picture_note, "fps": cut.fps}).encode())
     return RenderedClip(job, cut, planned.layout, jitter, coverage, planned.output.target,
                         out_dir / f"{job.stem}.srt", thumb_path, planned.cues, planned.burned, planned.caption_style,
                         encoder, encoder_note, planned.picture_note)
@@ -431,9 +432,23 @@ def existing_render(job: ClipJob, source: SourceVideo, policy: ClipPolicy, out_d
     if made.get("signature") != job.signature(policy, source) or not all(f.is_file() for f in files):
         return None
     cut = replace(ClipCut.snap(job.start, job.end, source.fps), kept=tuple(map(tuple, made.get("kept", []))))
+    # Made at another frame rate (before a variable-rate source was probed at its camera's rate): its kept frames
+    # count in other frames. A render from before the rate was recorded is checked by its frame count.
+    if "fps" in made:
+        if abs(float(made["fps"]) - source.fps) > 1e-6:
+            return None
+    elif source.has_video and _frames_or_none(files[0]) != cut.out_frames:
+        return None
     return RenderedClip(job, cut, made["layout"], made["jitter"], made["face_coverage"], *files, made["cues"],
                         made["burned"], made.get("caption_style", "none"), made.get("encoder", "libx264"),
                         picture_note=made.get("picture_note"))
+
+
+def _frames_or_none(video: Path) -> int | None:
+    try:
+        return video_frames(video)
+    except (RenderError, OSError):
+        return None
 
 
 def render_clips(

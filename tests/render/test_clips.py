@@ -485,3 +485,21 @@ def test_a_clip_nvenc_fails_on_is_encoded_on_the_cpu_instead(tmp_path, monkeypat
     assert (info["width"], info["height"], info["frames"]) == (180, 320, clip.cut.frames)
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
         f"rank01_tiktok.{e}" for e in ("jpg", "json", "mp4", "srt")]  # no partial left by the failed encode
+
+
+def test_an_on_demand_render_made_at_another_frame_rate_is_not_kept(tmp_path):
+    source, policy, jobs = _budget_setup(tmp_path)
+    out = tmp_path / "clips"
+    render_clips(jobs, source, [], [], policy, out, None)
+    made = render_one(jobs[1], jobs, source, [], [], policy, out, None)
+    record = made.video_path.with_suffix(".json")
+    stored = json.loads(record.read_text())
+    assert stored["fps"] == 25.0
+    # From before the rate was recorded: kept while its frame count is the cut's.
+    record.write_text(json.dumps({k: v for k, v in stored.items() if k != "fps"}))
+    rendered, deferred = render_clips(jobs, source, [], [], policy, out, None)
+    assert [c.job.rank for c in rendered] == [1, 2] and deferred == []
+    # Made when the source was probed at its average rate (a variable-rate recording): rendered again on demand.
+    record.write_text(json.dumps({**stored, "fps": 14.818}))
+    rendered, deferred = render_clips(jobs, source, [], [], policy, out, None)
+    assert [c.job.rank for c in rendered] == [1] and [j.rank for j in deferred] == [2]
