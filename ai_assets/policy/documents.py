@@ -268,8 +268,6 @@ class ClipPolicy(_Strict):
         return scaled_count(self.top_k, self.per_hour, seconds, 40)
 
 
-
-
 def scaled_count(least: int, per_hour: int, seconds: float, most: int) -> int:
     """`least`, or `per_hour` for each hour of `seconds` (to the nearest whole) when that is more, never above `most`:
     an hour-long podcast deserves more than the three clips of a one-minute video."""

@@ -24,6 +24,7 @@ only the lexicon's flags count there, and the segment says `moderation` "unavail
 from __future__ import annotations
 
 import bisect
+import functools
 import math
 import re
 from dataclasses import dataclass, field
@@ -334,21 +335,9 @@ def rank_segments(items: list[Sentence], words: list[dict], evidence: Evidence, 
         raise ValueError(f"{len(evidence.window_vectors)} window embeddings for {len(items)} sentences")
     video = _Video(items, words, evidence, policy)
     top_k = policy.ranked_for(items[-1].end)  # more for long videos
-    said: dict[tuple[int, int], frozenset] = {}
-
-    def phrases(row: dict) -> frozenset:
-        span = (row["first_sentence"], row["last_sentence"])
-        if span not in said:
-            said[span] = wording(" ".join(s.text for s in items[span[0] : span[1] + 1]))
-        return said[span]
-
-    openings: dict[int, frozenset] = {}
-
-    def opening(row: dict) -> frozenset:
-        first = row["first_sentence"]
-        if first not in openings:
-            openings[first] = wording(items[first].text)
-        return openings[first]
+    @functools.cache
+    def said(first: int, last: int) -> frozenset:
+        return wording(" ".join(s.text for s in items[first : last + 1]))
 
     def repeats(x: dict, y: dict) -> bool:
         # Words said again at another time, or the same opening: two clips that start with the same words hook the
@@ -356,8 +345,9 @@ def rank_segments(items: list[Sentence], words: list[dict], evidence: Evidence, 
         if policy.max_repeat >= 1.0 or (x["first_sentence"] <= y["last_sentence"]
                                         and y["first_sentence"] <= x["last_sentence"]):
             return False
-        firsts = opening(x), opening(y)
-        return _repeat(phrases(x), phrases(y)) > policy.max_repeat or (
+        firsts = said(x["first_sentence"], x["first_sentence"]), said(y["first_sentence"], y["first_sentence"])
+        whole = said(x["first_sentence"], x["last_sentence"]), said(y["first_sentence"], y["last_sentence"])
+        return _repeat(*whole) > policy.max_repeat or (
             min(map(len, firsts)) >= MIN_OPENING_PHRASES and _repeat(*firsts) > SAME_OPENING)
 
     scored: dict[tuple[int, int], dict] = {}
