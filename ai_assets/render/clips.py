@@ -168,6 +168,11 @@ class SourceVideo:
     interlaced: bool = False  # fields, not frames (1080i): clips and thumbnails are deinterlaced
 
     @property
+    def frame(self) -> tuple[int, int] | None:
+        """The picture's size as probed, which crops are planned on; None without a picture."""
+        return (self.width, self.height) if self.has_video and self.width and self.height else None
+
+    @property
     def identity(self) -> str:
         return self.stored or str(self.path)
 
@@ -308,7 +313,7 @@ def _finish(planned: _Planned, source: SourceVideo, policy: ClipPolicy, out_dir:
         frame = min(cut.frames - 1, round(at * cut.fps))
         crop = (int(path.xs[frame]), int(path.ys[frame]), path.width, path.height) if path is not None else None
         render_thumbnail(source.path, thumb_path, cut.start + at, spec.width, spec.height, crop,
-                         planned.output.stack, source.hdr, source.interlaced)
+                         planned.output.stack, source.hdr, source.interlaced, source.frame)
     jitter, coverage = (path.jitter, path.face_coverage) if path is not None else (0.0, 0.0)
     write_bytes_atomic(out_dir / f"{job.stem}.json", json.dumps({
         "signature": job.signature(policy, source), "layout": planned.layout,
@@ -358,14 +363,15 @@ def _render_jobs(
         outputs = [item.output for item in group]
         encoding = Encoding(policy.preset, policy.crf, threads=step_threads(), codec=encoder)
         try:
-            render_outputs(source.path, cut, outputs, encoding, source.has_audio, source.hdr, source.interlaced)
+            render_outputs(source.path, cut, outputs, encoding, source.has_audio, source.hdr, source.interlaced,
+                           source.frame)
             made_by[cut] = encoder, note
         except RenderError as exc:
             if encoder == "libx264":
                 raise
             # The GPU's encoder refused this one (its sessions all taken, a driver fault): the CPU encodes it.
             render_outputs(source.path, cut, outputs, replace(encoding, codec="libx264"), source.has_audio,
-                           source.hdr, source.interlaced)
+                           source.hdr, source.interlaced, source.frame)
             made_by[cut] = "libx264", f"h264_nvenc failed on this clip ({one_line(exc, 200)})"
     return [_finish(item, source, policy, out_dir, samples, *made_by[item.cut]) for item in planned]
 
@@ -408,7 +414,7 @@ def _tracks(starts: list[float], jobs: list[ClipJob], source: SourceVideo, polic
     out: dict[float, list[FaceSample]] = {}
     for lo, hi, members in merged:
         samples = track_faces(source.path, lo, hi, rule.track_fps, rule.detector,
-                              [t - lo for t in cut_times if lo < t < hi])
+                              [t - lo for t in cut_times if lo < t < hi], source.frame)
         for cut, start in members:
             offset, clip_end = cut.start - lo, cut.start + cut.duration
 

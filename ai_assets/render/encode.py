@@ -312,16 +312,27 @@ SQUARE_PIXELS = "scale='trunc(iw*sar/2)*2':ih,setsar=1"
 DEINTERLACE = "bwdif=mode=send_frame:deint=interlaced,"
 
 
-def _picture(interlaced: bool, lead: str = "") -> str:
+def _picture(interlaced: bool, lead: str = "", frame: tuple[int, int] | None = None) -> str:
     """The source's picture as shown, from [0:V]: less a seek's lead-in, deinterlaced where it is interlaced, square
-    pixels."""
-    return f"[0:V]{lead}{DEINTERLACE if interlaced else ''}{SQUARE_PIXELS}"
+    pixels, and fitted into `frame` (width, height as probed; see `fitted`)."""
+    return f"[0:V]{lead}{DEINTERLACE if interlaced else ''}{SQUARE_PIXELS}{fitted(frame)}"
+
+
+def fitted(frame: tuple[int, int] | None) -> str:
+    """Filters (after a comma) that keep the picture at `frame`'s size: a stream whose resolution changes part way (a
+    recorded adaptive stream drops from 720p to 360p when the network slows) is scaled into it, letterboxed where its
+    shape differs, so every crop planned on the probed size stays inside the picture. Frames of that size pass through
+    both filters untouched. "" without a `frame`."""
+    if not frame:
+        return ""
+    width, height = frame
+    return (f",scale={width}:{height}:force_original_aspect_ratio=decrease,pad={width}:{height}:-1:-1,setsar=1")
 
 
 def _video_filter(fps: float, outputs: Sequence[ClipOutput], keep: str = "", tone: str = "",
-                  interlaced: bool = False, lead: str = "") -> str:
+                  interlaced: bool = False, lead: str = "", frame: tuple[int, int] | None = None) -> str:
     """The source decoded once at the clip's frame rate (less any cut pauses: `keep`), split to each output's chain."""
-    source = _picture(interlaced, lead)
+    source = _picture(interlaced, lead, frame)
     if len(outputs) == 1:
         return _output_chain(outputs[0], 0, f"{source},fps={fps},{keep}", tone)
     labels = "".join(f"[s{k}]" for k in range(len(outputs)))
@@ -363,10 +374,12 @@ def video_frames(path: Path) -> int:
 
 
 def render_outputs(source: Path, cut: ClipCut, outputs: Sequence[ClipOutput], encoding: Encoding = Encoding(),
-                   has_audio: bool = True, hdr: str | None = None, interlaced: bool = False) -> None:
+                   has_audio: bool = True, hdr: str | None = None, interlaced: bool = False,
+                   frame: tuple[int, int] | None = None) -> None:
     """Write one H.264/AAC MP4 of exactly `cut.frames` frames per output, all from one decode of the span (a 9:16
     and a 1:1 version of a clip cost one decode, not two), in SDR whatever `hdr` the source has. Each file appears
-    complete or not at all; one without a single video frame is never written (see SEEK_LEAD_S)."""
+    complete or not at all; one without a single video frame is never written (see SEEK_LEAD_S). `frame`: the
+    source's probed (width, height), which the crops are planned on (see `fitted`)."""
     names = ", ".join(out.target.name for out in outputs)
     with tempfile.TemporaryDirectory(prefix="clip-") as work, contextlib.ExitStack() as stack:
         work_dir = Path(work)
@@ -377,7 +390,7 @@ def render_outputs(source: Path, cut: ClipCut, outputs: Sequence[ClipOutput], en
             if out.ass is not None:
                 (work_dir / f"captions{k}.ass").write_text(out.ass, encoding="utf-8")
         for lead in _seeks(cut.start):
-            args = _render_args(source, cut, outputs, partials, encoding, has_audio, hdr, interlaced, lead)
+            args = _render_args(source, cut, outputs, partials, encoding, has_audio, hdr, interlaced, lead, frame)
             # Each output is encoded in full, so the time limit grows with their number (all of the span is decoded).
             run_media_tool(args, cut.duration * len(outputs) + lead, f"rendering clip {names}", cwd=work_dir)
             empty = [out.target.name for out, partial in zip(outputs, partials, strict=True)
@@ -389,7 +402,8 @@ def render_outputs(source: Path, cut: ClipCut, outputs: Sequence[ClipOutput], en
 
 
 def _render_args(source: Path, cut: ClipCut, outputs: Sequence[ClipOutput], partials: Sequence[Path],
-                 encoding: Encoding, has_audio: bool, hdr: str | None, interlaced: bool, lead: float) -> list[str]:
+                 encoding: Encoding, has_audio: bool, hdr: str | None, interlaced: bool, lead: float,
+                 frame: tuple[int, int] | None = None) -> list[str]:
     threads = ["-filter_complex_threads", str(encoding.threads)] if encoding.threads else []
     args = ["ffmpeg", "-nostdin", "-y", "-loglevel", "error", *threads, "-ss", f"{cut.start - lead:.6f}", "-i",
             str(source.resolve())]
@@ -400,7 +414,7 @@ def _render_args(source: Path, cut: ClipCut, outputs: Sequence[ClipOutput], part
         args += ["-filter_complex", _audiogram_filter(cut, outputs, stills, _trimmed(lead, audio=True))]
     else:
         args += ["-filter_complex", _video_filter(cut.fps, outputs, _kept_video(cut), tone_map(hdr), interlaced,
-                                                  _trimmed(lead))]
+                                                  _trimmed(lead), frame)]
     for k, partial in enumerate(partials):
         args += ["-map", f"[v{k}]", "-frames:v", str(cut.out_frames), *encoding.video_args(), "-movflags",
                  "+faststart"]
@@ -432,9 +446,10 @@ def render_clip(
 
 def render_thumbnail(source: Path, target: Path, at: float, width: int, height: int,
         crop: tuple[int, int, int, int] | None, stack: Sequence[tuple[int, int, int, int]] = (),
-        hdr: str | None = None, interlaced: bool = False) -> None:
+        hdr: str | None = None, interlaced: bool = False, frame: tuple[int, int] | None = None) -> None:
     """One JPEG from the source at `at` seconds, with the clip's crop (x, y, w, h), its two stacked crops, or its
-    blurred layout; in SDR whatever `hdr` the source has, deinterlaced where it is `interlaced`."""
+    blurred layout; in SDR whatever `hdr` the source has, deinterlaced where it is `interlaced`, fitted into `frame`
+    (see `fitted`)."""
     tone = tone_map(hdr)
     if stack:
         chain = _stacked_layout(stack, width, height, tone=tone)
@@ -446,7 +461,7 @@ def render_thumbnail(source: Path, target: Path, at: float, width: int, height: 
     with atomic_path(target) as partial:
         for lead in _seeks(at):
             args = ["ffmpeg", "-nostdin", "-y", "-loglevel", "error", "-ss", f"{at - lead:.6f}", "-i", str(source),
-                "-filter_complex", f"{_picture(interlaced, _trimmed(lead))},{chain}"]
+                "-filter_complex", f"{_picture(interlaced, _trimmed(lead), frame)},{chain}"]
             args += ["-frames:v", "1", "-q:v", "3", "-f", "image2", "-c:v", "mjpeg", str(partial)]
             # One frame: the base allowance covers the seek and the decode from the previous keyframe.
             run_media_tool(args, lead, f"writing thumbnail {target.name}")

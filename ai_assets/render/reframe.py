@@ -74,11 +74,15 @@ def crop_size(src_w: int, src_h: int, aspect_w: int, aspect_h: int) -> tuple[int
 
 
 def track_faces(video: Path, start: float, end: float, track_fps: float, detector: str = "blazeface",
-                cut_times: list[float] = ()) -> list[FaceSample]:
+                cut_times: list[float] = (), frame_size: tuple[int, int] | None = None) -> list[FaceSample]:
     """Every face at `track_fps` over [start, end), with ids through each shot (cut_times on the clip clock) and,
     while two or more faces are in view, their mouth motion measured on every frame between samples. Each sample
     follows the largest face, preferring the one followed before; `follow_speakers` may then pick another. While
-    no face is in view the search backs off (see QUIET_S); every sample is still reported."""
+    no face is in view the search backs off (see QUIET_S); every sample is still reported.
+
+    Positions are in the source's shown pixels; with `frame_size` (the probed width, height), frames of another size
+    (a stream that changes resolution) are placed as the render fits them into it (`encode.fitted`), and a change of
+    size counts as a cut."""
     import av
 
     from ai_assets.ingest.source_video import (
@@ -104,6 +108,7 @@ def track_faces(video: Path, start: float, end: float, track_fps: float, detecto
     quiet_since = 0.0  # when the view last became empty of faces (None while a face is in view)
     skipped = False  # whether the previous sample was left out while nothing was in view
     cuts = sorted(cut_times)
+    shape = None  # the upright shown size of the frames being tracked
     with av.open(str(video)) as container:
         stream = picture_stream(container)
         stream.thread_type = "AUTO"
@@ -119,12 +124,19 @@ def track_faces(video: Path, start: float, end: float, track_fps: float, detecto
             shown_width = frame.width * widen  # square pixels, as the render makes them
             scale = DETECT_WIDTH / shown_width if shown_width > DETECT_WIDTH else 1.0
             size = {"width": round(shown_width * scale) // 2 * 2, "height": round(frame.height * scale) // 2 * 2}
+            turns = quarter_turns(frame)
+            shown = (shown_width, frame.height) if turns % 2 == 0 else (frame.height, shown_width)
+            if shown != shape:
+                if shape is not None:  # the stream changed resolution: old positions mean nothing in the new frames
+                    cuts = sorted([*cuts, t])
+                    live, previous_gray = [], None
+                shape = shown
+                place = _placement(shown, frame_size)
             sampling = t + 1e-6 >= next_t
             if not sampling and len(live) < 2:
                 previous_gray = None  # mouth motion is only needed to tell two faces apart
                 continue
             # As shown (a phone's portrait video is stored on its side): the crop is placed on ffmpeg's upright frames.
-            turns = quarter_turns(frame)
             # The same conversion on every frame: a different grey at sample frames would read as motion.
             gray = upright(frame.to_ndarray(format="gray", **size), turns)
             if previous_gray is not None and len(live) >= 2:
@@ -138,7 +150,7 @@ def track_faces(video: Path, start: float, end: float, track_fps: float, detecto
                 tracker.reset()
                 followed = None
                 last_small, last_full, small_misses, quiet_since, skipped = -np.inf, -np.inf, 0, t, False
-            sx = shown_width / size["width"]
+            sx = shown_width / size["width"] * place[0]
             quiet = not live and quiet_since is not None and t - quiet_since >= QUIET_S
             if quiet and not skipped:
                 # Nothing in view for a while: this sample is taken as empty without a search (see QUIET_S).
@@ -165,7 +177,7 @@ def track_faces(video: Path, start: float, end: float, track_fps: float, detecto
             else:
                 small_misses += small
                 quiet_since = t if quiet_since is None else quiet_since
-            seen = tuple(SeenFace(i, (f.x + f.w / 2) * sx, (f.y + f.h / 2) * sx, f.h * sx,
+            seen = tuple(SeenFace(i, (f.x + f.w / 2) * sx + place[1], (f.y + f.h / 2) * sx + place[2], f.h * sx,
                                   round(float(np.mean(motion[i])), 3) if motion.get(i) else 0.0) for i, f in live)
             motion.clear()
             pick = _pick_face(seen, followed)
@@ -173,6 +185,15 @@ def track_faces(video: Path, start: float, end: float, track_fps: float, detecto
             samples.append(FaceSample(round(t, 3), pick.cx if pick else None, pick.cy if pick else None,
                                       pick.h if pick else 0.0, seen, followed))
     return samples
+
+
+def _placement(shown: tuple[int, int], frame_size: tuple[int, int] | None) -> tuple[float, float, float]:
+    """(scale, left, top) that put a frame shown at `shown` where the render's fit puts it in `frame_size`: scaled to
+    fit, centred. (1, 0, 0) for frames of that size, or without one."""
+    if not frame_size or tuple(shown) == tuple(frame_size):
+        return 1.0, 0.0, 0.0
+    scale = min(frame_size[0] / shown[0], frame_size[1] / shown[1])
+    return scale, (frame_size[0] - shown[0] * scale) / 2, (frame_size[1] - shown[1] * scale) / 2
 
 
 def _mouth_motion(before: np.ndarray, after: np.ndarray, face) -> float:

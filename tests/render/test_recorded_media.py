@@ -12,7 +12,15 @@ from PIL import Image
 
 from ai_assets.ingest.samples import make_face_video
 from ai_assets.ingest.source_video import probe
-from ai_assets.render.encode import ClipCut, ClipOutput, Encoding, render_outputs, render_thumbnail, video_frames
+from ai_assets.render.encode import (
+    ClipCut,
+    ClipOutput,
+    Encoding,
+    RenderError,
+    render_outputs,
+    render_thumbnail,
+    video_frames,
+)
 from ai_assets.render.reframe import plan_crop, track_faces
 from ai_assets.vision.faces import detect_faces
 from ai_assets.vision.keyframes import scan_video
@@ -239,3 +247,62 @@ def test_a_recording_of_slides_after_a_short_camera_intro_still_gets_a_video_rat
     with av.open(str(slides)) as container:
         assert float(container.streams.video[0].average_rate) < 3
     assert probe(slides).fps == 25.0  # the stated rate: captions move at 25 fps, not once every 3 s
+
+
+@pytest.fixture(scope="module")
+def stream_that_drops(tmp_path_factory):
+    """A recorded adaptive stream (MPEG-TS): 2 s of a face at 640x360, then the network slows and the same shot goes
+    on at 320x180 for 2 s, then 2 s at 4:3 (240x180), all in one H.264 stream, as an HLS download keeps it."""
+    folder = tmp_path_factory.mktemp("adaptive")
+    parts = []
+    for k, size in enumerate([(WIDTH, HEIGHT), (WIDTH // 2, HEIGHT // 2), (240, 180)]):
+        face = make_face_video(folder / f"face{k}.mp4", 2.0, lambda t: FACE_X, size=size)
+        part = folder / f"part{k}.ts"
+        subprocess.run(["ffmpeg", "-nostdin", "-y", "-loglevel", "error", "-i", str(face), "-c:v", "libx264",
+                        "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-g", "25", "-c:a", "aac", "-f", "mpegts",
+                        str(part)], check=True)
+        parts.append(part)
+    listing = folder / "parts.txt"
+    listing.write_text("".join(f"file '{p}'\n" for p in parts))
+    stream = folder / "stream.ts"
+    subprocess.run(["ffmpeg", "-nostdin", "-y", "-loglevel", "error", "-f", "concat", "-safe", "0", "-i",
+                    str(listing), "-c", "copy", str(stream)], check=True)
+    with av.open(str(stream)) as container:
+        frames = [(float(f.time), (f.width, f.height)) for f in container.decode(video=0)]
+    # Where each new size starts, on the file's clock (ffmpeg's concat leaves the parts' own offsets out).
+    starts = [(t - frames[0][0], size) for k, (t, size) in enumerate(frames) if k == 0 or size != frames[k - 1][1]]
+    assert [size for _, size in starts] == [(WIDTH, HEIGHT), (WIDTH // 2, HEIGHT // 2), (240, 180)]
+    changes = [t for t, _ in starts[1:]]
+    return stream, changes
+
+
+def test_a_stream_that_changes_resolution_is_tracked_and_cut_on_its_first_size(stream_that_drops, tmp_path):
+    stream_that_drops, (_, to_four_thirds) = stream_that_drops
+    info = probe(stream_that_drops)
+    assert (info.width, info.height) == (WIDTH, HEIGHT)
+    samples = track_faces(stream_that_drops, 0.0, 6.0, 5.0, frame_size=(WIDTH, HEIGHT))
+    found = [s for s in samples if s.cx is not None]
+    assert len(found) >= 0.8 * len(samples)
+    # The same face, where the render's fit puts each part: 0.75 of the width at full and half size; in the 4:3 part
+    # (scaled to 480x360, centred: 80 px bars) at 80 + 0.75 * 480 = 440.
+    for s in found:
+        expected = FACE_X * WIDTH if s.time < to_four_thirds - 1e-3 else 80 + FACE_X * 480
+        assert abs(s.cx - expected) < 25, (s.time, s.cx)
+        assert abs(s.cy - HEIGHT / 2) < 40
+    cut = ClipCut.snap(0.0, 6.0, 25)
+    path = plan_crop(samples, WIDTH, HEIGHT, (9, 16), 180, 25, cut.frames, [4.0], 0.08, 0.6, 0.5)
+    clip, thumb = tmp_path / "clip.mp4", tmp_path / "thumb.jpg"
+    render_outputs(stream_that_drops, cut, [ClipOutput(clip, 180, 320, path)], Encoding("ultrafast", 23),
+                   frame=(WIDTH, HEIGHT))
+    assert video_frames(clip) == cut.out_frames
+    render_thumbnail(stream_that_drops, thumb, 5.0, 180, 320, (int(path.xs[125]), 0, path.width, path.height),
+                     frame=(WIDTH, HEIGHT))
+    with av.open(str(clip)) as container:
+        last = list(container.decode(video=0))[-1].to_ndarray(format="gray")
+    # The face (light skin on a darker backdrop) stays in the middle of the crop after both drops.
+    middle = last[100:220, 60:120].mean()
+    assert middle > last[100:220, :20].mean() + 20
+    # Planned on the first size, the crop does not fit the smaller frames without the fit: ffmpeg refuses them.
+    with pytest.raises(RenderError, match="too big|Invalid"):
+        render_outputs(stream_that_drops, cut, [ClipOutput(tmp_path / "unfitted.mp4", 180, 320, path)],
+                       Encoding("ultrafast", 23))
