@@ -503,13 +503,23 @@ def render_clips(
         if progress:
             progress(done, len(by_start), made)
     if first_error is not None and not any(clip.job.eager for clip in rendered):
-        raise first_error  # nothing could be rendered: the asset fails (and is retried) as before
+        # Nothing could be rendered: the asset fails (and is retried) as before, saying in one line what refused.
+        # ffmpeg's own last lines are often a decoder's complaints about the source, not the cause.
+        raise _in_one_line(first_error) from first_error
     rendered.sort(key=lambda clip: (clip.job.rank, clip.job.stem))
     keep = {f"{r.job.stem}.{ext}" for r in rendered for ext in ("mp4", "srt", "jpg", "json")}
     for old in out_dir.iterdir():
         if CLIP_FILE.match(old.name) and old.name not in keep:
             old.unlink()
     return rendered, deferred
+
+
+def _in_one_line(exc: RenderError) -> RenderError:
+    """The same failure in one line: "ffmpeg failed rendering clip x.mp4: crop@reframe0: Invalid ..." (`one_line`)."""
+    if isinstance(exc, RenderTimeout):
+        return exc  # already one line
+    doing, cause = str(exc).split(": ", 1)[0], one_line(exc)
+    return RenderError(cause if cause.startswith(doing) else f"{doing}: {cause}")
 
 
 def _made_on_demand(out_dir: Path, job: ClipJob) -> bool:
