@@ -9,9 +9,9 @@ from ai_assets.assets.automation import ON_CHANGE
 from ai_assets.assets.failures import media_failures
 from ai_assets.assets.outputs import table_output
 from ai_assets.code_version import code_version
-from ai_assets.ingest.audio import SAMPLE_RATE, extract_audio, load_wav
+from ai_assets.ingest.audio import SAMPLE_RATE, audio_tracks
 from ai_assets.partitions import videos
-from ai_assets.speech.vad import VadParams, speech_regions
+from ai_assets.speech.vad import VadParams, speech_track
 from ai_assets.storage.tables import to_table
 from resources import MediaStore, MetricsResource
 
@@ -23,16 +23,23 @@ from resources import MediaStore, MetricsResource
 def audio(
     context: dg.AssetExecutionContext, source_video: pa.Table, media_store: MediaStore, metrics: MetricsResource
 ) -> dg.Output[pa.Table]:
-    """The first audio stream at 16 kHz mono (WAV in media storage) and its Silero VAD speech regions."""
+    """The sound track at 16 kHz mono (WAV in media storage) and its Silero VAD speech regions: the first track,
+    unless the file has several and another carries the speech (a recording that keeps the microphone apart)."""
     video = source_video.to_pylist()[0]
     vad = VadParams()
     with metrics.track(context) as row, media_failures(context.partition_key):
         wav = media_store.audio_location(video["sha256"])
         objects = media_store.objects
-        track = extract_audio(objects.local(video["media_path"]), objects.staging(wav))
+        chosen = speech_track(objects.local(video["media_path"]), objects.staging(wav),
+                              audio_tracks(video["streams"]), vad)
+        objects.publish(wav)
+        track, regions = chosen.audio, chosen.regions
         duration = track.seconds
-        regions = speech_regions(load_wav(objects.local(objects.publish(wav))), vad)
         row.model, row.params, row.audio_seconds = "silero-vad", asdict(vad), duration
+        if len(chosen.speech_seconds) > 1:
+            row.params = {**row.params, "track": chosen.index, "track_speech_s": chosen.speech_seconds}
+        for note in filter(None, [chosen.note, *chosen.failures]):
+            context.log.info(f"audio: {note}")
         if track.degraded:
             context.log.warning(f"audio: {track.degraded}")
             row.params = {**row.params, "degraded": track.degraded}
@@ -43,6 +50,7 @@ def audio(
             {
                 "video": context.partition_key,
                 "audio_path": wav,
+                "track": chosen.index,
                 "sample_rate": SAMPLE_RATE,
                 "duration": duration,
                 "speech_seconds": round(speech, 3),
@@ -54,6 +62,9 @@ def audio(
     return table_output(
         table, metadata={"duration_s": round(duration, 2), "speech_ratio": round(speech / duration, 3),
             "speech_regions": len(regions), "damaged": track.degraded or "",
+            # Which sound track is transcribed (0: the first), each track's seconds of speech, and why.
+            "track": chosen.index, "track_speech_s": dg.MetadataValue.json(chosen.speech_seconds),
+            "track_note": chosen.note or "", "track_failures": dg.MetadataValue.json(chosen.failures),
             "damaged_packets": track.damaged_packets, "filled_silence_s": track.filled_seconds},
         row=row,
     )

@@ -29,8 +29,9 @@ MAX_PREVIEWS = 8  # inline thumbnails kept in the event log with every materiali
     deps=[clip_policy], automation_condition=ON_CHANGE, pool="encode", retry_policy=TRANSIENT,
 )
 def clips(
-    context: dg.AssetExecutionContext, source_video: pa.Table, transcript: pa.Table, diarization: pa.Table,
-    segments: pa.Table, keyframes: pa.Table, clip_store: ClipStore, policies: PolicyResource, metrics: MetricsResource,
+    context: dg.AssetExecutionContext, source_video: pa.Table, audio: pa.Table, transcript: pa.Table,
+    diarization: pa.Table, segments: pa.Table, keyframes: pa.Table, clip_store: ClipStore, policies: PolicyResource,
+    metrics: MetricsResource,
 ) -> dg.Output[pa.Table]:
     """MP4 (H.264/AAC), SRT and JPEG thumbnail per clip under clips/(video)/: cut on exact frames, reframed to
     each platform's aspect following the face (or a blurred layout without one), captions burned in. The policy's
@@ -52,7 +53,9 @@ def clips(
             # Clips moderation could not check wait for review under safety_mode "hold": planned, not rendered.
             held = hold(jobs, lambda job: [platform_ranking(segment_rows, p)[job.rank - 1] for p in job.platforms],
                 rule.safety_mode)
-            source = SourceVideo.from_row(clip_store.objects.local(video["media_path"]), video)
+            # Sound from the track that was transcribed, so the captions match what is heard.
+            source = SourceVideo.from_row(clip_store.objects.local(video["media_path"]), video,
+                                          audio.to_pylist()[0].get("track") or 0)
             cut_times = sorted({k["time"] for k in keyframes.to_pylist() if k["reason"] == "scene_start"
                 and k["time"] > 0})
             with clip_store.objects.synced_dir(folder) as out_dir:

@@ -25,7 +25,7 @@ def render_command(clip_id: str) -> int:
     layout = Layout.from_env()
     objects = layout.objects()
     tables = {}
-    for asset in ("source_video", "transcript", "segments", "keyframes", "clips"):
+    for asset in ("source_video", "audio", "transcript", "segments", "keyframes", "clips"):
         location = lake_location(objects, asset, video_key)
         if not objects.exists(location):
             print(f"error: {video_key} has no {asset} yet: process the video first", file=sys.stderr)
@@ -54,7 +54,7 @@ def render_command(clip_id: str) -> int:
     turns = [(t["start"], t["end"]) for t in objects.read_table(diarized).to_pylist()] \
         if objects.exists(diarized) else []
     cut_times = sorted({k["time"] for k in tables["keyframes"] if k["reason"] == "scene_start" and k["time"] > 0})
-    source = SourceVideo.from_row(objects.local(video["media_path"]), video)
+    source = SourceVideo.from_row(objects.local(video["media_path"]), video, tables["audio"][0].get("track") or 0)
     store = resources["clip_store"]
     folder = store.folder(video_key)
     try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import wave
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +23,12 @@ GAP_FILL_S = 0.005
 MAX_FILL_S = 10.0
 # Past this share of the track undecodable, nothing trustworthy is left to transcribe.
 MAX_DAMAGED_SHARE = 0.5
+# A recording with several sound tracks (OBS keeps desktop sound and the microphone apart; so do podcast recorders)
+# is transcribed from its first track unless that one has almost no speech and another has some: under a quarter of
+# the other's speech (dubbed or commentary tracks of a film both talk, and the first stays), and the other at least
+# MIN_TRACK_SPEECH_S.
+QUIET_TRACK_SHARE = 0.25
+MIN_TRACK_SPEECH_S = 2.0
 
 
 @dataclass(frozen=True)
@@ -39,10 +46,10 @@ class AudioTrack:
                 "keeps the rest in time")
 
 
-def extract_audio(path: Path, target: Path) -> AudioTrack:
-    """Decode the first audio stream to 16 kHz mono 16-bit WAV, streaming, on the file's clock: damaged packets are
-    skipped and, like gaps, filled with silence (see `decoded_frames`). Raises MediaError when nothing, or less than
-    half, of the track decodes."""
+def extract_audio(path: Path, target: Path, track: int = 0) -> AudioTrack:
+    """Decode audio stream `track` (0: the first) to 16 kHz mono 16-bit WAV, streaming, on the file's clock: damaged
+    packets are skipped and, like gaps, filled with silence (see `decoded_frames`). Raises MediaError when nothing,
+    or less than half, of the track decodes."""
     import av
 
     samples = filled = 0
@@ -53,7 +60,7 @@ def extract_audio(path: Path, target: Path) -> AudioTrack:
             out.setnchannels(1)
             out.setsampwidth(2)
             out.setframerate(SAMPLE_RATE)
-            stream = container.streams.audio[0]
+            stream = container.streams.audio[track]
             # The file's clock, as renders and keyframes count it: sound that starts late, or whose first packets are
             # damaged, starts after silence.
             origin, lag = clock_origin(container), 0
@@ -93,6 +100,25 @@ def extract_audio(path: Path, target: Path) -> AudioTrack:
         raise MediaError(f"the audio is too damaged to use: {filled / SAMPLE_RATE:.1f} of {samples / SAMPLE_RATE:.1f} "
                          f"s could not be decoded ({len(damaged)} damaged packets)")
     return AudioTrack(samples / SAMPLE_RATE, round(filled / SAMPLE_RATE, 3), len(damaged))
+
+
+def audio_tracks(streams: str | None) -> int:
+    """How many sound tracks a probe's `streams` (JSON) lists."""
+    try:
+        return sum(s.get("type") == "audio" for s in json.loads(streams or "[]"))
+    except (TypeError, ValueError, AttributeError):
+        return 1
+
+
+def choose_track(speech_seconds: list[float | None]) -> int:
+    """Which track to transcribe, from each track's seconds of speech (None: it could not be decoded): the first,
+    unless it has almost none and another has some (see QUIET_TRACK_SHARE)."""
+    heard = [s if s is not None else -1.0 for s in speech_seconds]
+    best = max(range(len(heard)), key=lambda k: (heard[k], -k)) if heard else 0
+    first = heard[0] if heard else 0.0
+    if best and heard[best] >= MIN_TRACK_SPEECH_S and first < QUIET_TRACK_SHARE * heard[best]:
+        return best
+    return 0 if first >= 0 or not heard else best
 
 
 def _flushed(resampler) -> list:

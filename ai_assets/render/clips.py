@@ -89,6 +89,8 @@ class ClipJob:
             rule["tone_map"] = source.hdr
         if source.interlaced:
             rule["deinterlace"] = True
+        if source.track:
+            rule["track"] = source.track
         return hashlib.sha256(json.dumps(rule, sort_keys=True).encode()).hexdigest()
 
 
@@ -166,6 +168,7 @@ class SourceVideo:
     cover: bool = False  # it carries cover art (an attached picture), which its audiograms show
     hdr: str | None = None  # "pq" or "hlg" for HDR video, which clips and thumbnails map to SDR
     interlaced: bool = False  # fields, not frames (1080i): clips and thumbnails are deinterlaced
+    track: int = 0  # the sound track clips carry: the one transcribed (the `audio` table's `track`)
 
     @property
     def frame(self) -> tuple[int, int] | None:
@@ -177,15 +180,16 @@ class SourceVideo:
         return self.stored or str(self.path)
 
     @classmethod
-    def from_row(cls, path: Path, row: dict) -> SourceVideo:
-        """The source as the `source_video` table describes it, read from `path` (a local copy)."""
+    def from_row(cls, path: Path, row: dict, track: int = 0) -> SourceVideo:
+        """The source as the `source_video` table describes it, read from `path` (a local copy), with sound from
+        `track`."""
         from ai_assets.ingest.source_video import has_cover_art
 
         if not row["has_video"]:
             return cls(path, 0, 0, AUDIOGRAM_FPS, row["duration"], row["has_audio"], row["media_path"], False,
-                       has_cover_art(row["streams"]))
+                       has_cover_art(row["streams"]), track=track)
         return cls(path, row["width"], row["height"], row["fps"], row["duration"], row["has_audio"], row["media_path"],
-                   hdr=row.get("hdr"), interlaced=bool(row.get("interlaced")))
+                   hdr=row.get("hdr"), interlaced=bool(row.get("interlaced")), track=track)
 
 
 @dataclass(frozen=True)
@@ -364,14 +368,14 @@ def _render_jobs(
         encoding = Encoding(policy.preset, policy.crf, threads=step_threads(), codec=encoder)
         try:
             render_outputs(source.path, cut, outputs, encoding, source.has_audio, source.hdr, source.interlaced,
-                           source.frame)
+                           source.frame, source.track)
             made_by[cut] = encoder, note
         except RenderError as exc:
             if encoder == "libx264":
                 raise
             # The GPU's encoder refused this one (its sessions all taken, a driver fault): the CPU encodes it.
             render_outputs(source.path, cut, outputs, replace(encoding, codec="libx264"), source.has_audio,
-                           source.hdr, source.interlaced, source.frame)
+                           source.hdr, source.interlaced, source.frame, source.track)
             made_by[cut] = "libx264", f"h264_nvenc failed on this clip ({one_line(exc, 200)})"
     return [_finish(item, source, policy, out_dir, samples, *made_by[item.cut]) for item in planned]
 

@@ -340,11 +340,12 @@ def _video_filter(fps: float, outputs: Sequence[ClipOutput], keep: str = "", ton
                      *(_output_chain(out, k, f"[s{k}]", tone) for k, out in enumerate(outputs))])
 
 
-def _audiogram_filter(cut: ClipCut, outputs: Sequence[ClipOutput], stills: dict[int, int], lead: str = "") -> str:
+def _audiogram_filter(cut: ClipCut, outputs: Sequence[ClipOutput], stills: dict[int, int], lead: str = "",
+                      track: int = 0) -> str:
     """Each output's audiogram (its still from input stills[k], else a plain background) under a waveform of the
     span's audio, with the same pauses cut as the clip's sound."""
     labels = "".join(f"[w{k}]" for k in range(len(outputs)))
-    head = f"[0:a:0]{lead}aresample=async=1:first_pts=0{_kept_audio(cut)},asplit={len(outputs)}{labels}"
+    head = f"[0:a:{track}]{lead}aresample=async=1:first_pts=0{_kept_audio(cut)},asplit={len(outputs)}{labels}"
     return ";".join([head, *(audiogram_chain(out.audiogram, cut.fps, stills.get(k), f"[w{k}]", str(k),
                                              out.wave_colour) + _captioned(out, k) for k, out in enumerate(outputs))])
 
@@ -375,11 +376,12 @@ def video_frames(path: Path) -> int:
 
 def render_outputs(source: Path, cut: ClipCut, outputs: Sequence[ClipOutput], encoding: Encoding = Encoding(),
                    has_audio: bool = True, hdr: str | None = None, interlaced: bool = False,
-                   frame: tuple[int, int] | None = None) -> None:
+                   frame: tuple[int, int] | None = None, track: int = 0) -> None:
     """Write one H.264/AAC MP4 of exactly `cut.frames` frames per output, all from one decode of the span (a 9:16
     and a 1:1 version of a clip cost one decode, not two), in SDR whatever `hdr` the source has. Each file appears
     complete or not at all; one without a single video frame is never written (see SEEK_LEAD_S). `frame`: the
-    source's probed (width, height), which the crops are planned on (see `fitted`)."""
+    source's probed (width, height), which the crops are planned on (see `fitted`). `track`: the sound track to
+    carry (0: the first)."""
     names = ", ".join(out.target.name for out in outputs)
     with tempfile.TemporaryDirectory(prefix="clip-") as work, contextlib.ExitStack() as stack:
         work_dir = Path(work)
@@ -390,7 +392,8 @@ def render_outputs(source: Path, cut: ClipCut, outputs: Sequence[ClipOutput], en
             if out.ass is not None:
                 (work_dir / f"captions{k}.ass").write_text(out.ass, encoding="utf-8")
         for lead in _seeks(cut.start):
-            args = _render_args(source, cut, outputs, partials, encoding, has_audio, hdr, interlaced, lead, frame)
+            args = _render_args(source, cut, outputs, partials, encoding, has_audio, hdr, interlaced, lead, frame,
+                                track)
             # Each output is encoded in full, so the time limit grows with their number (all of the span is decoded).
             run_media_tool(args, cut.duration * len(outputs) + lead, f"rendering clip {names}", cwd=work_dir)
             empty = [out.target.name for out, partial in zip(outputs, partials, strict=True)
@@ -403,7 +406,7 @@ def render_outputs(source: Path, cut: ClipCut, outputs: Sequence[ClipOutput], en
 
 def _render_args(source: Path, cut: ClipCut, outputs: Sequence[ClipOutput], partials: Sequence[Path],
                  encoding: Encoding, has_audio: bool, hdr: str | None, interlaced: bool, lead: float,
-                 frame: tuple[int, int] | None = None) -> list[str]:
+                 frame: tuple[int, int] | None = None, track: int = 0) -> list[str]:
     threads = ["-filter_complex_threads", str(encoding.threads)] if encoding.threads else []
     args = ["ffmpeg", "-nostdin", "-y", "-loglevel", "error", *threads, "-ss", f"{cut.start - lead:.6f}", "-i",
             str(source.resolve())]
@@ -411,7 +414,7 @@ def _render_args(source: Path, cut: ClipCut, outputs: Sequence[ClipOutput], part
         stills = {k: 1 + n for n, k in enumerate(k for k, out in enumerate(outputs) if out.still is not None)}
         for k in stills:
             args += ["-i", str(outputs[k].still.resolve())]
-        args += ["-filter_complex", _audiogram_filter(cut, outputs, stills, _trimmed(lead, audio=True))]
+        args += ["-filter_complex", _audiogram_filter(cut, outputs, stills, _trimmed(lead, audio=True), track)]
     else:
         args += ["-filter_complex", _video_filter(cut.fps, outputs, _kept_video(cut), tone_map(hdr), interlaced,
                                                   _trimmed(lead), frame)]
@@ -419,7 +422,7 @@ def _render_args(source: Path, cut: ClipCut, outputs: Sequence[ClipOutput], part
         args += ["-map", f"[v{k}]", "-frames:v", str(cut.out_frames), *encoding.video_args(), "-movflags",
                  "+faststart"]
         if has_audio:
-            args += ["-map", "0:a:0", "-c:a", "aac", "-b:a", encoding.audio_bitrate, "-ar", "48000", "-af",
+            args += ["-map", f"0:a:{track}", "-c:a", "aac", "-b:a", encoding.audio_bitrate, "-ar", "48000", "-af",
                      _trimmed(lead, audio=True) + "aresample=async=1:first_pts=0" + _kept_audio(cut)]
         args += ["-t", f"{cut.out_duration:.6f}", "-f", "mp4", str(partial.resolve())]
     return args

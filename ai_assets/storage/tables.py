@@ -50,6 +50,7 @@ SCHEMAS: dict[str, pa.Schema] = {
         [
             ("video", pa.string()),
             ("audio_path", pa.string()),
+            ("track", pa.int32()),  # the sound track transcribed, among the file's audio streams (0: the first)
             ("sample_rate", pa.int32()),
             ("duration", pa.float64()),
             ("speech_seconds", pa.float64()),

@@ -1,0 +1,104 @@
+"""Recordings with several sound tracks (OBS keeps desktop sound and the microphone apart): the track with the speech
+is transcribed and carried by the clips; a film's dubbed or commentary tracks leave the first one in place."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import av
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from ai_assets.ingest.audio import MIN_TRACK_SPEECH_S, QUIET_TRACK_SHARE, audio_tracks, choose_track, load_wav
+from ai_assets.ingest.samples import SAMPLE_TEXT, speak
+from ai_assets.render.encode import ClipCut, ClipOutput, Encoding, render_outputs
+from ai_assets.speech.vad import speech_track
+
+
+@pytest.mark.parametrize(("speech", "chosen"), [
+    ([0.0, 40.0], 1),  # desktop sound, then the microphone
+    ([30.0, 40.0], 0),  # two languages of one talk: the first stays
+    ([9.9, 40.0], 1),  # music that VAD hears a little speech in
+    ([10.0, 40.0], 0),  # a quarter of the other's speech is a track that talks
+    ([0.0, 1.9], 0),  # nobody talks on either: the first, as before
+    ([0.0, 3.0, 45.0, 45.0], 2),  # of equals, the earlier
+    ([None, 1.0], 1),  # the first cannot be decoded: any that can
+    ([None, None], 0),
+    ([12.0], 0),
+])
+def test_the_track_with_the_speech_is_chosen(speech, chosen):
+    assert choose_track(speech) == chosen
+
+
+@given(st.lists(st.one_of(st.none(), st.floats(0, 3600)), min_size=1, max_size=6))
+def test_another_track_only_when_the_first_has_almost_no_speech(speech):
+    chosen = choose_track(speech)
+    assert 0 <= chosen < len(speech)
+    heard = [s for s in speech if s is not None]
+    if speech[0] is not None and (speech[0] >= QUIET_TRACK_SHARE * max(heard) or max(heard) < MIN_TRACK_SPEECH_S):
+        assert chosen == 0
+    if chosen:
+        assert speech[chosen] is not None and speech[chosen] == max(heard)
+
+
+def test_tracks_are_counted_from_the_probe():
+    streams = json.dumps([{"index": 0, "type": "video"}, {"index": 1, "type": "audio"}, {"index": 2, "type": "audio"},
+                          {"index": 3, "type": "subtitle"}])
+    assert audio_tracks(streams) == 2
+    assert audio_tracks("[]") == 0
+    assert audio_tracks("not json") == 1
+
+
+@pytest.fixture(scope="module")
+def recordings(tmp_path_factory):
+    """A 1:1 picture with two sound tracks: soft pink noise ("Desktop") then speech ("Mic"), as OBS writes them; and
+    the same speech on both tracks, as a film with a second language has it."""
+    folder = tmp_path_factory.mktemp("tracks")
+    wav = folder / "speech.wav"
+    speak(SAMPLE_TEXT, wav)
+    made = {}
+    for name, first in [("obs", ["-f", "lavfi", "-i", "anoisesrc=c=pink:a=0.003:d=30"]), ("dubbed", ["-i", str(wav)])]:
+        target = folder / f"{name}.mkv"
+        subprocess.run(["ffmpeg", "-nostdin", "-y", "-loglevel", "error", "-f", "lavfi", "-i",
+                        "testsrc2=s=320x320:r=25:d=30", *first, "-i", str(wav), "-map", "0:v", "-map", "1:a",
+                        "-map", "2:a", "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a",
+                        "aac", "-t", "20", "-metadata:s:a:0", "title=Desktop", "-metadata:s:a:1", "title=Mic",
+                        str(target)], check=True)
+        made[name] = target
+    return made
+
+
+def loudness(samples: np.ndarray) -> float:
+    return float(20 * np.log10(np.sqrt(np.mean(samples.astype(np.float64) ** 2)) + 1e-9))
+
+
+def test_the_microphone_track_is_transcribed_when_the_first_is_desktop_noise(recordings, tmp_path):
+    target = tmp_path / "audio.wav"
+    chosen = speech_track(recordings["obs"], target, 2)
+    assert chosen.index == 1
+    assert chosen.speech_seconds[0] < 1.0 < 8.0 < chosen.speech_seconds[1]
+    assert chosen.note.startswith("sound track 2 of 2 transcribed")
+    assert sum(b - a for a, b in chosen.regions) == pytest.approx(chosen.speech_seconds[1], abs=0.01)
+    assert loudness(load_wav(target)) > -35  # the speech, not the noise (about -55 dB)
+    assert [p.name for p in tmp_path.iterdir()] == ["audio.wav"]  # the other track's WAV is gone
+
+
+def test_a_second_language_track_leaves_the_first(recordings, tmp_path):
+    chosen = speech_track(recordings["dubbed"], tmp_path / "audio.wav", 2)
+    assert chosen.index == 0 and chosen.note is None
+    assert chosen.speech_seconds[0] == pytest.approx(chosen.speech_seconds[1], abs=0.5)
+
+
+def test_clips_carry_the_chosen_track(recordings, tmp_path):
+    cut = ClipCut.snap(2.0, 6.0, 25)
+    levels = {}
+    for track in (0, 1):
+        out = tmp_path / f"track{track}.mp4"
+        render_outputs(recordings["obs"], cut, [ClipOutput(out, 160, 160, None)], Encoding("ultrafast", 30),
+                       track=track)
+        with av.open(str(out)) as container:
+            levels[track] = loudness(np.concatenate([f.to_ndarray().reshape(-1) for f in container.decode(audio=0)]))
+    assert levels[1] > levels[0] + 15
