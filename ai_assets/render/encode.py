@@ -329,14 +329,19 @@ def fitted(frame: tuple[int, int] | None) -> str:
     return (f",scale={width}:{height}:force_original_aspect_ratio=decrease,pad={width}:{height}:-1:-1,setsar=1")
 
 
+HOLD_LAST_PICTURE = "tpad=stop=-1:stop_mode=clone,"  # -frames:v ends the output
+
+
 def _video_filter(fps: float, outputs: Sequence[ClipOutput], keep: str = "", tone: str = "",
                   interlaced: bool = False, lead: str = "", frame: tuple[int, int] | None = None) -> str:
     """The source decoded once at the clip's frame rate (less any cut pauses: `keep`), split to each output's chain."""
-    source = _picture(interlaced, lead, frame)
+    # The last picture is held to the clip's end where the picture stops before the sound (a screen capture that
+    # died while the microphone kept recording), so every clip has its frames and sound to the end.
+    source = f"{_picture(interlaced, lead, frame)},fps={fps},{HOLD_LAST_PICTURE}{keep}"
     if len(outputs) == 1:
-        return _output_chain(outputs[0], 0, f"{source},fps={fps},{keep}", tone)
+        return _output_chain(outputs[0], 0, source, tone)
     labels = "".join(f"[s{k}]" for k in range(len(outputs)))
-    return ";".join([f"{source},fps={fps},{keep}split={len(outputs)}{labels}",
+    return ";".join([f"{source}split={len(outputs)}{labels}",
                      *(_output_chain(out, k, f"[s{k}]", tone) for k, out in enumerate(outputs))])
 
 

@@ -306,3 +306,21 @@ def test_a_stream_that_changes_resolution_is_tracked_and_cut_on_its_first_size(s
     with pytest.raises(RenderError, match="too big|Invalid"):
         render_outputs(stream_that_drops, cut, [ClipOutput(tmp_path / "unfitted.mp4", 180, 320, path)],
                        Encoding("ultrafast", 23))
+
+
+def test_a_clip_past_the_end_of_the_picture_holds_its_last_frame_to_the_end_of_the_sound(tmp_path):
+    # A screen capture that stopped at 2 s while the microphone recorded on to 5 s.
+    source = tmp_path / "capture.mp4"
+    subprocess.run(["ffmpeg", "-nostdin", "-y", "-loglevel", "error", "-f", "lavfi", "-i",
+                    "testsrc2=s=320x180:r=25:d=2", "-f", "lavfi", "-i", "sine=f=440:d=5", "-c:v", "libx264",
+                    "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac", str(source)], check=True)
+    cut = ClipCut.snap(1.0, 4.0, 25)
+    clip = tmp_path / "clip.mp4"
+    render_outputs(source, cut, [ClipOutput(clip, 180, 180, None)], Encoding("ultrafast", 23))
+    with av.open(str(clip)) as container:
+        frames = [f.to_ndarray(format="gray") for f in container.decode(video=0)]
+        container.seek(0)
+        sound = sum(f.samples for f in container.decode(audio=0)) / 48000
+    assert len(frames) == cut.out_frames == 75  # not the 25 frames the picture has from 1 s on
+    assert sound == pytest.approx(3.0, abs=0.05)
+    assert frames[-1].std() > 20 and np.abs(frames[-1].astype(int) - frames[30]).mean() < 1  # the last picture, held
