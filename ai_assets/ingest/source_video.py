@@ -72,6 +72,10 @@ def _looks_like_mp4(head: bytes) -> bool:
     return len(head) >= 8 and head[4:8] in (b"ftyp", b"moov", b"mdat", b"wide", b"free")
 
 
+# `picture_end` demuxes this much of a file's end first.
+TAIL_SECONDS = 60.0
+
+
 def picture_stream(container):
     """The container's first video stream that is a video: cover art (an attached picture, as MP3 and M4A podcasts
     carry it) is one still image in a video stream, not the picture to cut clips from. None when there is none."""
@@ -373,3 +377,29 @@ def _check_complete(container, audio_stream, duration: float) -> None:
         raise MediaError(
             f"truncated media: audio data ends at {last_end:.1f} s but the file declares {duration:.1f} s"
         )
+
+
+def picture_end(path: Path) -> float | None:
+    """When the picture's last frame is shown, in seconds on the file's clock (as ffmpeg's -ss counts); None without
+    a picture or when it cannot be read. Demuxes from the last keyframes (the whole stream only where seeking lands
+    past them, as it can in MPEG-TS); nothing is decoded. A screen capture that stopped while the sound went on ends
+    its picture long before the file."""
+    import av
+
+    try:
+        with av.open(str(path), metadata_errors="ignore") as container:
+            video = picture_stream(container)
+            if video is None:
+                return None
+            base, origin = float(video.time_base), clock_origin(container)
+            end = container.duration / 1_000_000 if container.duration else 0.0
+            first = video.start_time or 0
+            for back in (TAIL_SECONDS, None):
+                container.seek(first + int(max(0.0, end - back) / base) if back else first, stream=video,
+                               backward=True)
+                shown = [p.pts for p in container.demux(video) if p.pts is not None and p.size]
+                if shown:
+                    return max(shown) * base - origin
+    except (av.error.FFmpegError, ValueError, OverflowError):
+        return None
+    return None

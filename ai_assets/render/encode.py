@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ai_assets.ingest.source_video import SEEK_LEAD_S, TO_SDR, ZSCALE_TRANSFERS
+from ai_assets.ingest.source_video import SEEK_LEAD_S, TO_SDR, ZSCALE_TRANSFERS, picture_end
 from ai_assets.render.audiogram import BLUR_SHRINK, AudiogramFrame, audiogram_chain, still_graph
 from ai_assets.render.reframe import CropPath
 from ai_assets.storage.files import atomic_path
@@ -330,14 +330,16 @@ def fitted(frame: tuple[int, int] | None) -> str:
 
 
 HOLD_LAST_PICTURE = "tpad=stop=-1:stop_mode=clone,"  # -frames:v ends the output
+HELD_SEEK_S = 1.0  # a held last picture is read from this far before it
 
 
 def _video_filter(fps: float, outputs: Sequence[ClipOutput], keep: str = "", tone: str = "",
-                  interlaced: bool = False, lead: str = "", frame: tuple[int, int] | None = None) -> str:
+                  interlaced: bool = False, lead: str = "", frame: tuple[int, int] | None = None,
+                  hold: str = HOLD_LAST_PICTURE) -> str:
     """The source decoded once at the clip's frame rate (less any cut pauses: `keep`), split to each output's chain."""
     # The last picture is held to the clip's end where the picture stops before the sound (a screen capture that
     # died while the microphone kept recording), so every clip has its frames and sound to the end.
-    source = f"{_picture(interlaced, lead, frame)},fps={fps},{HOLD_LAST_PICTURE}{keep}"
+    source = f"{_picture(interlaced, lead, frame)},fps={fps},{hold}{keep}"
     if len(outputs) == 1:
         return _output_chain(outputs[0], 0, source, tone)
     labels = "".join(f"[s{k}]" for k in range(len(outputs)))
@@ -405,16 +407,39 @@ def render_outputs(source: Path, cut: ClipCut, outputs: Sequence[ClipOutput], en
                      if video_frames(partial) == 0]
             if not empty:
                 return
+        # Still no picture: where the span starts after the picture's last frame but before the file ends (the
+        # sound went on), that frame is held over the span's sound, as it is over the rest of a clip that runs past it.
+        last = picture_end(source)
+        if last is not None and last < cut.start < probe_duration(source) - 1 / cut.fps:
+            args = _render_args(source, cut, outputs, partials, encoding, has_audio, hdr, interlaced, 0.0, frame,
+                                track, held=last)
+            run_media_tool(args, cut.duration * len(outputs) + HELD_SEEK_S, f"rendering clip {names}", cwd=work_dir)
+            empty = [out.target.name for out, partial in zip(outputs, partials, strict=True)
+                     if video_frames(partial) == 0]
+            if not empty:
+                return
         raise RenderError(f"ffmpeg found no picture for {', '.join(empty)} in {cut.start:.2f}-"
                           f"{cut.start + cut.duration:.2f} s of {source.name}")
 
 
 def _render_args(source: Path, cut: ClipCut, outputs: Sequence[ClipOutput], partials: Sequence[Path],
                  encoding: Encoding, has_audio: bool, hdr: str | None, interlaced: bool, lead: float,
-                 frame: tuple[int, int] | None = None, track: int = 0) -> list[str]:
+                 frame: tuple[int, int] | None = None, track: int = 0, held: float | None = None) -> list[str]:
+    """ffmpeg's arguments for one render. `held`: the time of the picture's last frame, before the span, which is
+    then shown over the whole span (the picture from a second input seeked just before it)."""
     threads = ["-filter_complex_threads", str(encoding.threads)] if encoding.threads else []
-    args = ["ffmpeg", "-nostdin", "-y", "-loglevel", "error", *threads, "-ss", f"{cut.start - lead:.6f}", "-i",
-            str(source.resolve())]
+    args = ["ffmpeg", "-nostdin", "-y", "-loglevel", "error", *threads]
+    sound, picture_lead = "0", _trimmed(lead)
+    if held is not None:
+        seek = max(0.0, held - HELD_SEEK_S)
+        # Frames from just before the last one are dropped (a millisecond's margin for rounding).
+        args += ["-ss", f"{seek:.6f}", "-i", str(source.resolve())]
+        sound, picture_lead = "1", _trimmed(max(0.0, held - seek - 0.001))
+    # The held frame is padded to the span's length by count: with the picture and the sound from two inputs,
+    # -frames:v ends the sound early as well (by 0.16 s in 1.6 s, ffmpeg 5.1).
+    hold = f"tpad=stop={cut.frames - 1}:stop_mode=clone," if held is not None else HOLD_LAST_PICTURE
+    frames = ["-frames:v", str(cut.out_frames)] if held is None else []
+    args += ["-ss", f"{cut.start - lead:.6f}", "-i", str(source.resolve())]
     if outputs[0].audiogram is not None:  # no picture in the source: every output is an audiogram
         stills = {k: 1 + n for n, k in enumerate(k for k, out in enumerate(outputs) if out.still is not None)}
         for k in stills:
@@ -422,12 +447,11 @@ def _render_args(source: Path, cut: ClipCut, outputs: Sequence[ClipOutput], part
         args += ["-filter_complex", _audiogram_filter(cut, outputs, stills, _trimmed(lead, audio=True), track)]
     else:
         args += ["-filter_complex", _video_filter(cut.fps, outputs, _kept_video(cut), tone_map(hdr), interlaced,
-                                                  _trimmed(lead), frame)]
+                                                  picture_lead, frame, hold)]
     for k, partial in enumerate(partials):
-        args += ["-map", f"[v{k}]", "-frames:v", str(cut.out_frames), *encoding.video_args(), "-movflags",
-                 "+faststart"]
+        args += ["-map", f"[v{k}]", *frames, *encoding.video_args(), "-movflags", "+faststart"]
         if has_audio:
-            args += ["-map", f"0:a:{track}", "-c:a", "aac", "-b:a", encoding.audio_bitrate, "-ar", "48000", "-af",
+            args += ["-map", f"{sound}:a:{track}", "-c:a", "aac", "-b:a", encoding.audio_bitrate, "-ar", "48000", "-af",
                      _trimmed(lead, audio=True) + "aresample=async=1:first_pts=0" + _kept_audio(cut)]
         args += ["-t", f"{cut.out_duration:.6f}", "-f", "mp4", str(partial.resolve())]
     return args
@@ -468,14 +492,26 @@ def render_thumbnail(source: Path, target: Path, at: float, width: int, height: 
         chain = _blurred_layout(width, height, tone=tone)
     with atomic_path(target) as partial:
         for lead in _seeks(at):
-            args = ["ffmpeg", "-nostdin", "-y", "-loglevel", "error", "-ss", f"{at - lead:.6f}", "-i", str(source),
-                "-filter_complex", f"{_picture(interlaced, _trimmed(lead), frame)},{chain}"]
-            args += ["-frames:v", "1", "-q:v", "3", "-f", "image2", "-c:v", "mjpeg", str(partial)]
-            # One frame: the base allowance covers the seek and the decode from the previous keyframe.
-            run_media_tool(args, lead, f"writing thumbnail {target.name}")
-            if partial.stat().st_size > 0:  # ffmpeg leaves the file untouched when it finds no frame
+            if _thumbnail(source, partial, at, lead, f"{_picture(interlaced, _trimmed(lead), frame)},{chain}",
+                          target.name):
+                return
+        # Past the picture's last frame (the sound went on): that frame, as the clip shows it.
+        last = picture_end(source)
+        if last is not None and last < at:
+            seek = max(0.0, last - HELD_SEEK_S)
+            lead = _trimmed(max(0.0, last - seek - 0.001))
+            if _thumbnail(source, partial, seek, 0.0, f"{_picture(interlaced, lead, frame)},{chain}", target.name):
                 return
         raise RenderError(f"ffmpeg found no picture at {at:.2f} s of {source.name} for {target.name}")
+
+
+def _thumbnail(source: Path, partial: Path, at: float, lead: float, graph: str, name: str) -> bool:
+    """One frame from `at` - `lead` through `graph` into `partial`; whether ffmpeg found one."""
+    args = ["ffmpeg", "-nostdin", "-y", "-loglevel", "error", "-ss", f"{at - lead:.6f}", "-i", str(source),
+            "-filter_complex", graph, "-frames:v", "1", "-q:v", "3", "-f", "image2", "-c:v", "mjpeg", str(partial)]
+    # One frame: the base allowance covers the seek and the decode from the previous keyframe.
+    run_media_tool(args, lead, f"writing thumbnail {name}")
+    return partial.stat().st_size > 0  # ffmpeg leaves the file untouched when it finds no frame
 
 
 def preview_data_uri(image: Path, width: int = 96) -> str | None:

@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from ai_assets.ingest.samples import make_face_video
-from ai_assets.ingest.source_video import probe
+from ai_assets.ingest.source_video import picture_end, probe
 from ai_assets.render.encode import (
     ClipCut,
     ClipOutput,
@@ -308,12 +308,31 @@ def test_a_stream_that_changes_resolution_is_tracked_and_cut_on_its_first_size(s
                        Encoding("ultrafast", 23))
 
 
-def test_a_clip_past_the_end_of_the_picture_holds_its_last_frame_to_the_end_of_the_sound(tmp_path):
-    # A screen capture that stopped at 2 s while the microphone recorded on to 5 s.
-    source = tmp_path / "capture.mp4"
+@pytest.fixture(scope="module")
+def capture(tmp_path_factory):
+    """A screen capture that stopped at 2 s while the microphone recorded on to 5 s."""
+    source = tmp_path_factory.mktemp("capture") / "capture.mp4"
     subprocess.run(["ffmpeg", "-nostdin", "-y", "-loglevel", "error", "-f", "lavfi", "-i",
                     "testsrc2=s=320x180:r=25:d=2", "-f", "lavfi", "-i", "sine=f=440:d=5", "-c:v", "libx264",
                     "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac", str(source)], check=True)
+    return source
+
+
+def last_picture(source) -> np.ndarray:
+    with av.open(str(source)) as container:
+        return list(container.decode(video=0))[-1].to_ndarray(format="gray")
+
+
+def test_the_picture_end_is_read_from_the_last_packets(capture, tmp_path):
+    assert picture_end(capture) == pytest.approx(1.96, abs=1e-3)  # the 50th frame at 25 fps
+    sound = tmp_path / "sound.m4a"
+    subprocess.run(["ffmpeg", "-nostdin", "-y", "-loglevel", "error", "-i", str(capture), "-vn", "-c:a", "copy",
+                    str(sound)], check=True)
+    assert picture_end(sound) is None
+
+
+def test_a_clip_past_the_end_of_the_picture_holds_its_last_frame_to_the_end_of_the_sound(capture, tmp_path):
+    source = capture
     cut = ClipCut.snap(1.0, 4.0, 25)
     clip = tmp_path / "clip.mp4"
     render_outputs(source, cut, [ClipOutput(clip, 180, 180, None)], Encoding("ultrafast", 23))
@@ -324,3 +343,21 @@ def test_a_clip_past_the_end_of_the_picture_holds_its_last_frame_to_the_end_of_t
     assert len(frames) == cut.out_frames == 75  # not the 25 frames the picture has from 1 s on
     assert sound == pytest.approx(3.0, abs=0.05)
     assert frames[-1].std() > 20 and np.abs(frames[-1].astype(int) - frames[30]).mean() < 1  # the last picture, held
+
+
+def test_a_clip_after_the_picture_has_ended_shows_its_last_frame_over_the_sound(capture, tmp_path):
+    cut = ClipCut.snap(3.0, 4.6, 25)
+    clip, thumb = tmp_path / "clip.mp4", tmp_path / "thumb.jpg"
+    render_outputs(capture, cut, [ClipOutput(clip, 320, 180, None)], Encoding("ultrafast", 18))
+    render_thumbnail(capture, thumb, 3.5, 320, 180, (0, 0, 320, 180))
+    with av.open(str(clip)) as container:
+        frames = [f.to_ndarray(format="gray") for f in container.decode(video=0)]
+        container.seek(0)
+        sound = sum(f.samples for f in container.decode(audio=0)) / 48000
+    assert len(frames) == cut.out_frames == 40
+    assert sound == pytest.approx(1.6, abs=0.05)
+    last = last_picture(capture)
+    assert frames[0].std() > 20
+    assert all(np.abs(f.astype(int) - last).mean() < 3 for f in (frames[0], frames[-1]))
+    with Image.open(thumb) as image:
+        assert np.abs(np.asarray(image.convert("L")).astype(int) - last).mean() < 3

@@ -30,8 +30,8 @@ def setup(platforms: dict, late: str | None = None) -> tuple[ClipPolicy, list[Cl
     # Centre crops (no face), so each platform's render crops the picture.
     policy = ClipPolicy.model_validate(validate("clip", {"top_k": 1, "preset": "ultrafast", "platforms": platforms,
                                                          "reframe": {"no_face_layout": "centre"}}))
-    # `late`'s clip is placed past the end of the picture (the way a table from a longer upload would place it):
-    # ffmpeg decodes no frame for it.
+    # `late`'s clip is placed past the end of the file (the way a table from a longer upload would place it): ffmpeg
+    # decodes no frame for it, and there is no sound to hold the last picture over.
     return policy, [ClipJob(1, *((10.0, 12.0) if name == late else (0.0, 2.0)), policy.platforms[name], [name],
                             eager=True) for name in platforms]
 
