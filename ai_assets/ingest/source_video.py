@@ -211,7 +211,9 @@ def probe(path: Path) -> Probe:
         audio = container.streams.audio[0] if container.streams.audio else None
         if video is None and audio is None:
             raise MediaError("no audio or video streams in the container")
-        duration = _duration(container)
+        # A browser's recording (MediaRecorder's WebM) and other live-written files say nothing of their length:
+        # it is read from the packets, or every clip would be cut from a video of 0 s.
+        duration = _duration(container) or _demuxed_end(path)
         streams = [
             {
                 "index": s.index,
@@ -350,6 +352,23 @@ def _duration(container) -> float:
         if stream.duration and stream.time_base:
             best = max(best, float(stream.duration * stream.time_base))
     return best
+
+
+def _demuxed_end(path: Path) -> float:
+    """When the last packet of any stream ends, in seconds from the file's start; demuxed, not decoded (about a
+    second per hour of video). 0.0 where nothing can be read."""
+    import av
+
+    end = 0.0
+    try:
+        with av.open(str(path), metadata_errors="ignore") as container:
+            origin = clock_origin(container)
+            for packet in container.demux():
+                if packet.pts is not None and packet.time_base is not None:
+                    end = max(end, float((packet.pts + (packet.duration or 0)) * packet.time_base) - origin)
+    except (av.error.FFmpegError, ValueError):
+        pass  # what was read so far
+    return end
 
 
 def _check_complete(container, audio_stream, duration: float) -> None:

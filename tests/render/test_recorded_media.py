@@ -361,3 +361,17 @@ def test_a_clip_after_the_picture_has_ended_shows_its_last_frame_over_the_sound(
     assert all(np.abs(f.astype(int) - last).mean() < 3 for f in (frames[0], frames[-1]))
     with Image.open(thumb) as image:
         assert np.abs(np.asarray(image.convert("L")).astype(int) - last).mean() < 3
+
+
+def test_a_browser_recording_without_a_stated_length_is_measured(tmp_path):
+    # MediaRecorder (browser recorders, web meeting tools) writes WebM as it goes: no duration in the header, no cues.
+    webm = tmp_path / "recording.webm"
+    subprocess.run(["ffmpeg", "-nostdin", "-y", "-loglevel", "error", "-f", "lavfi", "-i",
+                    "testsrc2=s=320x180:r=25:d=4", "-f", "lavfi", "-i", "sine=d=4", "-c:v", "libvpx", "-deadline",
+                    "realtime", "-cpu-used", "8", "-c:a", "libopus", "-live", "1", "-f", "webm", str(webm)],
+                   check=True)
+    with av.open(str(webm)) as container:
+        assert container.duration is None and all(s.duration is None for s in container.streams)
+    info = probe(webm)
+    assert info.duration == pytest.approx(4.0, abs=0.05)
+    assert info.fps == 25
