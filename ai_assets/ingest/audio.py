@@ -23,11 +23,12 @@ GAP_FILL_S = 0.005
 MAX_FILL_S = 10.0
 # Past this share of the track undecodable, nothing trustworthy is left to transcribe.
 MAX_DAMAGED_SHARE = 0.5
-# A recording with several sound tracks (OBS keeps desktop sound and the microphone apart; so do podcast recorders)
-# is transcribed from its first track unless that one has almost no speech and another has some: under a quarter of
-# the other's speech (dubbed or commentary tracks of a film both talk, and the first stays), and the other at least
-# MIN_TRACK_SPEECH_S.
+# A recording with several sound tracks (OBS keeps desktop sound and the microphone apart) is transcribed from its first
+# track unless that one has almost no speech and another has some: under a quarter of the other's speech and under
+# 5 % of the recording (a film's dubbed or commentary tracks both talk, and so do a host and a guest recorded on
+# tracks of their own: the first stays), and the other at least MIN_TRACK_SPEECH_S.
 QUIET_TRACK_SHARE = 0.25
+QUIET_RECORDING_SHARE = 0.05
 MIN_TRACK_SPEECH_S = 2.0
 
 
@@ -110,13 +111,14 @@ def audio_tracks(streams: str | None) -> int:
         return 1
 
 
-def choose_track(speech_seconds: list[float | None]) -> int:
-    """Which track to transcribe, from each track's seconds of speech (None: it could not be decoded): the first,
-    unless it has almost none and another has some (see QUIET_TRACK_SHARE)."""
+def choose_track(speech_seconds: list[float | None], seconds: float) -> int:
+    """Which track of a `seconds` long recording to transcribe, from each track's seconds of speech (None: it could
+    not be decoded): the first, unless it has almost none and another has some (see QUIET_TRACK_SHARE)."""
     heard = [s if s is not None else -1.0 for s in speech_seconds]
     best = max(range(len(heard)), key=lambda k: (heard[k], -k)) if heard else 0
     first = heard[0] if heard else 0.0
-    if best and heard[best] >= MIN_TRACK_SPEECH_S and first < QUIET_TRACK_SHARE * heard[best]:
+    quiet = first < min(QUIET_TRACK_SHARE * heard[best], QUIET_RECORDING_SHARE * seconds)
+    if best and heard[best] >= MIN_TRACK_SPEECH_S and quiet:
         return best
     return 0 if first >= 0 or not heard else best
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -70,10 +71,6 @@ def _sniff(path: Path) -> bytes:
 
 def _looks_like_mp4(head: bytes) -> bool:
     return len(head) >= 8 and head[4:8] in (b"ftyp", b"moov", b"mdat", b"wide", b"free")
-
-
-# `picture_end` demuxes this much of a file's end first.
-TAIL_SECONDS = 60.0
 
 
 def picture_stream(container):
@@ -398,15 +395,28 @@ def _check_complete(container, audio_stream, duration: float) -> None:
         )
 
 
+# `picture_end` demuxes this much of a file's end first.
+TAIL_SECONDS = 60.0
+
+
 def picture_end(path: Path) -> float | None:
     """When the picture's last frame is shown, in seconds on the file's clock (as ffmpeg's -ss counts); None without
     a picture or when it cannot be read. Demuxes from the last keyframes (the whole stream only where seeking lands
     past them, as it can in MPEG-TS); nothing is decoded. A screen capture that stopped while the sound went on ends
-    its picture long before the file."""
+    its picture long before the file. Remembered per file version (a clip and its thumbnail both ask)."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return _picture_end(str(path), stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=16)
+def _picture_end(path: str, size: int, modified_ns: int) -> float | None:
     import av
 
     try:
-        with av.open(str(path), metadata_errors="ignore") as container:
+        with av.open(path, metadata_errors="ignore") as container:
             video = picture_stream(container)
             if video is None:
                 return None

@@ -330,7 +330,6 @@ def fitted(frame: tuple[int, int] | None) -> str:
 
 
 HOLD_LAST_PICTURE = "tpad=stop=-1:stop_mode=clone,"  # -frames:v ends the output
-HELD_SEEK_S = 1.0  # a held last picture is read from this far before it
 
 
 def _video_filter(fps: float, outputs: Sequence[ClipOutput], keep: str = "", tone: str = "",
@@ -365,6 +364,13 @@ def _audiogram_filter(cut: ClipCut, outputs: Sequence[ClipOutput], stills: dict[
 def _seeks(start: float) -> tuple[float, ...]:
     """Lead-ins to try, in seconds before `start`: a direct seek first, then SEEK_LEAD_S before it."""
     return (0.0, min(start, SEEK_LEAD_S)) if start > 0 else (0.0,)
+
+
+def _last_frame(at: float) -> str:
+    """Filters keeping only the picture's last frame, which a seek put `at` seconds in, at time 0. Its time in the
+    filters can differ from the packets' by a stream's start offset (23 ms in a remuxed MPEG-TS), so the last quarter
+    second is kept and reversed, and its first frame taken."""
+    return f"trim=start={max(0.0, at - 0.25):.6f},reverse,trim=end_frame=1,setpts=PTS-STARTPTS,"
 
 
 def _trimmed(lead: float, audio: bool = False) -> str:
@@ -413,7 +419,7 @@ def render_outputs(source: Path, cut: ClipCut, outputs: Sequence[ClipOutput], en
         if last is not None and last < cut.start < probe_duration(source) - 1 / cut.fps:
             args = _render_args(source, cut, outputs, partials, encoding, has_audio, hdr, interlaced, 0.0, frame,
                                 track, held=last)
-            run_media_tool(args, cut.duration * len(outputs) + HELD_SEEK_S, f"rendering clip {names}", cwd=work_dir)
+            run_media_tool(args, cut.duration * len(outputs) + SEEK_LEAD_S, f"rendering clip {names}", cwd=work_dir)
             empty = [out.target.name for out, partial in zip(outputs, partials, strict=True)
                      if video_frames(partial) == 0]
             if not empty:
@@ -429,16 +435,18 @@ def _render_args(source: Path, cut: ClipCut, outputs: Sequence[ClipOutput], part
     then shown over the whole span (the picture from a second input seeked just before it)."""
     threads = ["-filter_complex_threads", str(encoding.threads)] if encoding.threads else []
     args = ["ffmpeg", "-nostdin", "-y", "-loglevel", "error", *threads]
-    sound, picture_lead = "0", _trimmed(lead)
+    sound, picture_lead, hold = "0", _trimmed(lead), HOLD_LAST_PICTURE
+    frames = ["-frames:v", str(cut.out_frames)]
     if held is not None:
-        seek = max(0.0, held - HELD_SEEK_S)
-        # Frames from just before the last one are dropped (a millisecond's margin for rounding).
+        # The picture is read from well before its last frame (an MPEG-TS seek can land late), and that frame is
+        # repeated for the span, before `fps` (which makes nothing of a single frame), then cut to the span's count.
+        # Not by -frames:v: with the picture and the sound from two inputs, that ends the sound early too (by 0.16 s
+        # in 1.6 s, ffmpeg 5.1).
+        seek = max(0.0, held - SEEK_LEAD_S)
         args += ["-ss", f"{seek:.6f}", "-i", str(source.resolve())]
-        sound, picture_lead = "1", _trimmed(max(0.0, held - seek - 0.001))
-    # The held frame is padded to the span's length by count: with the picture and the sound from two inputs,
-    # -frames:v ends the sound early as well (by 0.16 s in 1.6 s, ffmpeg 5.1).
-    hold = f"tpad=stop={cut.frames - 1}:stop_mode=clone," if held is not None else HOLD_LAST_PICTURE
-    frames = ["-frames:v", str(cut.out_frames)] if held is None else []
+        sound, frames = "1", []
+        picture_lead = _last_frame(held - seek) + f"tpad=stop_mode=clone:stop_duration={cut.duration + 1:.3f},"
+        hold = f"trim=end_frame={cut.frames},"
     args += ["-ss", f"{cut.start - lead:.6f}", "-i", str(source.resolve())]
     if outputs[0].audiogram is not None:  # no picture in the source: every output is an audiogram
         stills = {k: 1 + n for n, k in enumerate(k for k, out in enumerate(outputs) if out.still is not None)}
@@ -498,9 +506,10 @@ def render_thumbnail(source: Path, target: Path, at: float, width: int, height: 
         # Past the picture's last frame (the sound went on): that frame, as the clip shows it.
         last = picture_end(source)
         if last is not None and last < at:
-            seek = max(0.0, last - HELD_SEEK_S)
-            lead = _trimmed(max(0.0, last - seek - 0.001))
-            if _thumbnail(source, partial, seek, 0.0, f"{_picture(interlaced, lead, frame)},{chain}", target.name):
+            seek = max(0.0, last - SEEK_LEAD_S)
+            lead = _last_frame(last - seek)
+            if _thumbnail(source, partial, last, last - seek, f"{_picture(interlaced, lead, frame)},{chain}",
+                          target.name):
                 return
         raise RenderError(f"ffmpeg found no picture at {at:.2f} s of {source.name} for {target.name}")
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from ai_assets.ingest.audio import SAMPLE_RATE, AudioTrack, choose_track, extract_audio, load_wav
-from ai_assets.ingest.source_video import MediaError
+from ai_assets.ingest.source_video import MediaError, error_reason
 
 # Whisper sees 30 s windows: VAD splits longer speech at this length, and chunks are packed up to it.
 CHUNK_SECONDS = 30.0
@@ -66,12 +66,16 @@ def speech_track(path: Path, target: Path, tracks: int, params: VadParams = VadP
     heard: list = [first]
     with tempfile.TemporaryDirectory(dir=target.parent, prefix=".tracks-") as scratch:
         for k in range(1, tracks):
-            heard.append(extract_and_listen(path, Path(scratch) / f"{k}.wav", k, params))
+            try:
+                heard.append(extract_and_listen(path, Path(scratch) / f"{k}.wav", k, params))
+            except Exception as exc:  # noqa: BLE001 - a track never read before must not fail the one that was
+                heard.append(MediaError(f"could not be decoded ({error_reason(exc)})"))
         seconds = [None if isinstance(h, MediaError) else _speech(h[1]) for h in heard]
         failures = [f"track {k + 1}: {h}" for k, h in enumerate(heard) if isinstance(h, MediaError)]
         if all(s is None for s in seconds):
             raise first
-        chosen = choose_track(seconds)
+        lengths = [h[0].seconds for h in heard if not isinstance(h, MediaError)]
+        chosen = choose_track(seconds, max(lengths))
         if chosen:
             os.replace(Path(scratch) / f"{chosen}.wav", target)
     return SpeechTrack(chosen, *heard[chosen], seconds, failures)

@@ -12,7 +12,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ai_assets.ingest.audio import MIN_TRACK_SPEECH_S, QUIET_TRACK_SHARE, audio_tracks, choose_track, load_wav
+from ai_assets.ingest.audio import (
+    MIN_TRACK_SPEECH_S,
+    QUIET_RECORDING_SHARE,
+    QUIET_TRACK_SHARE,
+    audio_tracks,
+    choose_track,
+    load_wav,
+)
 from ai_assets.ingest.samples import SAMPLE_TEXT, speak
 from ai_assets.render.encode import ClipCut, ClipOutput, Encoding, render_outputs
 from ai_assets.speech.vad import speech_track
@@ -30,15 +37,22 @@ from ai_assets.speech.vad import speech_track
     ([12.0], 0),
 ])
 def test_the_track_with_the_speech_is_chosen(speech, chosen):
-    assert choose_track(speech) == chosen
+    assert choose_track(speech, 600.0) == chosen  # a 10-minute recording: 5 % is 30 s
 
 
-@given(st.lists(st.one_of(st.none(), st.floats(0, 3600)), min_size=1, max_size=6))
-def test_another_track_only_when_the_first_has_almost_no_speech(speech):
-    chosen = choose_track(speech)
+def test_a_host_recorded_on_a_track_of_their_own_stays():
+    # An hour-long interview, host and guest each on a track: the host's 4 minutes are too much to drop.
+    assert choose_track([240.0, 2400.0], 3600.0) == 0
+    assert choose_track([170.0, 2400.0], 3600.0) == 1  # under 5 % of the hour: a desktop track's stray speech
+
+
+@given(st.lists(st.one_of(st.none(), st.floats(0, 3600)), min_size=1, max_size=6), st.floats(1, 7200))
+def test_another_track_only_when_the_first_has_almost_no_speech(speech, seconds):
+    chosen = choose_track(speech, seconds)
     assert 0 <= chosen < len(speech)
-    heard = [s for s in speech if s is not None]
-    if speech[0] is not None and (speech[0] >= QUIET_TRACK_SHARE * max(heard) or max(heard) < MIN_TRACK_SPEECH_S):
+    heard = [s for s in speech if s is not None] or [0.0]
+    if speech[0] is not None and (speech[0] >= QUIET_TRACK_SHARE * max(heard) or max(heard) < MIN_TRACK_SPEECH_S
+                                  or speech[0] >= QUIET_RECORDING_SHARE * seconds):
         assert chosen == 0
     if chosen:
         assert speech[chosen] is not None and speech[chosen] == max(heard)
