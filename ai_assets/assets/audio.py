@@ -40,6 +40,11 @@ def audio(
             row.params = {**row.params, "track": chosen.index, "track_speech_s": chosen.speech_seconds}
         for note in filter(None, [chosen.note, *chosen.failures]):
             context.log.info(f"audio: {note}")
+        if track.from_channel is not None:
+            side = ("left", "right")[track.from_channel]
+            context.log.warning(f"audio: the two channels cancel out when mixed to mono (one is phase-inverted); "
+                                f"the {side} channel is transcribed and clips carry it")
+            row.params = {**row.params, "channel": track.from_channel}
         if track.degraded:
             context.log.warning(f"audio: {track.degraded}")
             row.params = {**row.params, "degraded": track.degraded}
@@ -51,6 +56,7 @@ def audio(
                 "video": context.partition_key,
                 "audio_path": wav,
                 "track": chosen.index,
+                "channel": track.from_channel,
                 "sample_rate": SAMPLE_RATE,
                 "duration": duration,
                 "speech_seconds": round(speech, 3),
@@ -65,6 +71,8 @@ def audio(
             # Which sound track is transcribed (0: the first), each track's seconds of speech, and why.
             "track": chosen.index, "track_speech_s": dg.MetadataValue.json(chosen.speech_seconds),
             "track_note": chosen.note or "", "track_failures": dg.MetadataValue.json(chosen.failures),
+            # Set where the stereo mix cancelled out: the one channel transcribed (0 left, 1 right), -1 otherwise.
+            "channel": -1 if track.from_channel is None else track.from_channel,
             "damaged_packets": track.damaged_packets, "filled_silence_s": track.filled_seconds},
         row=row,
     )

@@ -54,8 +54,7 @@ def clips(
             held = hold(jobs, lambda job: [platform_ranking(segment_rows, p)[job.rank - 1] for p in job.platforms],
                 rule.safety_mode)
             # Sound from the track that was transcribed, so the captions match what is heard.
-            source = SourceVideo.from_row(clip_store.objects.local(video["media_path"]), video,
-                                          audio.to_pylist()[0].get("track") or 0)
+            source = SourceVideo.from_row(clip_store.objects.local(video["media_path"]), video, audio.to_pylist()[0])
             cut_times = sorted({k["time"] for k in keyframes.to_pylist() if k["reason"] == "scene_start"
                 and k["time"] > 0})
             with clip_store.objects.synced_dir(folder) as out_dir:

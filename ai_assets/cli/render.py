@@ -54,7 +54,7 @@ def render_command(clip_id: str) -> int:
     turns = [(t["start"], t["end"]) for t in objects.read_table(diarized).to_pylist()] \
         if objects.exists(diarized) else []
     cut_times = sorted({k["time"] for k in tables["keyframes"] if k["reason"] == "scene_start" and k["time"] > 0})
-    source = SourceVideo.from_row(objects.local(video["media_path"]), video, tables["audio"][0].get("track") or 0)
+    source = SourceVideo.from_row(objects.local(video["media_path"]), video, tables["audio"][0])
     store = resources["clip_store"]
     folder = store.folder(video_key)
     try:

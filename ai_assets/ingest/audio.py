@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import wave
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +23,10 @@ GAP_FILL_S = 0.005
 MAX_FILL_S = 10.0
 # Past this share of the track undecodable, nothing trustworthy is left to transcribe.
 MAX_DAMAGED_SHARE = 0.5
+# A mono mix this much quieter than the channels themselves means they cancel: one is phase-inverted. Real stereo
+# (room, music, two microphones) mixes within a few dB of its channels. Measured on every BALANCE_EVERY-th frame.
+CANCELLED_DB = 12.0
+BALANCE_EVERY = 4
 # A recording with several sound tracks (OBS keeps desktop sound and the microphone apart) is transcribed from its first
 # track unless that one has almost no speech and another has some: under a quarter of the other's speech and under
 # 5 % of the recording (a film's dubbed or commentary tracks both talk, and so do a host and a guest recorded on
@@ -37,6 +41,7 @@ class AudioTrack:
     seconds: float  # of WAV written, silence filled in included
     filled_seconds: float = 0.0  # silence put where packets were damaged or the recording had gaps
     damaged_packets: int = 0  # packets the decoder rejected and that were skipped
+    from_channel: int | None = None  # the one channel decoded where the stereo mix cancelled out (see CANCELLED_DB)
 
     @property
     def degraded(self) -> str | None:
@@ -50,9 +55,23 @@ class AudioTrack:
 def extract_audio(path: Path, target: Path, track: int = 0) -> AudioTrack:
     """Decode audio stream `track` (0: the first) to 16 kHz mono 16-bit WAV, streaming, on the file's clock: damaged
     packets are skipped and, like gaps, filled with silence (see `decoded_frames`). Raises MediaError when nothing,
-    or less than half, of the track decodes."""
+    or less than half, of the track decodes.
+
+    A stereo recording whose channels cancel when mixed to mono (one of them wired or recorded phase-inverted: it
+    plays in stereo, but the mix is silence) is decoded again from its louder channel (see CANCELLED_DB)."""
+    decoded, balance = _decode_to_wav(path, target, track)
+    channel = balance.cancelled()
+    if channel is not None:
+        decoded, _ = _decode_to_wav(path, target, track, channel)
+        decoded = replace(decoded, from_channel=channel)
+    return decoded
+
+
+def _decode_to_wav(path: Path, target: Path, track: int, channel: int | None = None) -> tuple[AudioTrack, _Balance]:
+    """One pass of `extract_audio`: all channels mixed to mono, or only `channel`."""
     import av
 
+    balance = _Balance()
     samples = filled = 0
     damaged: list[float] = []
     with av.open(str(path), metadata_errors="ignore") as container, atomic_path(target) as tmp:
@@ -66,7 +85,11 @@ def extract_audio(path: Path, target: Path, track: int = 0) -> AudioTrack:
             # damaged, starts after silence.
             origin, lag = clock_origin(container), 0
             try:
-                for frame in decoded_frames(container, stream, damaged):
+                for k, frame in enumerate(decoded_frames(container, stream, damaged)):
+                    if channel is None and k % BALANCE_EVERY == 0:
+                        balance.add(frame)
+                    elif channel is not None:
+                        frame = _only(frame, channel)
                     if frame.time is not None:
                         ahead = round((frame.time - origin) * SAMPLE_RATE) - samples
                         if GAP_FILL_S * SAMPLE_RATE < ahead - lag <= MAX_FILL_S * SAMPLE_RATE:
@@ -100,7 +123,49 @@ def extract_audio(path: Path, target: Path, track: int = 0) -> AudioTrack:
     if damaged and filled > MAX_DAMAGED_SHARE * samples:
         raise MediaError(f"the audio is too damaged to use: {filled / SAMPLE_RATE:.1f} of {samples / SAMPLE_RATE:.1f} "
                          f"s could not be decoded ({len(damaged)} damaged packets)")
-    return AudioTrack(samples / SAMPLE_RATE, round(filled / SAMPLE_RATE, 3), len(damaged))
+    return AudioTrack(samples / SAMPLE_RATE, round(filled / SAMPLE_RATE, 3), len(damaged)), balance
+
+
+class _Balance:
+    """Energy of a recording's first two channels and of their mono mix, over sampled frames."""
+
+    def __init__(self):
+        self.left = self.right = self.mix = 0.0
+
+    def add(self, frame) -> None:
+        if len(frame.layout.channels) < 2 or not frame.samples:
+            return
+        data = frame.to_ndarray().astype(np.float64)
+        both = data[:2] if frame.format.is_planar else data.reshape(-1, len(frame.layout.channels)).T[:2]
+        self.left += float(both[0] @ both[0])
+        self.right += float(both[1] @ both[1])
+        self.mix += float((both[0] + both[1]) @ (both[0] + both[1])) / 4
+
+    def cancelled(self) -> int | None:
+        """The louder channel (0, 1) where the mix lost over CANCELLED_DB against the channels; None otherwise."""
+        channels = (self.left + self.right) / 2
+        if channels <= 0 or self.mix >= channels * 10 ** (-CANCELLED_DB / 10):
+            return None
+        return 0 if self.left >= self.right else 1
+
+
+def _only(frame, channel: int):
+    """One channel of a decoded frame as a mono frame, timed as the frame."""
+    import av
+
+    count = len(frame.layout.channels)
+    if count <= channel:  # the stream changed layout part way: what is there
+        return frame
+    data = frame.to_ndarray()
+    if frame.format.is_planar:
+        one = data[channel : channel + 1]
+    else:
+        one = data.reshape(-1, count)[:, channel].reshape(1, -1)
+    mono = av.AudioFrame.from_ndarray(np.ascontiguousarray(one), format=frame.format.name, layout="mono")
+    mono.sample_rate, mono.pts, mono.time_base = frame.sample_rate, frame.pts, frame.time_base
+    return mono
+
+
 
 
 def audio_tracks(streams: str | None) -> int:

@@ -91,6 +91,8 @@ class ClipJob:
             rule["deinterlace"] = True
         if source.track:
             rule["track"] = source.track
+        if source.channel is not None:
+            rule["channel"] = source.channel
         return hashlib.sha256(json.dumps(rule, sort_keys=True).encode()).hexdigest()
 
 
@@ -169,6 +171,7 @@ class SourceVideo:
     hdr: str | None = None  # "pq" or "hlg" for HDR video, which clips and thumbnails map to SDR
     interlaced: bool = False  # fields, not frames (1080i): clips and thumbnails are deinterlaced
     track: int = 0  # the sound track clips carry: the one transcribed (the `audio` table's `track`)
+    channel: int | None = None  # its one channel clips carry where its two cancel out in mono (`audio.channel`)
 
     @property
     def frame(self) -> tuple[int, int] | None:
@@ -180,16 +183,18 @@ class SourceVideo:
         return self.stored or str(self.path)
 
     @classmethod
-    def from_row(cls, path: Path, row: dict, track: int = 0) -> SourceVideo:
-        """The source as the `source_video` table describes it, read from `path` (a local copy), with sound from
-        `track`."""
+    def from_row(cls, path: Path, row: dict, sound: dict | None = None) -> SourceVideo:
+        """The source as the `source_video` table describes it, read from `path` (a local copy), with the sound the
+        `audio` table's row (`sound`) says was transcribed: its `track`, and its `channel` where it has one."""
         from ai_assets.ingest.source_video import has_cover_art
+
+        track, channel = (sound or {}).get("track") or 0, (sound or {}).get("channel")
 
         if not row["has_video"]:
             return cls(path, 0, 0, AUDIOGRAM_FPS, row["duration"], row["has_audio"], row["media_path"], False,
-                       has_cover_art(row["streams"]), track=track)
+                       has_cover_art(row["streams"]), track=track, channel=channel)
         return cls(path, row["width"], row["height"], row["fps"], row["duration"], row["has_audio"], row["media_path"],
-                   hdr=row.get("hdr"), interlaced=bool(row.get("interlaced")), track=track)
+                   hdr=row.get("hdr"), interlaced=bool(row.get("interlaced")), track=track, channel=channel)
 
 
 @dataclass(frozen=True)
@@ -368,14 +373,14 @@ def _render_jobs(
         encoding = Encoding(policy.preset, policy.crf, threads=step_threads(), codec=encoder)
         try:
             render_outputs(source.path, cut, outputs, encoding, source.has_audio, source.hdr, source.interlaced,
-                           source.frame, source.track)
+                           source.frame, source.track, source.channel)
             made_by[cut] = encoder, note
         except RenderError as exc:
             if encoder == "libx264":
                 raise
             # The GPU's encoder refused this one (its sessions all taken, a driver fault): the CPU encodes it.
             render_outputs(source.path, cut, outputs, replace(encoding, codec="libx264"), source.has_audio,
-                           source.hdr, source.interlaced, source.frame, source.track)
+                           source.hdr, source.interlaced, source.frame, source.track, source.channel)
             made_by[cut] = "libx264", f"h264_nvenc failed on this clip ({one_line(exc, 200)})"
     return [_finish(item, source, policy, out_dir, samples, *made_by[item.cut]) for item in planned]
 

@@ -366,6 +366,12 @@ def _seeks(start: float) -> tuple[float, ...]:
     return (0.0, min(start, SEEK_LEAD_S)) if start > 0 else (0.0,)
 
 
+def _one_channel(channel: int | None) -> str:
+    """The audio filter (ending in a comma) that puts one channel on both sides, for a recording whose channels cancel
+    out in mono (a phone's speaker, a platform's mono mix); "" for the recording as it is."""
+    return "" if channel is None else f"pan=stereo|c0=c{channel}|c1=c{channel},"
+
+
 def _last_frame(at: float) -> str:
     """Filters keeping only the picture's last frame, which a seek put `at` seconds in, at time 0. Its time in the
     filters can differ from the packets' by a stream's start offset (23 ms in a remuxed MPEG-TS), so the last quarter
@@ -389,12 +395,12 @@ def video_frames(path: Path) -> int:
 
 def render_outputs(source: Path, cut: ClipCut, outputs: Sequence[ClipOutput], encoding: Encoding = Encoding(),
                    has_audio: bool = True, hdr: str | None = None, interlaced: bool = False,
-                   frame: tuple[int, int] | None = None, track: int = 0) -> None:
+                   frame: tuple[int, int] | None = None, track: int = 0, channel: int | None = None) -> None:
     """Write one H.264/AAC MP4 of exactly `cut.frames` frames per output, all from one decode of the span (a 9:16
     and a 1:1 version of a clip cost one decode, not two), in SDR whatever `hdr` the source has. Each file appears
     complete or not at all; one without a single video frame is never written (see SEEK_LEAD_S). `frame`: the
     source's probed (width, height), which the crops are planned on (see `fitted`). `track`: the sound track to
-    carry (0: the first)."""
+    carry (0: the first); `channel`: its one channel to carry on both sides, where its two cancel out in mono."""
     names = ", ".join(out.target.name for out in outputs)
     with tempfile.TemporaryDirectory(prefix="clip-") as work, contextlib.ExitStack() as stack:
         work_dir = Path(work)
@@ -406,7 +412,7 @@ def render_outputs(source: Path, cut: ClipCut, outputs: Sequence[ClipOutput], en
                 (work_dir / f"captions{k}.ass").write_text(out.ass, encoding="utf-8")
         for lead in _seeks(cut.start):
             args = _render_args(source, cut, outputs, partials, encoding, has_audio, hdr, interlaced, lead, frame,
-                                track)
+                                track, channel=channel)
             # Each output is encoded in full, so the time limit grows with their number (all of the span is decoded).
             run_media_tool(args, cut.duration * len(outputs) + lead, f"rendering clip {names}", cwd=work_dir)
             empty = [out.target.name for out, partial in zip(outputs, partials, strict=True)
@@ -418,7 +424,7 @@ def render_outputs(source: Path, cut: ClipCut, outputs: Sequence[ClipOutput], en
         last = picture_end(source)
         if last is not None and last < cut.start < probe_duration(source) - 1 / cut.fps:
             args = _render_args(source, cut, outputs, partials, encoding, has_audio, hdr, interlaced, 0.0, frame,
-                                track, held=last)
+                                track, held=last, channel=channel)
             run_media_tool(args, cut.duration * len(outputs) + SEEK_LEAD_S, f"rendering clip {names}", cwd=work_dir)
             empty = [out.target.name for out, partial in zip(outputs, partials, strict=True)
                      if video_frames(partial) == 0]
@@ -430,7 +436,8 @@ def render_outputs(source: Path, cut: ClipCut, outputs: Sequence[ClipOutput], en
 
 def _render_args(source: Path, cut: ClipCut, outputs: Sequence[ClipOutput], partials: Sequence[Path],
                  encoding: Encoding, has_audio: bool, hdr: str | None, interlaced: bool, lead: float,
-                 frame: tuple[int, int] | None = None, track: int = 0, held: float | None = None) -> list[str]:
+                 frame: tuple[int, int] | None = None, track: int = 0, held: float | None = None,
+                 channel: int | None = None) -> list[str]:
     """ffmpeg's arguments for one render. `held`: the time of the picture's last frame, before the span, which is
     then shown over the whole span (the picture from a second input seeked just before it)."""
     threads = ["-filter_complex_threads", str(encoding.threads)] if encoding.threads else []
@@ -452,7 +459,8 @@ def _render_args(source: Path, cut: ClipCut, outputs: Sequence[ClipOutput], part
         stills = {k: 1 + n for n, k in enumerate(k for k, out in enumerate(outputs) if out.still is not None)}
         for k in stills:
             args += ["-i", str(outputs[k].still.resolve())]
-        args += ["-filter_complex", _audiogram_filter(cut, outputs, stills, _trimmed(lead, audio=True), track)]
+        sound_lead = _trimmed(lead, audio=True) + _one_channel(channel)
+        args += ["-filter_complex", _audiogram_filter(cut, outputs, stills, sound_lead, track)]
     else:
         args += ["-filter_complex", _video_filter(cut.fps, outputs, _kept_video(cut), tone_map(hdr), interlaced,
                                                   picture_lead, frame, hold)]
@@ -460,7 +468,8 @@ def _render_args(source: Path, cut: ClipCut, outputs: Sequence[ClipOutput], part
         args += ["-map", f"[v{k}]", *frames, *encoding.video_args(), "-movflags", "+faststart"]
         if has_audio:
             args += ["-map", f"{sound}:a:{track}", "-c:a", "aac", "-b:a", encoding.audio_bitrate, "-ar", "48000", "-af",
-                     _trimmed(lead, audio=True) + "aresample=async=1:first_pts=0" + _kept_audio(cut)]
+                     _trimmed(lead, audio=True) + _one_channel(channel) + "aresample=async=1:first_pts=0"
+                     + _kept_audio(cut)]
         args += ["-t", f"{cut.out_duration:.6f}", "-f", "mp4", str(partial.resolve())]
     return args
 

@@ -51,6 +51,7 @@ SCHEMAS: dict[str, pa.Schema] = {
             ("video", pa.string()),
             ("audio_path", pa.string()),
             ("track", pa.int32()),  # the sound track transcribed, among the file's audio streams (0: the first)
+            ("channel", pa.int32()),  # its one channel transcribed where its two cancel out in mono; null: the mix
             ("sample_rate", pa.int32()),
             ("duration", pa.float64()),
             ("speech_seconds", pa.float64()),

@@ -18,6 +18,7 @@ from ai_assets.ingest.audio import (
     QUIET_TRACK_SHARE,
     audio_tracks,
     choose_track,
+    extract_audio,
     load_wav,
 )
 from ai_assets.ingest.samples import SAMPLE_TEXT, speak
@@ -116,3 +117,50 @@ def test_clips_carry_the_chosen_track(recordings, tmp_path):
         with av.open(str(out)) as container:
             levels[track] = loudness(np.concatenate([f.to_ndarray().reshape(-1) for f in container.decode(audio=0)]))
     assert levels[1] > levels[0] + 15
+
+
+@pytest.fixture(scope="module")
+def stereo(tmp_path_factory):
+    """Speech in stereo: with the right channel phase-inverted (a miswired microphone: it plays, but mixed to mono it
+    is silence); as two microphones (the right one 30 ms later and quieter); and beside music-like noise."""
+    folder = tmp_path_factory.mktemp("stereo")
+    wav = folder / "speech.wav"
+    speak(SAMPLE_TEXT, wav)
+    made = {}
+    for name, graph in [("inverted", "[0:a]pan=stereo|c0=c0|c1=-1*c0[a]"),
+                        ("two_mics", "[0:a]asplit[l][r];[r]adelay=30,volume=0.7[rd];[l][rd]join=inputs=2[a]"),
+                        ("wide", "[0:a]pan=stereo|c0=c0|c1=0.1*c0[s];anoisesrc=c=pink:a=0.05:d=20[n];"
+                                 "[s][n]amix=inputs=2:duration=first[a]")]:
+        target = folder / f"{name}.m4a"
+        subprocess.run(["ffmpeg", "-nostdin", "-y", "-loglevel", "error", "-i", str(wav), "-filter_complex", graph,
+                        "-map", "[a]", "-c:a", "aac", "-b:a", "160k", str(target)], check=True)
+        made[name] = target
+    return made
+
+
+def test_channels_that_cancel_in_mono_are_transcribed_from_one_of_them(stereo, tmp_path):
+    track = extract_audio(stereo["inverted"], tmp_path / "a.wav")
+    assert track.from_channel in (0, 1)
+    assert loudness(load_wav(tmp_path / "a.wav")) > -35  # the speech, not the -90 dB the mix leaves
+    assert speech_track(stereo["inverted"], tmp_path / "b.wav", 1).speech_seconds[0] > 8.0
+
+
+@pytest.mark.parametrize("name", ["two_mics", "wide"])
+def test_real_stereo_is_mixed_as_before(stereo, tmp_path, name):
+    assert extract_audio(stereo[name], tmp_path / "a.wav").from_channel is None
+
+
+def test_clips_carry_the_channel_that_does_not_cancel(stereo, tmp_path):
+    source = tmp_path / "talk.mp4"
+    subprocess.run(["ffmpeg", "-nostdin", "-y", "-loglevel", "error", "-f", "lavfi", "-i", "color=gray:s=160x160:d=6",
+                    "-i", str(stereo["inverted"]), "-map", "0:v", "-map", "1:a", "-c:v", "libx264", "-preset",
+                    "ultrafast", "-c:a", "copy", "-shortest", str(source)], check=True)
+    cut = ClipCut.snap(1.0, 5.0, 25)
+    levels = {}
+    for channel in (None, 0):
+        out = tmp_path / f"channel{channel}.mp4"
+        render_outputs(source, cut, [ClipOutput(out, 160, 160, None)], Encoding("ultrafast", 30), channel=channel)
+        with av.open(str(out)) as container:
+            both = np.concatenate([f.to_ndarray().reshape(2, -1) for f in container.decode(audio=0)], axis=1)
+        levels[channel] = loudness(both.mean(axis=0))  # as a phone's one speaker plays it
+    assert levels[0] > levels[None] + 30
