@@ -75,7 +75,9 @@ def _decode_to_wav(path: Path, target: Path, track: int, channel: int | None = N
     samples = filled = 0
     damaged: list[float] = []
     with av.open(str(path), metadata_errors="ignore") as container, atomic_path(target) as tmp:
-        resampler = av.AudioResampler(format="s16", layout="mono", rate=SAMPLE_RATE)
+        # With one `channel`, the resampler keeps two and that one is written.
+        layout = "mono" if channel is None else "stereo"
+        resampler = av.AudioResampler(format="s16", layout=layout, rate=SAMPLE_RATE)
         with wave.open(str(tmp), "wb") as out:
             out.setnchannels(1)
             out.setsampwidth(2)
@@ -88,8 +90,6 @@ def _decode_to_wav(path: Path, target: Path, track: int, channel: int | None = N
                 for k, frame in enumerate(decoded_frames(container, stream, damaged)):
                     if channel is None and k % BALANCE_EVERY == 0:
                         balance.add(frame)
-                    elif channel is not None:
-                        frame = _only(frame, channel)
                     if frame.time is not None:
                         ahead = round((frame.time - origin) * SAMPLE_RATE) - samples
                         if GAP_FILL_S * SAMPLE_RATE < ahead - lag <= MAX_FILL_S * SAMPLE_RATE:
@@ -103,20 +103,20 @@ def _decode_to_wav(path: Path, target: Path, track: int, channel: int | None = N
                     except (ValueError, av.error.FFmpegError):
                         # The stream changed layout or rate (a broadcast's ad break), or a damaged packet decoded to a
                         # frame no resampler takes: what the old setup holds is written, and a new one goes on.
-                        samples += _write_frames(out, _flushed(resampler))
-                        resampler = av.AudioResampler(format="s16", layout="mono", rate=SAMPLE_RATE)
+                        samples += _write_frames(out, _flushed(resampler), channel)
+                        resampler = av.AudioResampler(format="s16", layout=layout, rate=SAMPLE_RATE)
                         try:
                             resampled = resampler.resample(frame)
                         except (ValueError, av.error.FFmpegError):
                             damaged.append(float(frame.time) if frame.time is not None else float("nan"))
-                            resampler = av.AudioResampler(format="s16", layout="mono", rate=SAMPLE_RATE)
+                            resampler = av.AudioResampler(format="s16", layout=layout, rate=SAMPLE_RATE)
                             continue  # its time is filled with silence with the next frame's gap
-                    samples += _write_frames(out, resampled)
+                    samples += _write_frames(out, resampled, channel)
             except av.error.FFmpegError as exc:
                 raise MediaError(
                     f"audio could not be decoded after {samples / SAMPLE_RATE:.1f} s ({error_reason(exc)})"
                 ) from None
-            samples += _write_frames(out, _flushed(resampler))
+            samples += _write_frames(out, _flushed(resampler), channel)
     if samples == 0 or samples == filled:
         raise MediaError("the audio stream decodes to no samples"
                          + (f" ({len(damaged)} damaged packets)" if damaged else ""))
@@ -127,19 +127,29 @@ def _decode_to_wav(path: Path, target: Path, track: int, channel: int | None = N
 
 
 class _Balance:
-    """Energy of a recording's first two channels and of their mono mix, over sampled frames."""
+    """Energy of a recording's first two channels and of their mono mix, over sampled frames. The frames go through a
+    stereo resampler first: its output is well formed, where a frame decoded from a damaged packet can crash numpy's
+    view of it (PyAV's to_ndarray)."""
 
     def __init__(self):
         self.left = self.right = self.mix = 0.0
+        self._resampler = None
 
     def add(self, frame) -> None:
+        import av
+
         if len(frame.layout.channels) < 2 or not frame.samples:
             return
-        data = frame.to_ndarray().astype(np.float64)
-        both = data[:2] if frame.format.is_planar else data.reshape(-1, len(frame.layout.channels)).T[:2]
-        self.left += float(both[0] @ both[0])
-        self.right += float(both[1] @ both[1])
-        self.mix += float((both[0] + both[1]) @ (both[0] + both[1])) / 4
+        try:
+            self._resampler = self._resampler or av.AudioResampler(format="s16", layout="stereo", rate=SAMPLE_RATE)
+            pairs = [f.to_ndarray().reshape(-1, 2).T.astype(np.float64) for f in self._resampler.resample(frame)]
+        except (ValueError, av.error.FFmpegError):
+            self._resampler = None  # a change of layout or rate, or a frame no resampler takes: the next one starts
+            return
+        for left, right in pairs:
+            self.left += float(left @ left)
+            self.right += float(right @ right)
+            self.mix += float((left + right) @ (left + right)) / 4
 
     def cancelled(self) -> int | None:
         """The louder channel (0, 1) where the mix lost over CANCELLED_DB against the channels; None otherwise."""
@@ -147,25 +157,6 @@ class _Balance:
         if channels <= 0 or self.mix >= channels * 10 ** (-CANCELLED_DB / 10):
             return None
         return 0 if self.left >= self.right else 1
-
-
-def _only(frame, channel: int):
-    """One channel of a decoded frame as a mono frame, timed as the frame."""
-    import av
-
-    count = len(frame.layout.channels)
-    if count <= channel:  # the stream changed layout part way: what is there
-        return frame
-    data = frame.to_ndarray()
-    if frame.format.is_planar:
-        one = data[channel : channel + 1]
-    else:
-        one = data.reshape(-1, count)[:, channel].reshape(1, -1)
-    mono = av.AudioFrame.from_ndarray(np.ascontiguousarray(one), format=frame.format.name, layout="mono")
-    mono.sample_rate, mono.pts, mono.time_base = frame.sample_rate, frame.pts, frame.time_base
-    return mono
-
-
 
 
 def audio_tracks(streams: str | None) -> int:
@@ -198,10 +189,11 @@ def _flushed(resampler) -> list:
         return []
 
 
-def _write_frames(out: wave.Wave_write, frames) -> int:
+def _write_frames(out: wave.Wave_write, frames, channel: int | None = None) -> int:
+    """Resampled frames (mono, or stereo of which `channel` is written) as 16-bit samples; how many."""
     written = 0
     for frame in frames:
-        pcm = frame.to_ndarray().reshape(-1)
+        pcm = frame.to_ndarray().reshape(-1) if channel is None else frame.to_ndarray().reshape(-1, 2)[:, channel]
         out.writeframes(pcm.astype("<i2").tobytes())
         written += pcm.shape[0]
     return written
