@@ -341,6 +341,12 @@ def declared_duration(path: Path) -> float | None:
         return None
 
 
+def media_end(path: Path) -> float:
+    """The file's length: as its header declares it, else measured from its packets (a browser's WebM states none);
+    0.0 where neither can be read."""
+    return declared_duration(path) or _demuxed_end(path)
+
+
 def _duration(container) -> float:
     if container.duration:
         return container.duration / 1_000_000

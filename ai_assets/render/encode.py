@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ai_assets.ingest.source_video import SEEK_LEAD_S, TO_SDR, ZSCALE_TRANSFERS, picture_end
+from ai_assets.ingest.source_video import SEEK_LEAD_S, TO_SDR, ZSCALE_TRANSFERS, media_end, picture_end
 from ai_assets.render.audiogram import BLUR_SHRINK, AudiogramFrame, audiogram_chain, still_graph
 from ai_assets.render.reframe import CropPath
 from ai_assets.storage.files import atomic_path
@@ -422,7 +422,7 @@ def render_outputs(source: Path, cut: ClipCut, outputs: Sequence[ClipOutput], en
         # Still no picture: where the span starts after the picture's last frame but before the file ends (the
         # sound went on), that frame is held over the span's sound, as it is over the rest of a clip that runs past it.
         last = picture_end(source)
-        if last is not None and last < cut.start < probe_duration(source) - 1 / cut.fps:
+        if last is not None and last < cut.start < media_end(source) - 1 / cut.fps:
             args = _render_args(source, cut, outputs, partials, encoding, has_audio, hdr, interlaced, 0.0, frame,
                                 track, held=last, channel=channel)
             run_media_tool(args, cut.duration * len(outputs) + SEEK_LEAD_S, f"rendering clip {names}", cwd=work_dir)

@@ -385,3 +385,16 @@ def test_a_browser_recording_without_a_stated_length_is_measured(tmp_path):
     info = probe(webm)
     assert info.duration == pytest.approx(4.0, abs=0.05)
     assert info.fps == 25
+
+
+def test_a_browser_recording_whose_picture_stopped_holds_its_last_frame(tmp_path):
+    # The picture stops at 2 s, the sound goes on to 5 s, and the WebM states no length anywhere.
+    webm = tmp_path / "recording.webm"
+    subprocess.run(["ffmpeg", "-nostdin", "-y", "-loglevel", "error", "-f", "lavfi", "-i",
+                    "testsrc2=s=320x180:r=25:d=2", "-f", "lavfi", "-i", "sine=d=5", "-c:v", "libvpx", "-deadline",
+                    "realtime", "-cpu-used", "8", "-c:a", "libopus", "-live", "1", "-f", "webm", str(webm)],
+                   check=True)
+    cut = ClipCut.snap(3.0, 4.6, 25)
+    clip = tmp_path / "clip.mp4"
+    render_outputs(webm, cut, [ClipOutput(clip, 320, 180, None)], Encoding("ultrafast", 18))
+    assert video_frames(clip) == cut.out_frames == 40
