@@ -24,7 +24,8 @@ def audio(
     context: dg.AssetExecutionContext, source_video: pa.Table, media_store: MediaStore, metrics: MetricsResource
 ) -> dg.Output[pa.Table]:
     """The sound track at 16 kHz mono (WAV in media storage) and its Silero VAD speech regions: the first track,
-    unless the file has several and another carries the speech (a recording that keeps the microphone apart)."""
+    unless the file has several and another carries the speech (a recording that keeps the microphone apart), mixed
+    with any track that talks where it is silent (a host and a guest each on a track of their own)."""
     video = source_video.to_pylist()[0]
     vad = VadParams()
     with metrics.track(context) as row, media_failures(context.partition_key):
@@ -38,6 +39,8 @@ def audio(
         row.model, row.params, row.audio_seconds = "silero-vad", asdict(vad), duration
         if len(chosen.speech_seconds) > 1:
             row.params = {**row.params, "track": chosen.index, "track_speech_s": chosen.speech_seconds}
+        if chosen.mixed:
+            row.params = {**row.params, "mixed_tracks": [k for k, _ in chosen.mixed]}
         for note in filter(None, [chosen.note, *chosen.failures]):
             context.log.info(f"audio: {note}")
         if track.from_channel is not None:
@@ -57,6 +60,7 @@ def audio(
                 "audio_path": wav,
                 "track": chosen.index,
                 "channel": track.from_channel,
+                "mixed_tracks": [{"track": k, "channel": c} for k, c in chosen.mixed],
                 "sample_rate": SAMPLE_RATE,
                 "duration": duration,
                 "speech_seconds": round(speech, 3),
@@ -71,6 +75,7 @@ def audio(
             # Which sound track is transcribed (0: the first), each track's seconds of speech, and why.
             "track": chosen.index, "track_speech_s": dg.MetadataValue.json(chosen.speech_seconds),
             "track_note": chosen.note or "", "track_failures": dg.MetadataValue.json(chosen.failures),
+            "mixed_tracks": dg.MetadataValue.json([k for k, _ in chosen.mixed]),
             # Set where the stereo mix cancelled out: the one channel transcribed (0 left, 1 right), -1 otherwise.
             "channel": -1 if track.from_channel is None else track.from_channel,
             "damaged_packets": track.damaged_packets, "filled_silence_s": track.filled_seconds},

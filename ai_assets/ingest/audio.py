@@ -34,6 +34,18 @@ BALANCE_EVERY = 4
 QUIET_TRACK_SHARE = 0.25
 QUIET_RECORDING_SHARE = 0.05
 MIN_TRACK_SPEECH_S = 2.0
+# Another track is mixed in with the chosen one where, for at least MIX_OWN_SHARE of its speech and MIN_TRACK_SPEECH_S,
+# it is DOMINANT_DB louder than every track taken so far: a host and a guest each on a track of their own (OBS without
+# a mix track; a remote guest on the desktop sound; two microphones in one room, each hearing the other faintly) are
+# both heard. Its speech where a taken track is that much louder is the other voice leaking in, and does not count. A
+# track that is never much louder than the taken ones repeats them (OBS's mix track and its parts, a dubbed version)
+# and is left out.
+MIX_OWN_SHARE = 0.5
+DOMINANT_DB = 10.0
+LEVEL_HOP_S = 0.05
+# Loudness is compared over this much time: within a sentence it drops between syllables by more than DOMINANT_DB,
+# so two tracks talking at once would each seem louder half the time.
+LEVEL_WINDOW_S = 0.5
 
 
 @dataclass(frozen=True)
@@ -177,6 +189,95 @@ def choose_track(speech_seconds: list[float | None], seconds: float) -> int:
     if best and heard[best] >= MIN_TRACK_SPEECH_S and quiet:
         return best
     return 0 if first >= 0 or not heard else best
+
+
+def tracks_to_mix(regions: list[list[tuple[float, float]] | None], levels: list[np.ndarray | None],
+                  chosen: int) -> list[int]:
+    """The other tracks to mix in with track `chosen`, in order, from each track's speech regions and loudness per
+    LEVEL_HOP_S (`wav_levels`; None for both where a track could not be decoded): each that talks DOMINANT_DB louder
+    than the tracks taken so far for at least MIX_OWN_SHARE of its speech (less what leaks in from them) and
+    MIN_TRACK_SPEECH_S."""
+    levels = [None if level is None else _smoothed(level) for level in levels]
+    loudest = levels[chosen] if levels[chosen] is not None else np.zeros(0)
+    mixed = []
+    for k, (mine, level) in enumerate(zip(regions, levels, strict=True)):
+        if k == chosen or not mine or level is None:
+            continue
+        taken = np.full(len(level), -np.inf)
+        taken[: min(len(level), len(loudest))] = loudest[: len(level)]
+        speaking = _inside(mine, len(level))
+        own = speaking & (level >= taken + DOMINANT_DB)
+        leaked = speaking & (taken >= level + DOMINANT_DB)
+        own_s, heard_s = own.sum() * LEVEL_HOP_S, (speaking & ~leaked).sum() * LEVEL_HOP_S
+        if own_s >= MIN_TRACK_SPEECH_S and own_s >= MIX_OWN_SHARE * heard_s:
+            mixed.append(k)
+            longer = np.full(max(len(loudest), len(level)), -np.inf)
+            longer[: len(loudest)] = loudest
+            longer[: len(level)] = np.maximum(longer[: len(level)], level)
+            loudest = longer
+    return mixed
+
+
+def _smoothed(level: np.ndarray) -> np.ndarray:
+    """Loudness in dB per hop, as the mean power over LEVEL_WINDOW_S around each."""
+    width = max(1, round(LEVEL_WINDOW_S / LEVEL_HOP_S))
+    if len(level) < width:
+        return level
+    power = np.convolve(10 ** (level / 10), np.ones(width) / width, mode="same")
+    return 10 * np.log10(power + 1e-10)
+
+
+def _inside(regions: list[tuple[float, float]], frames: int) -> np.ndarray:
+    """Which of `frames` hops of LEVEL_HOP_S have their middle inside one of `regions`."""
+    middles = (np.arange(frames) + 0.5) * LEVEL_HOP_S
+    mask = np.zeros(frames, dtype=bool)
+    for start, end in regions:
+        mask |= (middles >= start) & (middles < end)
+    return mask
+
+
+def wav_levels(path: Path) -> np.ndarray:
+    """Loudness in dB of each LEVEL_HOP_S of a 16 kHz mono WAV, read a block at a time."""
+    hop = round(LEVEL_HOP_S * SAMPLE_RATE)
+    levels = []
+    with wave.open(str(path), "rb") as wav:
+        while block := wav.readframes(hop * 1200):
+            pcm = np.frombuffer(block, dtype="<i2").astype(np.float64) / 32768.0
+            whole = len(pcm) // hop * hop
+            levels.append(10 * np.log10(np.mean(pcm[:whole].reshape(-1, hop) ** 2, axis=1) + 1e-10))
+    return np.concatenate(levels) if levels else np.zeros(0)
+
+
+def mix_wavs(sources: list[Path], target: Path) -> float:
+    """Sum 16 kHz mono WAVs (the shorter ones padded with silence) into `target`, a block at a time, scaled down only
+    where the sum would clip; the mix's length in seconds."""
+    block = SAMPLE_RATE * 60
+
+    def blocks():
+        readers = [wave.open(str(path), "rb") for path in sources]
+        try:
+            while parts := [np.frombuffer(r.readframes(block), dtype="<i2").astype(np.int32) for r in readers]:
+                if not max(len(p) for p in parts):
+                    return
+                mix = np.zeros(max(len(p) for p in parts), dtype=np.int32)
+                for part in parts:
+                    mix[: len(part)] += part
+                yield mix
+        finally:
+            for reader in readers:
+                reader.close()
+
+    peak = max((int(np.abs(mix).max()) for mix in blocks() if len(mix)), default=0)
+    scale = min(1.0, 32767 / peak) if peak else 1.0
+    samples = 0
+    with atomic_path(target) as tmp, wave.open(str(tmp), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(SAMPLE_RATE)
+        for mix in blocks():
+            out.writeframes(np.round(mix * scale).astype("<i2").tobytes())
+            samples += len(mix)
+    return samples / SAMPLE_RATE
 
 
 def _flushed(resampler) -> list:

@@ -93,6 +93,8 @@ class ClipJob:
             rule["track"] = source.track
         if source.channel is not None:
             rule["channel"] = source.channel
+        if source.mixed:
+            rule["mixed"] = [list(m) for m in source.mixed]
         return hashlib.sha256(json.dumps(rule, sort_keys=True).encode()).hexdigest()
 
 
@@ -172,6 +174,9 @@ class SourceVideo:
     interlaced: bool = False  # fields, not frames (1080i): clips and thumbnails are deinterlaced
     track: int = 0  # the sound track clips carry: the one transcribed (the `audio` table's `track`)
     channel: int | None = None  # its one channel clips carry where its two cancel out in mono (`audio.channel`)
+    # Other tracks (track, channel) mixed in with it, as transcribed: speakers on tracks of their own
+    # (`audio.mixed_tracks`).
+    mixed: tuple[tuple[int, int | None], ...] = ()
 
     @property
     def frame(self) -> tuple[int, int] | None:
@@ -185,16 +190,19 @@ class SourceVideo:
     @classmethod
     def from_row(cls, path: Path, row: dict, sound: dict | None = None) -> SourceVideo:
         """The source as the `source_video` table describes it, read from `path` (a local copy), with the sound the
-        `audio` table's row (`sound`) says was transcribed: its `track`, and its `channel` where it has one."""
+        `audio` table's row (`sound`) says was transcribed: its `track`, its `channel` where it has one, and the
+        tracks mixed in with it."""
         from ai_assets.ingest.source_video import has_cover_art
 
         track, channel = (sound or {}).get("track") or 0, (sound or {}).get("channel")
+        mixed = tuple((m["track"], m["channel"]) for m in (sound or {}).get("mixed_tracks") or ())
 
         if not row["has_video"]:
             return cls(path, 0, 0, AUDIOGRAM_FPS, row["duration"], row["has_audio"], row["media_path"], False,
-                       has_cover_art(row["streams"]), track=track, channel=channel)
+                       has_cover_art(row["streams"]), track=track, channel=channel, mixed=mixed)
         return cls(path, row["width"], row["height"], row["fps"], row["duration"], row["has_audio"], row["media_path"],
-                   hdr=row.get("hdr"), interlaced=bool(row.get("interlaced")), track=track, channel=channel)
+                   hdr=row.get("hdr"), interlaced=bool(row.get("interlaced")), track=track, channel=channel,
+                   mixed=mixed)
 
 
 @dataclass(frozen=True)
@@ -373,14 +381,14 @@ def _render_jobs(
         encoding = Encoding(policy.preset, policy.crf, threads=step_threads(), codec=encoder)
         try:
             render_outputs(source.path, cut, outputs, encoding, source.has_audio, source.hdr, source.interlaced,
-                           source.frame, source.track, source.channel)
+                           source.frame, source.track, source.channel, source.mixed)
             made_by[cut] = encoder, note
         except RenderError as exc:
             if encoder == "libx264":
                 raise
             # The GPU's encoder refused this one (its sessions all taken, a driver fault): the CPU encodes it.
             render_outputs(source.path, cut, outputs, replace(encoding, codec="libx264"), source.has_audio,
-                           source.hdr, source.interlaced, source.frame, source.track, source.channel)
+                           source.hdr, source.interlaced, source.frame, source.track, source.channel, source.mixed)
             made_by[cut] = "libx264", f"h264_nvenc failed on this clip ({one_line(exc, 200)})"
     return [_finish(item, source, policy, out_dir, samples, *made_by[item.cut]) for item in planned]
 

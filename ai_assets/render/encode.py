@@ -346,14 +346,35 @@ def _video_filter(fps: float, outputs: Sequence[ClipOutput], keep: str = "", ton
                      *(_output_chain(out, k, f"[s{k}]", tone) for k, out in enumerate(outputs))])
 
 
-def _audiogram_filter(cut: ClipCut, outputs: Sequence[ClipOutput], stills: dict[int, int], lead: str = "",
-                      track: int = 0) -> str:
+def _audiogram_filter(cut: ClipCut, outputs: Sequence[ClipOutput], stills: dict[int, int], sound: str,
+                      mixed: bool = False) -> str:
     """Each output's audiogram (its still from input stills[k], else a plain background) under a waveform of the
-    span's audio, with the same pauses cut as the clip's sound."""
+    span's audio (`sound`, see `_sound_chain`), with the same pauses cut as the clip's sound. `mixed`: the sound is
+    a mix of tracks, which the outputs also carry, from [sa{k}]."""
     labels = "".join(f"[w{k}]" for k in range(len(outputs)))
-    head = f"[0:a:{track}]{lead}aresample=async=1:first_pts=0{_kept_audio(cut)},asplit={len(outputs)}{labels}"
+    carried = "".join(f"[sa{k}]" for k in range(len(outputs))) if mixed else ""
+    head = f"{sound},asplit={len(outputs) * (2 if mixed else 1)}{labels}{carried}"
     return ";".join([head, *(audiogram_chain(out.audiogram, cut.fps, stills.get(k), f"[w{k}]", str(k),
                                              out.wave_colour) + _captioned(out, k) for k, out in enumerate(outputs))])
+
+
+def _sound_filters(lead: float, channel: int | None) -> str:
+    """One track's sound less a seek's `lead`, from its `channel` where it has one, starting at the clip's 0."""
+    return f"{_trimmed(lead, audio=True)}{_one_channel(channel)}aresample=async=1:first_pts=0"
+
+
+def _sound_chain(source: str, tracks: Sequence[tuple[int, int | None]], lead: float, cut: ClipCut) -> str:
+    """Filter graph text ending in an unlabelled pad: the span's sound from input `source`, less a seek's `lead`, on
+    the clip's clock, with its pauses cut. `tracks`: (track, its one channel or None) to carry, several mixed (speakers
+    each recorded on a track of their own) at their recorded levels."""
+    def part(track: int, channel: int | None) -> str:
+        return f"[{source}:a:{track}]{_sound_filters(lead, channel)}"
+
+    if len(tracks) == 1:
+        return part(*tracks[0]) + _kept_audio(cut)
+    parts = ";".join(f"{part(*t)}[mix{i}]" for i, t in enumerate(tracks))
+    joined = "".join(f"[mix{i}]" for i in range(len(tracks)))
+    return f"{parts};{joined}amix=inputs={len(tracks)}:normalize=0:duration=longest{_kept_audio(cut)}"
 
 
 # ffmpeg's input seek into the last GOP of an MPEG-TS file (or one GOP long) gives no picture at all, without an error:
@@ -395,12 +416,14 @@ def video_frames(path: Path) -> int:
 
 def render_outputs(source: Path, cut: ClipCut, outputs: Sequence[ClipOutput], encoding: Encoding = Encoding(),
                    has_audio: bool = True, hdr: str | None = None, interlaced: bool = False,
-                   frame: tuple[int, int] | None = None, track: int = 0, channel: int | None = None) -> None:
+                   frame: tuple[int, int] | None = None, track: int = 0, channel: int | None = None,
+                   mixed: Sequence[tuple[int, int | None]] = ()) -> None:
     """Write one H.264/AAC MP4 of exactly `cut.frames` frames per output, all from one decode of the span (a 9:16
     and a 1:1 version of a clip cost one decode, not two), in SDR whatever `hdr` the source has. Each file appears
     complete or not at all; one without a single video frame is never written (see SEEK_LEAD_S). `frame`: the
     source's probed (width, height), which the crops are planned on (see `fitted`). `track`: the sound track to
-    carry (0: the first); `channel`: its one channel to carry on both sides, where its two cancel out in mono."""
+    carry (0: the first); `channel`: its one channel to carry on both sides, where its two cancel out in mono;
+    `mixed`: other tracks (track, channel) mixed in with it."""
     names = ", ".join(out.target.name for out in outputs)
     with tempfile.TemporaryDirectory(prefix="clip-") as work, contextlib.ExitStack() as stack:
         work_dir = Path(work)
@@ -412,7 +435,7 @@ def render_outputs(source: Path, cut: ClipCut, outputs: Sequence[ClipOutput], en
                 (work_dir / f"captions{k}.ass").write_text(out.ass, encoding="utf-8")
         for lead in _seeks(cut.start):
             args = _render_args(source, cut, outputs, partials, encoding, has_audio, hdr, interlaced, lead, frame,
-                                track, channel=channel)
+                                track, channel=channel, mixed=mixed)
             # Each output is encoded in full, so the time limit grows with their number (all of the span is decoded).
             run_media_tool(args, cut.duration * len(outputs) + lead, f"rendering clip {names}", cwd=work_dir)
             empty = [out.target.name for out, partial in zip(outputs, partials, strict=True)
@@ -424,7 +447,7 @@ def render_outputs(source: Path, cut: ClipCut, outputs: Sequence[ClipOutput], en
         last = picture_end(source)
         if last is not None and last < cut.start < media_end(source) - 1 / cut.fps:
             args = _render_args(source, cut, outputs, partials, encoding, has_audio, hdr, interlaced, 0.0, frame,
-                                track, held=last, channel=channel)
+                                track, held=last, channel=channel, mixed=mixed)
             run_media_tool(args, cut.duration * len(outputs) + SEEK_LEAD_S, f"rendering clip {names}", cwd=work_dir)
             empty = [out.target.name for out, partial in zip(outputs, partials, strict=True)
                      if video_frames(partial) == 0]
@@ -437,9 +460,10 @@ def render_outputs(source: Path, cut: ClipCut, outputs: Sequence[ClipOutput], en
 def _render_args(source: Path, cut: ClipCut, outputs: Sequence[ClipOutput], partials: Sequence[Path],
                  encoding: Encoding, has_audio: bool, hdr: str | None, interlaced: bool, lead: float,
                  frame: tuple[int, int] | None = None, track: int = 0, held: float | None = None,
-                 channel: int | None = None) -> list[str]:
+                 channel: int | None = None, mixed: Sequence[tuple[int, int | None]] = ()) -> list[str]:
     """ffmpeg's arguments for one render. `held`: the time of the picture's last frame, before the span, which is
-    then shown over the whole span (the picture from a second input seeked just before it)."""
+    then shown over the whole span (the picture from a second input seeked just before it). `mixed`: see
+    `render_outputs`; their mix is made in the filter graph, one copy per output."""
     threads = ["-filter_complex_threads", str(encoding.threads)] if encoding.threads else []
     args = ["ffmpeg", "-nostdin", "-y", "-loglevel", "error", *threads]
     sound, picture_lead, hold = "0", _trimmed(lead), HOLD_LAST_PICTURE
@@ -459,17 +483,22 @@ def _render_args(source: Path, cut: ClipCut, outputs: Sequence[ClipOutput], part
         stills = {k: 1 + n for n, k in enumerate(k for k, out in enumerate(outputs) if out.still is not None)}
         for k in stills:
             args += ["-i", str(outputs[k].still.resolve())]
-        sound_lead = _trimmed(lead, audio=True) + _one_channel(channel)
-        args += ["-filter_complex", _audiogram_filter(cut, outputs, stills, sound_lead, track)]
+        sound_chain = _sound_chain(sound, ((track, channel), *mixed), lead, cut)
+        args += ["-filter_complex", _audiogram_filter(cut, outputs, stills, sound_chain, bool(mixed))]
     else:
-        args += ["-filter_complex", _video_filter(cut.fps, outputs, _kept_video(cut), tone_map(hdr), interlaced,
-                                                  picture_lead, frame, hold)]
+        graph = _video_filter(cut.fps, outputs, _kept_video(cut), tone_map(hdr), interlaced, picture_lead, frame,
+                              hold)
+        if has_audio and mixed:
+            carried = "".join(f"[sa{k}]" for k in range(len(outputs)))
+            graph += f";{_sound_chain(sound, ((track, channel), *mixed), lead, cut)},asplit={len(outputs)}{carried}"
+        args += ["-filter_complex", graph]
     for k, partial in enumerate(partials):
         args += ["-map", f"[v{k}]", *frames, *encoding.video_args(), "-movflags", "+faststart"]
-        if has_audio:
+        if has_audio and mixed:
+            args += ["-map", f"[sa{k}]", "-c:a", "aac", "-b:a", encoding.audio_bitrate, "-ar", "48000"]
+        elif has_audio:
             args += ["-map", f"{sound}:a:{track}", "-c:a", "aac", "-b:a", encoding.audio_bitrate, "-ar", "48000", "-af",
-                     _trimmed(lead, audio=True) + _one_channel(channel) + "aresample=async=1:first_pts=0"
-                     + _kept_audio(cut)]
+                     _sound_filters(lead, channel) + _kept_audio(cut)]
         args += ["-t", f"{cut.out_duration:.6f}", "-f", "mp4", str(partial.resolve())]
     return args
 

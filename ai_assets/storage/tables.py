@@ -52,6 +52,8 @@ SCHEMAS: dict[str, pa.Schema] = {
             ("audio_path", pa.string()),
             ("track", pa.int32()),  # the sound track transcribed, among the file's audio streams (0: the first)
             ("channel", pa.int32()),  # its one channel transcribed where its two cancel out in mono; null: the mix
+            # Other tracks mixed in with it: speakers each recorded on a track of their own. Empty for most files.
+            ("mixed_tracks", pa.list_(pa.struct([("track", pa.int32()), ("channel", pa.int32())]))),
             ("sample_rate", pa.int32()),
             ("duration", pa.float64()),
             ("speech_seconds", pa.float64()),
