@@ -43,10 +43,12 @@ def audio(
             row.params = {**row.params, "mixed_tracks": [k for k, _ in chosen.mixed]}
         for note in filter(None, [chosen.note, *chosen.failures]):
             context.log.info(f"audio: {note}")
+        for number, channel in [(chosen.index, track.from_channel), *chosen.mixed]:
+            if channel is not None:
+                side = ("left", "right")[channel]
+                context.log.warning(f"audio: the two channels of sound track {number + 1} cancel out when mixed to "
+                                    f"mono (one is phase-inverted); its {side} channel is transcribed, clips carry it")
         if track.from_channel is not None:
-            side = ("left", "right")[track.from_channel]
-            context.log.warning(f"audio: the two channels cancel out when mixed to mono (one is phase-inverted); "
-                                f"the {side} channel is transcribed and clips carry it")
             row.params = {**row.params, "channel": track.from_channel}
         if track.degraded:
             context.log.warning(f"audio: {track.degraded}")

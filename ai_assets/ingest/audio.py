@@ -30,7 +30,8 @@ BALANCE_EVERY = 4
 # A recording with several sound tracks (OBS keeps desktop sound and the microphone apart) is transcribed from its first
 # track unless that one has almost no speech and another has some: under a quarter of the other's speech and under
 # 5 % of the recording (a film's dubbed or commentary tracks both talk, and so do a host and a guest recorded on
-# tracks of their own: the first stays), and the other at least MIN_TRACK_SPEECH_S.
+# tracks of their own: the first stays, and the guest's is mixed in, see MIX_OWN_SHARE), and the other at least
+# MIN_TRACK_SPEECH_S.
 QUIET_TRACK_SHARE = 0.25
 QUIET_RECORDING_SHARE = 0.05
 MIN_TRACK_SPEECH_S = 2.0
@@ -46,6 +47,10 @@ LEVEL_HOP_S = 0.05
 # Loudness is compared over this much time: within a sentence it drops between syllables by more than DOMINANT_DB,
 # so two tracks talking at once would each seem louder half the time.
 LEVEL_WINDOW_S = 0.5
+# A track's own floor (its silence, or steady noise that VAD took for speech) is this low percentile of its loudness:
+# its speech must also be DOMINANT_DB above it, so a noise track is not "louder" than a microphone gated to digital
+# silence.
+FLOOR_PERCENTILE = 5
 
 
 @dataclass(frozen=True)
@@ -201,12 +206,12 @@ def tracks_to_mix(regions: list[list[tuple[float, float]] | None], levels: list[
     loudest = levels[chosen] if levels[chosen] is not None else np.zeros(0)
     mixed = []
     for k, (mine, level) in enumerate(zip(regions, levels, strict=True)):
-        if k == chosen or not mine or level is None:
+        if k == chosen or not mine or level is None or not len(level):
             continue
         taken = np.full(len(level), -np.inf)
         taken[: min(len(level), len(loudest))] = loudest[: len(level)]
         speaking = _inside(mine, len(level))
-        own = speaking & (level >= taken + DOMINANT_DB)
+        own = speaking & (level >= np.maximum(taken, np.percentile(level, FLOOR_PERCENTILE)) + DOMINANT_DB)
         leaked = speaking & (taken >= level + DOMINANT_DB)
         own_s, heard_s = own.sum() * LEVEL_HOP_S, (speaking & ~leaked).sum() * LEVEL_HOP_S
         if own_s >= MIN_TRACK_SPEECH_S and own_s >= MIX_OWN_SHARE * heard_s:
@@ -249,8 +254,8 @@ def wav_levels(path: Path) -> np.ndarray:
 
 
 def mix_wavs(sources: list[Path], target: Path) -> float:
-    """Sum 16 kHz mono WAVs (the shorter ones padded with silence) into `target`, a block at a time, scaled down only
-    where the sum would clip; the mix's length in seconds."""
+    """Sum 16 kHz mono WAVs (the shorter ones padded with silence) into `target`, a block at a time, all of it scaled
+    down by as much as its loudest sample would clip; the mix's length in seconds."""
     block = SAMPLE_RATE * 60
 
     def blocks():

@@ -329,7 +329,10 @@ def fitted(frame: tuple[int, int] | None) -> str:
     return (f",scale={width}:{height}:force_original_aspect_ratio=decrease,pad={width}:{height}:-1:-1,setsar=1")
 
 
-HOLD_LAST_PICTURE = "tpad=stop=-1:stop_mode=clone,"  # -frames:v ends the output
+HOLD_LAST_PICTURE = "tpad=stop=-1:stop_mode=clone,"
+# Two voices at once on tracks mixed at their recorded levels can add up past full scale: held under it, without
+# delaying the sound (latency) or raising quiet parts (level).
+MIX_LIMITER = "alimiter=limit=0.99:level=false:latency=true"  # -frames:v ends the output
 
 
 def _video_filter(fps: float, outputs: Sequence[ClipOutput], keep: str = "", tone: str = "",
@@ -352,29 +355,42 @@ def _audiogram_filter(cut: ClipCut, outputs: Sequence[ClipOutput], stills: dict[
     span's audio (`sound`, see `_sound_chain`), with the same pauses cut as the clip's sound. `mixed`: the sound is
     a mix of tracks, which the outputs also carry, from [sa{k}]."""
     labels = "".join(f"[w{k}]" for k in range(len(outputs)))
-    carried = "".join(f"[sa{k}]" for k in range(len(outputs))) if mixed else ""
-    head = f"{sound},asplit={len(outputs) * (2 if mixed else 1)}{labels}{carried}"
+    head = f"{sound},asplit={len(outputs)}{labels}"
+    if mixed:
+        # The waveform is drawn from one channel: aresample keeps that from making the carried copies mono too.
+        carried = "".join(f"[sa{k}]" for k in range(len(outputs)))
+        drawn = "".join(f"[wr{k}]" for k in range(len(outputs)))
+        head = f"{sound},asplit={2 * len(outputs)}{drawn}{carried};" + ";".join(
+            f"[wr{k}]aresample[w{k}]" for k in range(len(outputs)))
     return ";".join([head, *(audiogram_chain(out.audiogram, cut.fps, stills.get(k), f"[w{k}]", str(k),
                                              out.wave_colour) + _captioned(out, k) for k, out in enumerate(outputs))])
 
 
+# Platforms take mono or stereo sound (Instagram refuses more), and a phone plays two channels: surround (a film's
+# 5.1) is mixed down to stereo, the centre's dialogue on both sides. Mono and stereo pass through untouched.
+TWO_CHANNELS_AT_MOST = "aformat=channel_layouts=mono|stereo"
+
+
 def _sound_filters(lead: float, channel: int | None) -> str:
-    """One track's sound less a seek's `lead`, from its `channel` where it has one, starting at the clip's 0."""
-    return f"{_trimmed(lead, audio=True)}{_one_channel(channel)}aresample=async=1:first_pts=0"
+    """One track's sound less a seek's `lead`, from its `channel` where it has one, starting at the clip's 0, in at
+    most two channels."""
+    return f"{_trimmed(lead, audio=True)}{_one_channel(channel)}aresample=async=1:first_pts=0,{TWO_CHANNELS_AT_MOST}"
 
 
-def _sound_chain(source: str, tracks: Sequence[tuple[int, int | None]], lead: float, cut: ClipCut) -> str:
-    """Filter graph text ending in an unlabelled pad: the span's sound from input `source`, less a seek's `lead`, on
-    the clip's clock, with its pauses cut. `tracks`: (track, its one channel or None) to carry, several mixed (speakers
-    each recorded on a track of their own) at their recorded levels."""
-    def part(track: int, channel: int | None) -> str:
+def _sound_chain(parts: Sequence[tuple[str, int, int | None]], lead: float, cut: ClipCut) -> str:
+    """Filter graph text ending in an unlabelled pad: the span's sound, less a seek's `lead`, on the clip's clock,
+    with its pauses cut. `parts`: (input, track, its one channel or None) to carry, several mixed (speakers each
+    recorded on a track of their own) at their recorded levels, with a limiter where they add up past full scale.
+    Each part has an input of its own: amix over two tracks of one input stops with the shorter (ffmpeg 5.1)."""
+    def part(source: str, track: int, channel: int | None) -> str:
         return f"[{source}:a:{track}]{_sound_filters(lead, channel)}"
 
-    if len(tracks) == 1:
-        return part(*tracks[0]) + _kept_audio(cut)
-    parts = ";".join(f"{part(*t)}[mix{i}]" for i, t in enumerate(tracks))
-    joined = "".join(f"[mix{i}]" for i in range(len(tracks)))
-    return f"{parts};{joined}amix=inputs={len(tracks)}:normalize=0:duration=longest{_kept_audio(cut)}"
+    if len(parts) == 1:
+        return part(*parts[0]) + _kept_audio(cut)
+    chains = ";".join(f"{part(*p)}[mix{i}]" for i, p in enumerate(parts))
+    joined = "".join(f"[mix{i}]" for i in range(len(parts)))
+    return (f"{chains};{joined}amix=inputs={len(parts)}:normalize=0:duration=longest,{MIX_LIMITER}"
+            f"{_kept_audio(cut)}")
 
 
 # ffmpeg's input seek into the last GOP of an MPEG-TS file (or one GOP long) gives no picture at all, without an error:
@@ -479,18 +495,24 @@ def _render_args(source: Path, cut: ClipCut, outputs: Sequence[ClipOutput], part
         picture_lead = _last_frame(held - seek) + f"tpad=stop_mode=clone:stop_duration={cut.duration + 1:.3f},"
         hold = f"trim=end_frame={cut.frames},"
     args += ["-ss", f"{cut.start - lead:.6f}", "-i", str(source.resolve())]
+    stills = {}
     if outputs[0].audiogram is not None:  # no picture in the source: every output is an audiogram
         stills = {k: 1 + n for n, k in enumerate(k for k, out in enumerate(outputs) if out.still is not None)}
         for k in stills:
             args += ["-i", str(outputs[k].still.resolve())]
-        sound_chain = _sound_chain(sound, ((track, channel), *mixed), lead, cut)
-        args += ["-filter_complex", _audiogram_filter(cut, outputs, stills, sound_chain, bool(mixed))]
+    parts = [(sound, track, channel)]
+    for other, other_channel in mixed if has_audio else ():
+        parts.append((str(args.count("-i")), other, other_channel))
+        args += ["-ss", f"{cut.start - lead:.6f}", "-i", str(source.resolve())]
+    if outputs[0].audiogram is not None:
+        args += ["-filter_complex", _audiogram_filter(cut, outputs, stills, _sound_chain(parts, lead, cut),
+                                                      bool(mixed))]
     else:
         graph = _video_filter(cut.fps, outputs, _kept_video(cut), tone_map(hdr), interlaced, picture_lead, frame,
                               hold)
         if has_audio and mixed:
             carried = "".join(f"[sa{k}]" for k in range(len(outputs)))
-            graph += f";{_sound_chain(sound, ((track, channel), *mixed), lead, cut)},asplit={len(outputs)}{carried}"
+            graph += f";{_sound_chain(parts, lead, cut)},asplit={len(outputs)}{carried}"
         args += ["-filter_complex", graph]
     for k, partial in enumerate(partials):
         args += ["-map", f"[v{k}]", *frames, *encoding.video_args(), "-movflags", "+faststart"]

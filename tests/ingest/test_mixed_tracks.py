@@ -33,11 +33,12 @@ LENGTH = 16.0
 TALKING_DB, SILENT_DB = -20.0, -80.0
 
 
-def levels_of(regions, seconds: float = 60.0, talking: float = TALKING_DB, leaks: list | None = None) -> np.ndarray:
-    """A track's loudness per hop: `talking` inside its regions, silence elsewhere, and `leaks` (regions, dB) of
+def levels_of(regions, seconds: float = 60.0, talking: float = TALKING_DB, leaks: list | None = None,
+              silent: float = SILENT_DB) -> np.ndarray:
+    """A track's loudness per hop: `talking` inside its regions, `silent` elsewhere, and `leaks` (regions, dB) of
     other voices heard faintly."""
     middles = (np.arange(round(seconds / LEVEL_HOP_S)) + 0.5) * LEVEL_HOP_S
-    level = np.full(len(middles), SILENT_DB)
+    level = np.full(len(middles), silent)
     for spans, db in [*(leaks or []), (regions, talking)]:
         for start, end in spans:
             level[(middles >= start) & (middles < end)] = db
@@ -72,6 +73,16 @@ def test_two_microphones_in_one_room_are_mixed_though_each_hears_the_other():
     assert tracks_to_mix([host, host], [levels_of(host), levels_of(host, talking=-23.0)], 0) == []
 
 
+def test_steady_noise_is_no_voice_beside_a_microphone_gated_to_digital_silence():
+    host = [(0, 10), (20, 30)]
+    gated = levels_of(host, silent=-100.0)  # a noise gate writes zeros between the host's words
+    hum = levels_of([(0, 60)], talking=-72.0)  # VAD heard "speech" in a desktop track's steady hum
+    assert tracks_to_mix([host, [(0, 60)]], [gated, hum], 0) == []
+    guest = [(10.5, 19.5), (30.5, 40)]  # a real voice over the same hum still counts
+    voice = levels_of(guest, silent=-72.0)
+    assert tracks_to_mix([host, guest], [gated, voice], 0) == [1]
+
+
 region_lists = st.lists(st.tuples(st.floats(0, 50), st.floats(0, 10)).map(lambda r: (r[0], r[0] + r[1])),
                         max_size=8)
 
@@ -82,7 +93,7 @@ def test_copies_and_silent_tracks_are_never_mixed(regions, data):
     levels = [None if r is None else levels_of(r, talking=data.draw(st.floats(-40, -6))) for r in regions]
     # The chosen track again (OBS's mix beside itself), and a track of room noise where VAD heard "speech".
     regions += [regions[chosen], [(0, 60)]]
-    levels += [levels[chosen], levels_of([(0, 60)], talking=-75.0) if levels[chosen] is not None else None]
+    levels += [levels[chosen], levels_of([(0, 60)], talking=data.draw(st.floats(-90, -50)))]
     mixed = tracks_to_mix(regions, levels, chosen)
     assert chosen not in mixed and mixed == sorted(set(mixed))
     assert all(regions[k] and levels[k] is not None for k in mixed)
@@ -192,6 +203,40 @@ def test_audiograms_carry_and_draw_the_mix(interview, tmp_path):
     info = probe_clip(target)
     assert info["frames"] == 225 and info["audio_duration"] == pytest.approx(9.0, abs=0.05)
     assert loudness(window(clip_sound(target), GUEST_AT - cut.start + 1, GUEST_AT - cut.start + 4)) > -35
+    with av.open(str(target)) as container:
+        assert container.streams.audio[0].channels == 2  # the waveform is drawn from one; the sound keeps both
+
+
+@pytest.fixture(scope="module")
+def uneven(tmp_path_factory) -> Path:
+    """Three tracks of one recording: a 12 s tone, one of 8 s, and one that starts at 9 s (a guest who joined
+    late), each at -1 dBFS, so that where two sound at once they add up past full scale."""
+    target = tmp_path_factory.mktemp("uneven") / "uneven.mkv"
+    subprocess.run(["ffmpeg", "-nostdin", "-y", "-loglevel", "error", "-f", "lavfi", "-i",
+                    "testsrc2=s=160x160:r=25:d=12", "-f", "lavfi", "-i", "sine=f=300:d=12,volume=0.9",
+                    "-f", "lavfi", "-i", "sine=f=500:d=8,volume=0.9", "-f", "lavfi", "-i", "sine=f=700:d=3,volume=0.9",
+                    "-map", "0:v", "-map", "1:a", "-map", "2:a", "-map", "3:a", "-c:v", "libx264", "-preset",
+                    "ultrafast", "-c:a", "aac", str(target)],
+                   check=True)
+    late = target.with_name("late.mkv")
+    subprocess.run(["ffmpeg", "-nostdin", "-y", "-loglevel", "error", "-i", str(target), "-itsoffset", "9", "-i",
+                    str(target), "-map", "0:v", "-map", "0:a:0", "-map", "0:a:1", "-map", "1:a:2", "-c", "copy",
+                    str(late)], check=True)
+    return late
+
+
+@pytest.mark.parametrize(("start", "end"), [(6.0, 10.0), (9.5, 11.5), (1.0, 4.0)])
+def test_a_mixed_track_shorter_than_the_clip_or_starting_late_keeps_the_clip_s_sound(uneven, tmp_path, start, end):
+    cut = ClipCut.snap(start, end, 25)
+    target = tmp_path / "clip.mp4"
+    render_outputs(uneven, cut, [ClipOutput(target, 160, 160, None)], Encoding("ultrafast", 30),
+                   mixed=((1, None), (2, None)))
+    info = probe_clip(target)
+    # Within two AAC frames: a mix ends up to 43 ms early (one track alone: 11 ms); before, 2.03 of 4 s, or none.
+    assert info["audio_duration"] == pytest.approx(end - start, abs=0.06)
+    heard = clip_sound(target)
+    assert loudness(window(heard, 0.2, end - start - 0.2)) > -20  # the long tone throughout
+    assert np.abs(heard).max() < 0.995  # two tones at -1 dB each would reach 1.8: the limiter holds them under 1
 
 
 def test_the_audio_table_records_the_mix_and_clips_follow_it(layout, instance, interview):

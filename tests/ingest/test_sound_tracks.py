@@ -164,3 +164,42 @@ def test_clips_carry_the_channel_that_does_not_cancel(stereo, tmp_path):
             both = np.concatenate([f.to_ndarray().reshape(2, -1) for f in container.decode(audio=0)], axis=1)
         levels[channel] = loudness(both.mean(axis=0))  # as a phone's one speaker plays it
     assert levels[0] > levels[None] + 30
+
+
+@pytest.fixture(scope="module")
+def surround(tmp_path_factory):
+    """A film's 5.1 sound: the dialogue in the centre channel, soft noise in the others (AC-3 in MP4); and a mono
+    recording."""
+    folder = tmp_path_factory.mktemp("surround")
+    wav = folder / "speech.wav"
+    speak(SAMPLE_TEXT, wav)
+    made = {}
+    for name, graph, codec in [
+        ("film", "anoisesrc=c=pink:a=0.003:d=12,asplit=5[n1][n2][n3][n4][n5];[1:a]atrim=0:12[d];"
+                 "[n1][n2][d][n3][n4][n5]join=inputs=6:channel_layout=5.1:"
+                 "map=0.0-FL|1.0-FR|2.0-FC|3.0-LFE|4.0-BL|5.0-BR[a]", "ac3"),
+        ("mono", "[1:a]atrim=0:12[a]", "aac"),
+    ]:
+        target = folder / f"{name}.mp4"
+        subprocess.run(["ffmpeg", "-nostdin", "-y", "-loglevel", "error", "-f", "lavfi", "-i",
+                        "testsrc2=s=160x160:r=25:d=12", "-i", str(wav), "-filter_complex", graph, "-map", "0:v",
+                        "-map", "[a]", "-c:v", "libx264", "-preset", "ultrafast", "-c:a", codec, "-shortest",
+                        str(target)], check=True)
+        made[name] = target
+    return made
+
+
+def test_surround_sound_is_mixed_down_to_stereo_in_clips_and_mono_stays_mono(surround, tmp_path):
+    cut = ClipCut.snap(1.0, 5.0, 25)
+    heard = {}
+    for name, channels in [("film", 2), ("mono", 1)]:
+        out = tmp_path / f"{name}.mp4"
+        render_outputs(surround[name], cut, [ClipOutput(out, 160, 160, None)], Encoding("ultrafast", 30))
+        with av.open(str(out)) as container:
+            assert container.streams.audio[0].channels == channels  # Instagram takes one or two, not six
+            heard[name] = np.concatenate([f.to_ndarray().reshape(channels, -1) for f in container.decode(audio=0)],
+                                         axis=1)
+    left, right = heard["film"]
+    assert loudness(left) > -35 and loudness(right) > -35  # the centre's dialogue on both sides
+    # And the audio stage hears the dialogue in the 5.1 mix.
+    assert speech_track(surround["film"], tmp_path / "film.wav", 1).speech_seconds[0] > 6.0
