@@ -10,7 +10,7 @@ from ai_assets.assets.automation import TRANSIENT
 from ai_assets.assets.failures import media_failures
 from ai_assets.assets.outputs import table_output
 from ai_assets.code_version import code_version
-from ai_assets.ingest.intake import lookup, open_upload
+from ai_assets.ingest.intake import lookup, open_upload, readable
 from ai_assets.ingest.partition_keys import is_video_key, key_problem
 from ai_assets.ingest.source_video import MediaError, probe, store_original
 from ai_assets.partitions import videos
@@ -46,13 +46,13 @@ def source_video(
         row.model = "pyav"
     table = to_table(
         "source_video",
-        [{"video": key, "name": upload.name, "source": upload.source, "sha256": upload.sha256,
+        [{"video": key, "name": readable(upload.name), "source": readable(upload.source), "sha256": upload.sha256,
             "media_path": location, **info.as_row()}],
     )
     return table_output(
         table,
         metadata={
-            "name": upload.name,
+            "name": readable(upload.name),
             "duration_s": info.duration,
             "resolution": (f"{info.width}x{info.height}" + (f" HDR ({info.hdr.upper()}, clips in SDR)" if info.hdr
                 else "")) if info.has_video else "audio only",

@@ -15,7 +15,7 @@ STEP_EVENTS = {"STEP_START": "…", "STEP_SUCCESS": "✓", "STEP_FAILURE": "✗"
 
 def process_files(files: list[Path], top: int) -> int:
     from ai_assets.definitions import build_defs
-    from ai_assets.ingest.intake import ingest_local
+    from ai_assets.ingest.intake import ingest_local, readable
     from ai_assets.instance import get_instance
     from ai_assets.partitions import videos
     from ai_assets.storage.metrics import MetricsStore
@@ -27,17 +27,18 @@ def process_files(files: list[Path], top: int) -> int:
     failures: list[str] = []
     done: list[tuple[str, str]] = []
     for path in files:
+        shown, name = readable(str(path)), readable(path.name)  # bytes that are not UTF-8 would stop the printing
         if not path.is_file():
-            failures.append(f"{path}: no such file")
+            failures.append(f"{shown}: no such file")
             continue
         upload = ingest_local(layout.intake, path)
         instance.add_dynamic_partitions(videos.name, [upload.key])
-        print(f"[{path.name}] partition {upload.key}", flush=True)
-        error = run_partition(job, instance, upload.key, path.name)
+        print(f"[{name}] partition {upload.key}", flush=True)
+        error = run_partition(job, instance, upload.key, name)
         if error:
-            failures.append(f"{path}: {error}")
+            failures.append(f"{shown}: {error}")
         else:
-            done.append((path.name, upload.key))
+            done.append((name, upload.key))
     MetricsStore(layout.metrics_db, layout.metrics_spool).flush(wait_s=5.0)
     for name, key in done:
         _print_segments(layout, name, key, top)

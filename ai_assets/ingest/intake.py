@@ -44,6 +44,20 @@ RUNTIME_PER_S = 12
 ASSUMED_BYTES_PER_S = 125_000
 
 
+def readable(name: str) -> str:
+    """A file name or path as people read it. One whose bytes are not UTF-8 (copied from an old Windows disk, a zip
+    archive or a network share, in Windows-1252 or Latin-1) reaches Python with lone surrogates for those bytes,
+    which no table, JSON reader or terminal takes: its bytes are read in Windows-1252, else Latin-1. The file itself
+    is still opened by its own name (`Upload.source`)."""
+    raw = name.encode("utf-8", "surrogateescape")
+    for encoding in ("utf-8", "cp1252"):
+        try:
+            return raw.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    return raw.decode("latin-1")
+
+
 def run_budget_s(size: int, duration: float | None) -> int:
     """The `dagster/max_runtime` of a video's run, from its duration, else from its size."""
     seconds = duration if duration and duration > 0 else size / ASSUMED_BYTES_PER_S
@@ -98,8 +112,9 @@ def ingest_local(intake_dir: Path, path: Path, probe: bool = True) -> Upload:
 
     path = path.resolve()
     sha = sha256_file(path)
+    name = readable(path.name)
     upload = register(
-        intake_dir, Upload(key=video_key(path.name, sha), name=path.name, source=str(path), sha256=sha,
+        intake_dir, Upload(key=video_key(name, sha), name=name, source=str(path), sha256=sha,
             size=path.stat().st_size, duration=declared_duration(path) if probe else None)
     )
     for suffix in REFERENCE_SUFFIXES:
