@@ -161,9 +161,14 @@ SEEK_LEAD_S = 30.0
 def frames_from(container, stream, at: float, damaged: list[float], lead: float = 1.0):
     """Decoded frames of `stream` from a keyframe before `at` (seconds on the file's clock, as frame.time counts):
     the caller drops those before `at`. A seek `lead` seconds early is tried first; if its first frame comes after
-    `at`, the seek goes SEEK_LEAD_S earlier. See `decoded_frames` for `damaged`."""
+    `at`, the seek goes SEEK_LEAD_S earlier. A seek the demuxer refuses (FLV refuses a backward one near 0 with
+    EPERM, and a failed seek leaves the position anywhere) is made to `at` itself, else forward to the first keyframe;
+    failing all, frames come from where the container stands. See `decoded_frames` for `damaged`."""
     for back in (lead, SEEK_LEAD_S):
-        container.seek(max(0, int((at - back) / stream.time_base)), stream=stream, backward=True)
+        if not (_seek(container, stream, max(0.0, at - back)) or _seek(container, stream, at)
+                or _seek(container, stream, 0.0, backward=False)):
+            yield from decoded_frames(container, stream, damaged)
+            return
         frames = decoded_frames(container, stream, damaged)
         first = next(frames, None)
         if first is None or (back < SEEK_LEAD_S and first.time is not None and first.time > at + 1e-3):
@@ -171,6 +176,17 @@ def frames_from(container, stream, at: float, damaged: list[float], lead: float 
         yield first
         yield from frames
         return
+
+
+def _seek(container, stream, at: float, backward: bool = True) -> bool:
+    """Seek `stream` to the keyframe at or before (`backward`, else after) `at` seconds; whether the demuxer did."""
+    import av
+
+    try:
+        container.seek(int(at / stream.time_base), stream=stream, backward=backward)
+    except av.error.FFmpegError:
+        return False
+    return True
 
 
 def _is_cover_art(stream) -> bool:

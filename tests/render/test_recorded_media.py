@@ -398,3 +398,21 @@ def test_a_browser_recording_whose_picture_stopped_holds_its_last_frame(tmp_path
     clip = tmp_path / "clip.mp4"
     render_outputs(webm, cut, [ClipOutput(clip, 320, 180, None)], Encoding("ultrafast", 18))
     assert video_frames(clip) == cut.out_frames == 40
+
+
+def test_an_flv_that_refuses_a_seek_to_its_start_is_tracked_from_its_first_frame(tmp_path):
+    """Flash video from an old archive: its demuxer refuses a seek to 0 (EPERM), which every clip starting in the
+    first second asks for. Before, the clips step failed with `[Errno 1] Operation not permitted`."""
+    made = make_face_video(tmp_path / "made.mp4", 4.0, lambda t: 0.25 if t < 2.0 else 0.75, cuts=(2.0,),
+                           size=(WIDTH, HEIGHT))
+    flv = tmp_path / "archive.flv"
+    subprocess.run(["ffmpeg", "-nostdin", "-y", "-loglevel", "error", "-i", str(made), "-c:v", "flv1", "-q:v", "3",
+                    "-c:a", "aac", str(flv)], check=True)
+    with av.open(str(flv)) as container, pytest.raises(av.error.FFmpegError):
+        container.seek(0, stream=container.streams.video[0], backward=True)
+    for start in (0.0, 0.5):  # a clip from the very start, and one whose seek a second early asks for 0
+        samples = track_faces(flv, start, 3.0, 5.0)
+        assert len(samples) == pytest.approx((3.0 - start) * 5, abs=1) and samples[0].time == pytest.approx(0.0, abs=0.05)
+        assert all(abs(s.cx - (0.25 if s.time + start < 1.95 else 0.75) * WIDTH) < 20 for s in samples
+                   if abs(s.time + start - 2.0) > 0.1)
+    assert track_faces(flv, 2.5, 3.5, 5.0)[0].cx == pytest.approx(0.75 * WIDTH, abs=20)  # later seeks still work
