@@ -329,10 +329,10 @@ def fitted(frame: tuple[int, int] | None) -> str:
     return (f",scale={width}:{height}:force_original_aspect_ratio=decrease,pad={width}:{height}:-1:-1,setsar=1")
 
 
-HOLD_LAST_PICTURE = "tpad=stop=-1:stop_mode=clone,"
+HOLD_LAST_PICTURE = "tpad=stop=-1:stop_mode=clone,"  # -frames:v ends the output
 # Two voices at once on tracks mixed at their recorded levels can add up past full scale: held under it, without
 # delaying the sound (latency) or raising quiet parts (level).
-MIX_LIMITER = "alimiter=limit=0.99:level=false:latency=true"  # -frames:v ends the output
+MIX_LIMITER = "alimiter=limit=0.99:level=false:latency=true"
 
 
 def _video_filter(fps: float, outputs: Sequence[ClipOutput], keep: str = "", tone: str = "",

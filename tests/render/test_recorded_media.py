@@ -412,7 +412,8 @@ def test_an_flv_that_refuses_a_seek_to_its_start_is_tracked_from_its_first_frame
         container.seek(0, stream=container.streams.video[0], backward=True)
     for start in (0.0, 0.5):  # a clip from the very start, and one whose seek a second early asks for 0
         samples = track_faces(flv, start, 3.0, 5.0)
-        assert len(samples) == pytest.approx((3.0 - start) * 5, abs=1) and samples[0].time == pytest.approx(0.0, abs=0.05)
+        assert len(samples) == pytest.approx((3.0 - start) * 5, abs=1)
+        assert samples[0].time == pytest.approx(0.0, abs=0.05)
         assert all(abs(s.cx - (0.25 if s.time + start < 1.95 else 0.75) * WIDTH) < 20 for s in samples
                    if abs(s.time + start - 2.0) > 0.1)
     assert track_faces(flv, 2.5, 3.5, 5.0)[0].cx == pytest.approx(0.75 * WIDTH, abs=20)  # later seeks still work
