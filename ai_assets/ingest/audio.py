@@ -19,8 +19,12 @@ SAMPLE_RATE = 16_000
 # Opus packet is 20 ms), or a gap in the recording. It is filled with silence, so every later word keeps its time on
 # the video's clock.
 GAP_FILL_S = 0.005
-# A longer jump is a break in the clock (a stream's timestamps reset or wrap), not lost sound: it is not filled.
+# In formats whose clock may break (MPEG-TS and MPEG-PS from broadcasts and streams: a splice, a reset, a wrap) a
+# longer jump is such a break, not lost sound, and is not filled, as ffmpeg does (its dts_delta_threshold). Elsewhere
+# (MP4, MOV, MKV, WebM), and before the first sound in any format, a jump is time the sound did not cover (a
+# microphone that joined late or dropped out) and is filled however long, as far as the file's stated length.
 MAX_FILL_S = 10.0
+TS_DISCONT = 0x0200  # AVFMT_TS_DISCONT: the formats whose timestamps may jump
 # Past this share of the track undecodable, nothing trustworthy is left to transcribe.
 MAX_DAMAGED_SHARE = 0.5
 # A mono mix this much quieter than the channels themselves means they cancel: one is phase-inverted. Real stereo
@@ -103,13 +107,18 @@ def _decode_to_wav(path: Path, target: Path, track: int, channel: int | None = N
             # The file's clock, as renders and keyframes count it: sound that starts late, or whose first packets are
             # damaged, starts after silence.
             origin, lag = clock_origin(container), 0
+            breaks = bool(container.format.flags & TS_DISCONT)
+            length = container.duration / 1_000_000 if container.duration else 0.0
             try:
                 for k, frame in enumerate(decoded_frames(container, stream, damaged)):
                     if channel is None and k % BALANCE_EVERY == 0:
                         balance.add(frame)
                     if frame.time is not None:
                         ahead = round((frame.time - origin) * SAMPLE_RATE) - samples
-                        if GAP_FILL_S * SAMPLE_RATE < ahead - lag <= MAX_FILL_S * SAMPLE_RATE:
+                        room = MAX_FILL_S * SAMPLE_RATE
+                        if length and (not samples or not breaks):
+                            room = max(room, round((length + 1.0) * SAMPLE_RATE) - samples)
+                        if GAP_FILL_S * SAMPLE_RATE < ahead - lag <= room:
                             gap = ahead - lag
                             out.writeframes(bytes(2 * gap))
                             samples, filled = samples + gap, filled + gap

@@ -88,9 +88,9 @@ def lags(reference: np.ndarray, other: np.ndarray, window: int = 8000, reach: in
     return found
 
 
-def jumped_tone(tmp_path: Path, jump: float) -> Path:
+def jumped_tone(tmp_path: Path, jump: float, suffix: str = "m4a") -> Path:
     """A 4 s tone in AAC whose timestamps jump `jump` seconds at 2 s (a gap in the recording, or a clock reset)."""
-    target = tmp_path / f"jump-{jump:g}.m4a"
+    target = tmp_path / f"jump-{jump:g}.{suffix}"
     subprocess.run(["ffmpeg", "-nostdin", "-y", "-loglevel", "error", "-f", "lavfi", "-i",
                     "sine=frequency=440:duration=4", "-af", f"asetpts='if(gte(T,2),PTS+{jump:g}/TB,PTS)'", "-c:a",
                     "aac", str(target)], check=True)
@@ -120,9 +120,34 @@ def test_sound_that_starts_after_the_picture_keeps_the_files_clock(tmp_path):
     assert np.abs(pcm[int(1.2 * 16000):int(1.8 * 16000)]).mean() > 1000
 
 
-def test_a_jump_in_the_clock_is_not_filled(tmp_path):
-    track = extract_audio(jumped_tone(tmp_path, 3600.0), tmp_path / "jumped.wav")
+def test_a_jump_in_a_broadcast_clock_is_not_filled(tmp_path):
+    # MPEG-TS from a broadcast or a stream: a splice or a reset moves the clock, and the sound goes on.
+    track = extract_audio(jumped_tone(tmp_path, 3600.0, "ts"), tmp_path / "jumped.wav")
     assert track.filled_seconds == 0 and track.seconds == pytest.approx(4.0, abs=0.05)
+
+
+@pytest.mark.parametrize(("suffix", "jump"), [("m4a", 20.0), ("mkv", 20.0), ("ts", 8.0)])
+def test_a_microphone_that_drops_out_leaves_silence_however_long(tmp_path, suffix, jump):
+    """Before, a gap over 10 s was taken for a clock reset in every format: every later word came `jump` s early."""
+    track = extract_audio(jumped_tone(tmp_path, jump, suffix), tmp_path / "gapped.wav")
+    assert track.filled_seconds == pytest.approx(jump, abs=0.05)
+    pcm = samples(tmp_path / "gapped.wav")
+    assert np.abs(pcm[int(2.2 * 16000):int((1.8 + jump) * 16000)]).max() == 0
+    assert np.abs(pcm[int((2.2 + jump) * 16000):int((3.8 + jump) * 16000)]).mean() > 1000  # the tone resumes on time
+
+
+def test_sound_that_starts_long_after_the_picture_keeps_the_files_clock(tmp_path):
+    """A camera or a recorder whose microphone joined 20 s in: before, the sound (and every word) came 20 s early."""
+    late = tmp_path / "late.mp4"
+    subprocess.run(["ffmpeg", "-nostdin", "-y", "-loglevel", "error", "-f", "lavfi", "-i",
+                    "color=c=gray:s=160x90:r=25:d=24", "-itsoffset", "20", "-f", "lavfi", "-i",
+                    "sine=frequency=440:duration=3", "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac",
+                    str(late)], check=True)
+    track = extract_audio(late, tmp_path / "late.wav")
+    assert track.filled_seconds == pytest.approx(20.0, abs=0.05)
+    pcm = samples(tmp_path / "late.wav")
+    assert np.abs(pcm[: int(19.9 * 16000)]).max() == 0
+    assert np.abs(pcm[int(20.2 * 16000):int(22.8 * 16000)]).mean() > 1000
 
 
 def test_audio_mostly_damaged_fails_with_the_reason(media, tmp_path):
