@@ -8,6 +8,7 @@ import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from stat import S_ISREG
 from typing import BinaryIO
 
 import numpy as np
@@ -73,10 +74,51 @@ def _looks_like_mp4(head: bytes) -> bool:
     return len(head) >= 8 and head[4:8] in (b"ftyp", b"moov", b"mdat", b"wide", b"free")
 
 
+# ffmpeg's own choice among several pictures (a camera's proxy beside its main stream, a recorder's second angle):
+# the largest, unless another is marked default, which outweighs this many pixels (ffmpeg 5.1's stream selection).
+DEFAULT_PICTURE_BONUS = 5_000_000
+
+
 def picture_stream(container):
-    """The container's first video stream that is a video: cover art (an attached picture, as MP3 and M4A podcasts
-    carry it) is one still image in a video stream, not the picture to cut clips from. None when there is none."""
-    return next((s for s in container.streams.video if not _is_cover_art(s)), None)
+    """The container's main picture, as ffmpeg picks it by default (see DEFAULT_PICTURE_BONUS), of its video streams
+    that are a video: cover art (an attached picture, as MP3 and M4A podcasts carry it) is one still image in a video
+    stream, not the picture to cut clips from. None when there is none."""
+    pictures = [s for s in container.streams.video if not _is_cover_art(s)]
+    return max(pictures, key=_picture_score, default=None)  # the first of equals
+
+
+def _picture_score(stream) -> int:
+    import av
+
+    context = stream.codec_context
+    area = (context.width or 0) * (context.height or 0)
+    return area + DEFAULT_PICTURE_BONUS * bool(stream.disposition & av.stream.Disposition.default)
+
+
+def picture_index(path: Path) -> int:
+    """Which of the file's pictures (ffmpeg's `V` streams: video that is not cover art) `picture_stream` picks, as
+    ffmpeg's filter graphs name it (`[0:V:n]`); 0 when the file cannot be read, and for what is not a regular file (a
+    pipe would hold the open forever: ffmpeg's own time limit judges it). Remembered per file version."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return 0
+    if not S_ISREG(stat.st_mode):
+        return 0
+    return _picture_index(str(path), stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=16)
+def _picture_index(path: str, size: int, modified_ns: int) -> int:
+    import av
+
+    try:
+        with av.open(path, metadata_errors="ignore") as container:
+            pictures = [s for s in container.streams.video if not _is_cover_art(s)]
+            main = picture_stream(container)
+            return next((n for n, s in enumerate(pictures) if s is main), 0)
+    except (av.error.FFmpegError, UnicodeDecodeError):
+        return 0
 
 
 def clock_origin(container) -> float:

@@ -21,7 +21,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ai_assets.ingest.source_video import SEEK_LEAD_S, TO_SDR, ZSCALE_TRANSFERS, media_end, picture_end
+from ai_assets.ingest.source_video import (
+    SEEK_LEAD_S,
+    TO_SDR,
+    ZSCALE_TRANSFERS,
+    media_end,
+    picture_end,
+    picture_index,
+)
 from ai_assets.render.audiogram import BLUR_SHRINK, AudiogramFrame, audiogram_chain, still_graph
 from ai_assets.render.reframe import CropPath
 from ai_assets.storage.files import atomic_path
@@ -312,10 +319,11 @@ SQUARE_PIXELS = "scale='trunc(iw*sar/2)*2':ih,setsar=1"
 DEINTERLACE = "bwdif=mode=send_frame:deint=interlaced,"
 
 
-def _picture(interlaced: bool, lead: str = "", frame: tuple[int, int] | None = None) -> str:
-    """The source's picture as shown, from [0:V]: less a seek's lead-in, deinterlaced where it is interlaced, square
-    pixels, and fitted into `frame` (width, height as probed; see `fitted`)."""
-    return f"[0:V]{lead}{DEINTERLACE if interlaced else ''}{SQUARE_PIXELS}{fitted(frame)}"
+def _picture(interlaced: bool, lead: str = "", frame: tuple[int, int] | None = None, index: int = 0) -> str:
+    """The source's picture as shown, from [0:V:index] (`picture_index`: the main one of several): less a seek's
+    lead-in, deinterlaced where it is interlaced, square pixels, and fitted into `frame` (width, height as probed; see
+    `fitted`)."""
+    return f"[0:V:{index}]{lead}{DEINTERLACE if interlaced else ''}{SQUARE_PIXELS}{fitted(frame)}"
 
 
 def fitted(frame: tuple[int, int] | None) -> str:
@@ -337,11 +345,11 @@ MIX_LIMITER = "alimiter=limit=0.99:level=false:latency=true"
 
 def _video_filter(fps: float, outputs: Sequence[ClipOutput], keep: str = "", tone: str = "",
                   interlaced: bool = False, lead: str = "", frame: tuple[int, int] | None = None,
-                  hold: str = HOLD_LAST_PICTURE) -> str:
+                  hold: str = HOLD_LAST_PICTURE, index: int = 0) -> str:
     """The source decoded once at the clip's frame rate (less any cut pauses: `keep`), split to each output's chain."""
     # The last picture is held to the clip's end where the picture stops before the sound (a screen capture that
     # died while the microphone kept recording), so every clip has its frames and sound to the end.
-    source = f"{_picture(interlaced, lead, frame)},fps={fps},{hold}{keep}"
+    source = f"{_picture(interlaced, lead, frame, index)},fps={fps},{hold}{keep}"
     if len(outputs) == 1:
         return _output_chain(outputs[0], 0, source, tone)
     labels = "".join(f"[s{k}]" for k in range(len(outputs)))
@@ -509,7 +517,7 @@ def _render_args(source: Path, cut: ClipCut, outputs: Sequence[ClipOutput], part
                                                       bool(mixed))]
     else:
         graph = _video_filter(cut.fps, outputs, _kept_video(cut), tone_map(hdr), interlaced, picture_lead, frame,
-                              hold)
+                              hold, picture_index(source))
         if has_audio and mixed:
             carried = "".join(f"[sa{k}]" for k in range(len(outputs)))
             graph += f";{_sound_chain(parts, lead, cut)},asplit={len(outputs)}{carried}"
@@ -558,9 +566,10 @@ def render_thumbnail(source: Path, target: Path, at: float, width: int, height: 
         chain = f"crop={w}:{h}:{x}:{y},{_scaled((w, h), (width, height), tone)},setsar=1"
     else:
         chain = _blurred_layout(width, height, tone=tone)
+    index = picture_index(source)
     with atomic_path(target) as partial:
         for lead in _seeks(at):
-            if _thumbnail(source, partial, at, lead, f"{_picture(interlaced, _trimmed(lead), frame)},{chain}",
+            if _thumbnail(source, partial, at, lead, f"{_picture(interlaced, _trimmed(lead), frame, index)},{chain}",
                           target.name):
                 return
         # Past the picture's last frame (the sound went on): that frame, as the clip shows it.
@@ -568,7 +577,7 @@ def render_thumbnail(source: Path, target: Path, at: float, width: int, height: 
         if last is not None and last < at:
             seek = max(0.0, last - SEEK_LEAD_S)
             lead = _last_frame(last - seek)
-            if _thumbnail(source, partial, last, last - seek, f"{_picture(interlaced, lead, frame)},{chain}",
+            if _thumbnail(source, partial, last, last - seek, f"{_picture(interlaced, lead, frame, index)},{chain}",
                           target.name):
                 return
         raise RenderError(f"ffmpeg found no picture at {at:.2f} s of {source.name} for {target.name}")

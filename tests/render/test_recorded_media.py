@@ -417,3 +417,27 @@ def test_an_flv_that_refuses_a_seek_to_its_start_is_tracked_from_its_first_frame
         assert all(abs(s.cx - (0.25 if s.time + start < 1.95 else 0.75) * WIDTH) < 20 for s in samples
                    if abs(s.time + start - 2.0) > 0.1)
     assert track_faces(flv, 2.5, 3.5, 5.0)[0].cx == pytest.approx(0.75 * WIDTH, abs=20)  # later seeks still work
+
+
+@pytest.mark.parametrize("default", [True, False])
+def test_of_two_pictures_the_main_one_is_probed_cut_and_thumbnailed(tmp_path, default):
+    """A small green proxy stream first, then the red main picture (a camera's proxy, a recorder's second angle):
+    the main one is marked default, or both are and the larger wins. Before, stream 0 was taken: clips of the proxy,
+    upscaled."""
+    source = tmp_path / "two_pictures.mp4"
+    marks = ["-disposition:v:0", "0" if default else "default", "-disposition:v:1", "default"]
+    subprocess.run(["ffmpeg", "-nostdin", "-y", "-loglevel", "error", "-f", "lavfi", "-i",
+                    "color=c=green:s=160x90:r=10:d=3", "-f", "lavfi", "-i", "color=c=red:s=640x360:r=25:d=3",
+                    "-f", "lavfi", "-i", "sine=d=3", "-map", "0:v", "-map", "1:v", "-map", "2:a", "-c:v", "libx264",
+                    "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac", *marks, str(source)], check=True)
+    info = probe(source)
+    assert (info.width, info.height, info.fps) == (640, 360, 25)
+    clip, thumb = tmp_path / "clip.mp4", tmp_path / "thumb.jpg"
+    render_outputs(source, ClipCut.snap(0.5, 2.5, 25), [ClipOutput(clip, 180, 320, None)], Encoding("ultrafast", 23))
+    render_thumbnail(source, thumb, 1.0, 180, 320, (230, 0, 180, 320))
+    assert video_frames(clip) == 50
+    with av.open(str(clip)) as container:
+        picture = next(container.decode(video=0)).to_ndarray(format="rgb24")
+    red, green = picture[160, 90, 0], picture[160, 90, 1]
+    assert red > 200 and green < 60  # the main picture, not the proxy
+    assert np.asarray(Image.open(thumb))[160, 90, 0] > 200
