@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 import tempfile
 from dataclasses import dataclass, field, replace
@@ -159,6 +160,20 @@ def clip_id(video: str, platform: str, start: float, end: float) -> str:
     return f"{video}:{platform}:{digest}"
 
 
+# Platforms play at most 60 frames a second (Instagram takes 23-60): a phone's 120 or 240 fps slow motion, or a 144 fps
+# game capture, is cut at a whole fraction of its rate under this, every second or fourth frame kept, so motion stays
+# even and the encode does not carry frames no viewer sees.
+MAX_CLIP_FPS = 60.0
+
+
+def clip_rate(fps: float) -> float:
+    """The frame rate clips of a `fps` source are cut at: the source's, or its largest whole fraction up to
+    MAX_CLIP_FPS (240 -> 60, 100 -> 50, 144 -> 48)."""
+    if fps <= MAX_CLIP_FPS + 0.01:  # 60 and 59.94 as they are
+        return fps
+    return fps / math.ceil(fps / MAX_CLIP_FPS - 1e-6)
+
+
 @dataclass(frozen=True)
 class SourceVideo:
     path: Path  # a local file to read (under S3, this node's cached copy)
@@ -200,9 +215,9 @@ class SourceVideo:
         if not row["has_video"]:
             return cls(path, 0, 0, AUDIOGRAM_FPS, row["duration"], row["has_audio"], row["media_path"], False,
                        has_cover_art(row["streams"]), track=track, channel=channel, mixed=mixed)
-        return cls(path, row["width"], row["height"], row["fps"], row["duration"], row["has_audio"], row["media_path"],
-                   hdr=row.get("hdr"), interlaced=bool(row.get("interlaced")), track=track, channel=channel,
-                   mixed=mixed)
+        return cls(path, row["width"], row["height"], clip_rate(row["fps"]), row["duration"], row["has_audio"],
+                   row["media_path"], hdr=row.get("hdr"), interlaced=bool(row.get("interlaced")), track=track,
+                   channel=channel, mixed=mixed)
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,8 @@ from PIL import Image
 
 from ai_assets.ingest.samples import make_face_video
 from ai_assets.ingest.source_video import picture_end, probe
+from ai_assets.policy.documents import default_policy
+from ai_assets.render.clips import ClipJob, SourceVideo, render_jobs
 from ai_assets.render.encode import (
     ClipCut,
     ClipOutput,
@@ -441,3 +443,19 @@ def test_of_two_pictures_the_main_one_is_probed_cut_and_thumbnailed(tmp_path, de
     red, green = picture[160, 90, 0], picture[160, 90, 1]
     assert red > 200 and green < 60  # the main picture, not the proxy
     assert np.asarray(Image.open(thumb))[160, 90, 0] > 200
+
+
+@pytest.mark.parametrize(("rate", "clip_fps"), [(120, 60), (100, 50), (60, 60), (25, 25)])
+def test_slow_motion_is_cut_at_a_rate_platforms_play(tmp_path, rate, clip_fps):
+    """A phone's 120 fps slow motion: before, clips came out at 120 fps (Instagram takes 23-60), each frame encoded."""
+    source = make_face_video(tmp_path / f"phone{rate}.mp4", 3.0, lambda t: 0.5, size=(320, 180), fps=rate)
+    policy = default_policy("clip").parsed()
+    row = {"has_video": True, "width": 320, "height": 180, "fps": float(rate), "duration": 3.0, "has_audio": True,
+           "media_path": str(source)}
+    video = SourceVideo.from_row(source, row)
+    assert video.fps == clip_fps
+    [clip] = render_jobs([ClipJob(1, 0.5, 2.5, policy.platforms["linkedin"], ["linkedin"], eager=True)], video, [],
+                         [], policy, tmp_path, None, [])
+    assert clip.cut.fps == clip_fps and video_frames(clip.video_path) == 2 * clip_fps
+    with av.open(str(clip.video_path)) as container:
+        assert float(container.streams.video[0].average_rate) == pytest.approx(clip_fps, abs=0.01)
