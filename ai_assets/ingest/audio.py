@@ -19,10 +19,11 @@ SAMPLE_RATE = 16_000
 # Opus packet is 20 ms), or a gap in the recording. It is filled with silence, so every later word keeps its time on
 # the video's clock.
 GAP_FILL_S = 0.005
-# In formats whose clock may break (MPEG-TS and MPEG-PS from broadcasts and streams: a splice, a reset, a wrap) a
-# longer jump is such a break, not lost sound, and is not filled, as ffmpeg does (its dts_delta_threshold). Elsewhere
-# (MP4, MOV, MKV, WebM), and before the first sound in any format, a jump is time the sound did not cover (a
-# microphone that joined late or dropped out) and is filled however long, as far as the file's stated length.
+# In formats whose clock may break (AVFMT_TS_DISCONT: MPEG-TS and MPEG-PS from broadcasts and streams, Ogg, HLS: a
+# splice, a reset, a wrap), and in files that state no length, a longer jump is such a break, not lost sound, and is
+# not filled, as ffmpeg does (its dts_delta_threshold). Elsewhere (MP4, MOV, MKV, WebM), and before the first sound
+# in any format, a jump is time the sound did not cover (a microphone that joined late or dropped out) and is filled
+# however long, as far as the file's stated length.
 MAX_FILL_S = 10.0
 TS_DISCONT = 0x0200  # AVFMT_TS_DISCONT: the formats whose timestamps may jump
 # Past this share of the track undecodable, nothing trustworthy is left to transcribe.
