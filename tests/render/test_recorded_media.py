@@ -375,13 +375,19 @@ def test_a_clip_after_the_picture_has_ended_shows_its_last_frame_over_the_sound(
         assert np.abs(np.asarray(image.convert("L")).astype(int) - last).mean() < 3
 
 
-def test_a_browser_recording_without_a_stated_length_is_measured(tmp_path):
-    # MediaRecorder (browser recorders, web meeting tools) writes WebM as it goes: no duration in the header, no cues.
+def browser_recording(tmp_path, picture_s: float, sound_s: float):
+    """A WebM as MediaRecorder writes it (live: no duration in the header, no cues), VP8 and Opus."""
     webm = tmp_path / "recording.webm"
     subprocess.run(["ffmpeg", "-nostdin", "-y", "-loglevel", "error", "-f", "lavfi", "-i",
-                    "testsrc2=s=320x180:r=25:d=4", "-f", "lavfi", "-i", "sine=d=4", "-c:v", "libvpx", "-deadline",
-                    "realtime", "-cpu-used", "8", "-c:a", "libopus", "-live", "1", "-f", "webm", str(webm)],
-                   check=True)
+                    f"testsrc2=s=320x180:r=25:d={picture_s:g}", "-f", "lavfi", "-i", f"sine=d={sound_s:g}", "-c:v",
+                    "libvpx", "-deadline", "realtime", "-cpu-used", "8", "-c:a", "libopus", "-live", "1", "-f", "webm",
+                    str(webm)], check=True)
+    return webm
+
+
+def test_a_browser_recording_without_a_stated_length_is_measured(tmp_path):
+    # MediaRecorder (browser recorders, web meeting tools) writes WebM as it goes: no duration in the header, no cues.
+    webm = browser_recording(tmp_path, 4, 4)
     with av.open(str(webm)) as container:
         assert container.duration is None and all(s.duration is None for s in container.streams)
     info = probe(webm)
@@ -391,11 +397,7 @@ def test_a_browser_recording_without_a_stated_length_is_measured(tmp_path):
 
 def test_a_browser_recording_whose_picture_stopped_holds_its_last_frame(tmp_path):
     # The picture stops at 2 s, the sound goes on to 5 s, and the WebM states no length anywhere.
-    webm = tmp_path / "recording.webm"
-    subprocess.run(["ffmpeg", "-nostdin", "-y", "-loglevel", "error", "-f", "lavfi", "-i",
-                    "testsrc2=s=320x180:r=25:d=2", "-f", "lavfi", "-i", "sine=d=5", "-c:v", "libvpx", "-deadline",
-                    "realtime", "-cpu-used", "8", "-c:a", "libopus", "-live", "1", "-f", "webm", str(webm)],
-                   check=True)
+    webm = browser_recording(tmp_path, 2, 5)
     cut = ClipCut.snap(3.0, 4.6, 25)
     clip = tmp_path / "clip.mp4"
     render_outputs(webm, cut, [ClipOutput(clip, 320, 180, None)], Encoding("ultrafast", 18))
